@@ -1,0 +1,299 @@
+/* core/internal.h - udos__* declarations shared inside core/ and by uring/. */
+#ifndef UDOS_INTERNAL_H
+#define UDOS_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "udos/udos.h"
+
+/* ---- error.c ------------------------------------------------------------ */
+
+/* Set the thread's detail message (printf-style) and return `code`, so that
+ * `return udos__err(-ENOENT, "open '%s'", p);` reads naturally. */
+int udos__err(int code, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void udos__err_clear(void);
+
+#define UDOS_ASSERT_ARG(cond)                                              \
+	do {                                                               \
+		if (!(cond))                                               \
+			return udos__err(-EINVAL, "invalid argument: %s", \
+					 #cond);                           \
+	} while (0)
+
+/* ---- buf.c -------------------------------------------------------------- */
+
+/* A growable byte buffer with a hard cap (growing past it: -EFBIG). */
+typedef struct udos_buf {
+	uint8_t *data;
+	size_t len;
+	size_t cap;
+	size_t max; /* 0 = SIZE_MAX */
+} udos_buf;
+
+#define UDOS_BUF_INIT { NULL, 0, 0, 0 }
+int udos_buf_reserve(udos_buf *b, size_t extra);
+int udos_buf_append(udos_buf *b, const void *data, size_t len);
+void udos_buf_release(udos_buf *b);
+
+void *udos__alloc(size_t n);  /* malloc; fault-injection point */
+void *udos__calloc(size_t n, size_t sz);
+
+/* ---- hash.c ------------------------------------------------------------- */
+
+typedef struct udos__sha256 udos__sha256; /* wraps EVP_MD_CTX */
+int udos__sha256_new(udos__sha256 **out);
+void udos__sha256_reset(udos__sha256 *h);
+void udos__sha256_update(udos__sha256 *h, const void *data, size_t len);
+void udos__sha256_final(udos_oid *out, udos__sha256 *h); /* then reset */
+void udos__sha256_free(udos__sha256 *h);
+uint64_t udos__xxh3(const void *data, size_t len);
+
+/* streaming XXH3-64 */
+typedef struct udos__xxh udos__xxh;
+udos__xxh *udos__xxh_new(void);
+void udos__xxh_reset(udos__xxh *x);
+void udos__xxh_update(udos__xxh *x, const void *data, size_t len);
+uint64_t udos__xxh_digest(udos__xxh *x);
+void udos__xxh_free(udos__xxh *x);
+
+/* ---- le.h-style helpers ------------------------------------------------- */
+
+static inline void udos__put_le16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+static inline void udos__put_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline void udos__put_le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline uint16_t udos__get_le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | (p[1] << 8));
+}
+static inline uint32_t udos__get_le32(const uint8_t *p)
+{
+	uint32_t v = 0;
+	for (int i = 3; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+static inline uint64_t udos__get_le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/* ---- fsutil.c ----------------------------------------------------------- */
+
+/* write/pread loops that retry on EINTR and short counts; -errno. */
+int udos__write_all(int fd, const void *buf, size_t len);
+int udos__pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
+/* reads exactly len bytes unless EOF: returns bytes read (< len at EOF) */
+ssize_t udos__pread_full(int fd, void *buf, size_t len, uint64_t off);
+ssize_t udos__read_full(int fd, void *buf, size_t len);
+int udos__fsync(int fd);      /* fault-injection point */
+int udos__fdatasync(int fd);  /* fault-injection point */
+int udos__fsync_dir(int dirfd, const char *rel); /* open+fsync+close */
+int udos__mkdir_p(int dirfd, const char *rel, mode_t mode);
+
+/* ---- codec.c ------------------------------------------------------------ */
+
+/* Streaming compressor for one codec; one per thread. */
+typedef struct udos__zenc udos__zenc;
+int udos__zenc_new(udos__zenc **out, int codec, int level);
+/* Compress in[0..len) appending to out; `end` finishes the frame. After end
+ * the encoder is ready for a new frame. */
+int udos__zenc_run(udos__zenc *z, udos_buf *out, const void *in, size_t len,
+		   bool end);
+int udos__zenc_codec(const udos__zenc *z);
+void udos__zenc_free(udos__zenc *z);
+
+/* Streaming decompressor. */
+typedef struct udos__zdec udos__zdec;
+int udos__zdec_new(udos__zdec **out, int codec);
+void udos__zdec_reset(udos__zdec *z);
+/* Consume from *in (advancing *in/*in_len), produce up to out_cap bytes into
+ * out; *out_len set. *done is set at the end of the frame. UDOS_ECODEC on
+ * bad data. */
+int udos__zdec_run(udos__zdec *z, const uint8_t **in, size_t *in_len,
+		   uint8_t *out, size_t out_cap, size_t *out_len, bool *done);
+void udos__zdec_free(udos__zdec *z);
+
+/* Worst-case compressed size for one-shot use. */
+size_t udos__zbound(int codec, size_t len);
+
+/*
+ * The `auto` heuristic: given the first bytes of an object and its total
+ * size (UINT64_MAX if unknown), say whether compressing is worth it.
+ * Tiny objects and known compressed formats: no. Otherwise a sample is
+ * trial-compressed with zstd level 1 and must be clearly smaller.
+ */
+bool udos__worth_compressing(const void *head, size_t head_len,
+			     uint64_t total);
+#define UDOS_AUTO_SAMPLE (64 * 1024)
+#define UDOS_AUTO_MIN_SIZE 64
+
+/* ---- oid.c -------------------------------------------------------------- */
+
+/* loose path relative to the container: "loose/ab/cdef..." for prefix 2 */
+void udos__loose_relpath(char *out, size_t cap, int prefix_len,
+			 const udos_oid *oid);
+
+/* ---- on-disk formats (docs/FORMAT.md) ----------------------------------- */
+
+#define UDOS_FORMAT_VERSION 1
+
+/* Pack file header: 32 bytes. */
+#define UDOS_PACK_MAGIC "UDOSPACK"
+#define UDOS_PACK_HDR_SIZE 32
+/* 0: magic[8]  8: u32 version  12: u32 pack id  16: container uuid[16] */
+
+/* Record header: 72 bytes, then stored_len bytes of content. */
+#define UDOS_REC_MAGIC "UREC"
+#define UDOS_REC_HDR_SIZE 72
+/* 0: magic[4] 4: u8 codec 5: u8 flags(0) 6: u16 reserved(0)
+ * 8: u64 raw_len 16: u64 stored_len 24: sha256[32]
+ * 56: u64 xxh3 of the stored bytes 64: u64 xxh3 of header bytes 0..63 */
+
+typedef struct udos__rec {
+	int codec;
+	uint64_t raw_len;
+	uint64_t stored_len;
+	udos_oid oid;
+	uint64_t data_xxh;
+} udos__rec;
+
+void udos__rec_encode(uint8_t out[UDOS_REC_HDR_SIZE], const udos__rec *r);
+/* UDOS_ECORRUPT on bad magic, header checksum, or unknown codec. */
+int udos__rec_decode(udos__rec *out, const uint8_t in[UDOS_REC_HDR_SIZE]);
+
+/* Index value: 32 bytes. */
+#define UDOS_IDX_VAL_SIZE 32
+#define UDOS_IDX_VAL_VERSION 1
+/* 0: u8 version 1: u8 codec 2: u16 reserved 4: u32 pack id
+ * 8: u64 record offset 16: u64 stored_len 24: u64 raw_len */
+
+typedef struct udos__loc {
+	int codec;
+	uint32_t pack_id;
+	uint64_t offset; /* of the record header */
+	uint64_t stored_len;
+	uint64_t raw_len;
+} udos__loc;
+
+void udos__loc_encode(uint8_t out[UDOS_IDX_VAL_SIZE], const udos__loc *l);
+int udos__loc_decode(udos__loc *out, const void *in, size_t len);
+
+/* ---- index.c (RocksDB) -------------------------------------------------- */
+
+typedef struct udos__index udos__index;
+
+/* Open index/ read-write (primary) or as a catching-up secondary. */
+int udos__index_open(udos__index **out, const char *dir, bool primary,
+		     bool create);
+void udos__index_close(udos__index *ix);
+/* 0 found, UDOS_ENOTFOUND, or UDOS_EINDEX. Secondary: catches up with the
+ * primary once on a miss before answering ENOTFOUND. */
+int udos__index_get(udos__loc *out, udos__index *ix, const udos_oid *oid);
+/* Bring a secondary up to date (no-op on a primary). */
+int udos__index_catch_up(udos__index *ix);
+
+typedef struct udos__batch udos__batch;
+udos__batch *udos__batch_new(void);
+void udos__batch_put(udos__batch *b, const udos_oid *oid, const udos__loc *l);
+void udos__batch_del(udos__batch *b, const udos_oid *oid);
+/* the append tail: pack being appended and end of its last indexed record */
+void udos__batch_set_tail(udos__batch *b, uint32_t pack_id, uint64_t end);
+size_t udos__batch_count(const udos__batch *b);
+void udos__batch_clear(udos__batch *b);
+void udos__batch_free(udos__batch *b);
+int udos__index_write(udos__index *ix, udos__batch *b, bool sync);
+/* UDOS_ENOTFOUND when no tail was ever written */
+int udos__index_get_tail(udos__index *ix, uint32_t *pack_id, uint64_t *end);
+
+/* Iterate object entries in id order; fn returns non-zero to stop. */
+typedef int (*udos__index_fn)(void *ctx, const udos_oid *oid,
+			      const udos__loc *l);
+int udos__index_foreach(udos__index *ix, udos__index_fn fn, void *ctx);
+int udos__index_foreach_raw(udos__index *ix,
+			    int (*fn)(void *ctx, const udos_oid *oid,
+				      const void *val, size_t len),
+			    void *ctx);
+
+/* ---- the store ---------------------------------------------------------- */
+
+struct udos__packfd {
+	int fd;
+};
+
+struct udos_store {
+	char *path;
+	int dirfd;
+	udos_store_info info;
+	uint8_t uuid[16];
+
+	pthread_mutex_t mu;       /* guards everything below */
+	udos__index *ix;
+	bool primary;
+	int lockfd;               /* writer lock file, -1 when not held */
+	struct udos_writer *writer;
+	int *packfds;             /* read fds by pack id, -1 = not open */
+	size_t n_packfds;
+};
+
+/* Current index handle (borrowed under the store's rules). */
+udos__index *udos__store_index(udos_store *st);
+/* Read fd for a pack (cached); UDOS_ECORRUPT if the file is missing. */
+int udos__store_packfd(udos_store *st, uint32_t pack_id);
+void udos__store_forget_pack(udos_store *st, uint32_t pack_id);
+/* Highest existing pack id, or -1 when none; negative errno on error. */
+int64_t udos__packs_max_id(udos_store *st);
+
+/* ---- loose.c ------------------------------------------------------------ */
+
+/* Open a temp file in sandbox/; *name_out gets its relative path. */
+int udos__loose_tmp(int *fd_out, char *name_out, size_t cap, udos_store *st);
+/* fsync (unless nosync) the temp file, move it to its loose path without
+ * overwriting, fsync the folder; on EEXIST the temp is removed. Closes fd. */
+int udos__loose_commit(udos_store *st, int fd, const char *tmpname,
+		       const udos_oid *oid, bool nosync, bool *new_out);
+/* Write a whole known-hash object as loose. */
+int udos__loose_put(udos_store *st, const udos_oid *oid, const void *data,
+		    size_t len, bool nosync, bool *new_out);
+/* Open a loose object for reading: fd or UDOS_ENOTFOUND. */
+int udos__loose_open(udos_store *st, const udos_oid *oid);
+
+/* ---- writer.c: the single pack appender --------------------------------- */
+
+/*
+ * Low-level record API for the ingest engine, which hashes and compresses on
+ * worker threads and hands finished bytes to the one appender thread.
+ */
+/* 1 if the id is indexed or added by this writer, 0 if not. */
+int udos__writer_has(udos_writer *w, const udos_oid *oid);
+/* Write a whole pre-hashed, pre-compressed record (dedup checked). */
+int udos__writer_put(udos_writer *w, const udos_oid *oid, int codec,
+		     uint64_t raw_len, const void *stored, size_t stored_len,
+		     bool *new_out);
+/* Stream a record whose hash is known only at the end. */
+int udos__writer_begin(udos_writer *w);
+int udos__writer_write(udos_writer *w, const void *stored, size_t len);
+int udos__writer_end(udos_writer *w, const udos_oid *oid, int codec,
+		     uint64_t raw_len, bool *new_out);
+void udos__writer_abort(udos_writer *w);
+
+#endif

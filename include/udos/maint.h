@@ -1,0 +1,141 @@
+/* udos/maint.h - packing, cleaning, validating and repacking. */
+#ifndef UDOS_MAINT_H
+#define UDOS_MAINT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "object.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Progress: done and total in the operation's own unit (objects or bytes,
+ * as documented per call); total 0 when unknown. */
+typedef void (*udos_progress_fn)(void *ctx, uint64_t done, uint64_t total);
+
+typedef struct udos_pack_opts {
+	unsigned version;      /* UDOS_PACK_OPTS_VERSION */
+	int compress;          /* enum udos_compress; default AUTO */
+	bool clean;            /* delete loose copies once packed */
+	bool no_sync;
+	udos_progress_fn progress; /* objects */
+	void *ctx;
+} udos_pack_opts;
+
+#define UDOS_PACK_OPTS_VERSION 1
+#define UDOS_PACK_OPTS_INIT { UDOS_PACK_OPTS_VERSION, UDOS_COMPRESS_AUTO, true, false, NULL, NULL }
+
+typedef struct udos_pack_result {
+	uint64_t packed;     /* objects newly written to packs */
+	uint64_t skipped;    /* already packed */
+	uint64_t cleaned;    /* loose files removed */
+	uint64_t corrupt;    /* loose files whose content did not match their
+				name: left in place, reported by validate */
+	uint64_t bytes_in;   /* raw bytes packed */
+	uint64_t bytes_out;  /* stored bytes written */
+} udos_pack_result;
+
+/*
+ * Move every loose object into packs (hash re-checked while reading), commit
+ * in groups, then (opts->clean) remove loose copies that are safely packed.
+ * Takes the writer lock. `out` may be NULL.
+ */
+UDOS_API int udos_store_pack_loose(udos_pack_result *out, udos_store *st,
+				   const udos_pack_opts *opts);
+
+/*
+ * Remove loose files whose object is packed, after checking the packed
+ * record (header hash and XXH3 of its stored bytes). Also removes stale
+ * sandbox files of dead writers. Returns the number removed or negative.
+ */
+UDOS_API int64_t udos_store_clean(udos_store *st);
+
+/* ---- validate ---------------------------------------------------------- */
+
+enum udos_finding_kind {
+	UDOS_FIND_LOOSE_NAME = 1,     /* loose file name is not a valid id */
+	UDOS_FIND_LOOSE_HASH,         /* loose content hashes to another id */
+	UDOS_FIND_PACK_HEADER,        /* bad pack file header */
+	UDOS_FIND_RECORD_HEADER,      /* bad record header (magic/checksum) */
+	UDOS_FIND_RECORD_CHECKSUM,    /* XXH3 of stored bytes mismatch */
+	UDOS_FIND_RECORD_TRUNCATED,   /* record runs past end of pack */
+	UDOS_FIND_RECORD_HASH,        /* full: content hash/size mismatch */
+	UDOS_FIND_RECORD_DECODE,      /* full: decompression failed */
+	UDOS_FIND_INDEX_DANGLING,     /* index points to a missing pack or
+					 outside it */
+	UDOS_FIND_INDEX_MISMATCH,     /* index entry disagrees with record */
+	UDOS_FIND_INDEX_VALUE,        /* undecodable index value */
+	UDOS_FIND_PACK_TAIL,          /* bytes after the last indexed record
+					 of the current pack (crash residue;
+					 repaired by the next writer) */
+	UDOS_FIND_IO,                 /* could not read something */
+};
+
+typedef struct udos_finding {
+	int kind;              /* enum udos_finding_kind */
+	bool has_oid;
+	udos_oid oid;
+	const char *path;      /* relative to the container, may be NULL */
+	uint64_t offset;       /* in the pack, where relevant */
+	const char *message;   /* one line */
+} udos_finding;
+
+/* Return non-zero to stop. The finding is valid only during the call. */
+typedef int (*udos_finding_fn)(void *ctx, const udos_finding *f);
+
+enum udos_validate_flags {
+	UDOS_VALIDATE_FULL = 1u << 0, /* decompress and re-hash everything */
+};
+
+typedef struct udos_validate_result {
+	uint64_t findings;
+	uint64_t loose_checked;
+	uint64_t records_checked;
+	uint64_t index_checked;
+	uint64_t bytes_checked;
+	uint64_t unreferenced_records; /* deleted or superseded, not a fault */
+} udos_validate_result;
+
+/*
+ * Check everything, reporting every problem (not only the first) through fn.
+ * Fast: record headers, XXH3 of every stored byte, index-to-pack agreement,
+ * loose names against content. FULL adds decompression and re-hashing of
+ * every record. Returns 0 when the walk completed (look at
+ * out->findings), negative if it could not run.
+ * progress counts bytes.
+ */
+UDOS_API int udos_store_validate(udos_validate_result *out, udos_store *st,
+				 unsigned flags, udos_finding_fn fn, void *ctx,
+				 udos_progress_fn progress, void *pctx);
+
+UDOS_API const char *udos_finding_name(int kind);
+
+/* ---- repack ------------------------------------------------------------ */
+
+typedef struct udos_repack_opts {
+	unsigned version;  /* UDOS_REPACK_OPTS_VERSION */
+	int compress;      /* enum udos_compress; default KEEP */
+	bool no_sync;
+	udos_progress_fn progress; /* objects */
+	void *ctx;
+} udos_repack_opts;
+
+#define UDOS_REPACK_OPTS_VERSION 1
+#define UDOS_REPACK_OPTS_INIT { UDOS_REPACK_OPTS_VERSION, UDOS_COMPRESS_KEEP, false, NULL, NULL }
+
+/*
+ * Rewrite the live objects of pack `pack_id` into new pack(s), fsync, switch
+ * their index entries in one batch, then remove the old pack. Dropped
+ * (deleted) records free their space. Takes the writer lock.
+ */
+UDOS_API int udos_store_repack_pack(udos_store *st, uint32_t pack_id,
+				    const udos_repack_opts *opts);
+/* Repack every pack. */
+UDOS_API int udos_store_repack(udos_store *st, const udos_repack_opts *opts);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
