@@ -1,0 +1,79 @@
+/* cli/cmd.h - the command table type, shared CLI state and cmd_* prototypes. */
+#ifndef UDOS_CLI_CMD_H
+#define UDOS_CLI_CMD_H
+
+#include <stdbool.h>
+
+#include <udos/udos.h>
+
+/* Exit statuses (STYLE.md section 5). */
+enum {
+	EXIT_OK = 0,
+	EXIT_NO = 1,    /* the answer is "no": missing file/object, findings */
+	EXIT_USAGE = 2, /* bad option, argument or hash */
+	EXIT_STORE = 3, /* store, I/O or internal error */
+};
+
+/* What a command needs opened before it touches the container. */
+enum cmd_store_mode {
+	CMD_NO_STORE = 0,    /* init, or nothing to open */
+	CMD_READ_STORE = 1,  /* open; the index is read-only */
+	CMD_WRITE_STORE = 2, /* open and take the pack-writer lock (fails fast) */
+};
+
+struct cli;
+typedef int (*cmd_fn)(struct cli *cli, int argc, char **argv);
+
+struct cmd {
+	const char *name;
+	cmd_fn fn;
+	int mode; /* enum cmd_store_mode */
+	const char *summary;
+};
+
+/*
+ * State shared by main.c and the commands. Options are parsed by the
+ * command first (so --help and usage errors never need a container), then
+ * the command calls cli_open_store(), which opens cli->dir the way
+ * cli->mode says (initialised from the table, a command may lower it,
+ * e.g. `add --to loose` needs no writer lock).
+ */
+struct cli {
+	const struct cmd *cmd;
+	const char *dir; /* -C, else $UDOS_CONTAINER, else "." */
+	bool quiet;
+	int mode;
+	udos_store *st;
+};
+
+/* Open cli->dir per cli->mode; on failure print the reason and return
+ * EXIT_STORE (so `return cli_open_store(cli)` style works: 0 = opened). */
+int cli_open_store(struct cli *cli);
+
+/* Map a library code to an exit status: ENOTFOUND -> 1, otherwise 3. */
+int cli_exit_code(int code);
+
+/*
+ * Print `udos <cmd>: <problem> '<subject>'` on stderr. With a library code,
+ * <problem> is udos_strerror(code), extended by udos_error_detail() when it
+ * adds something. subject may be NULL. Returns cli_exit_code(code).
+ */
+int cli_err(const struct cli *cli, int code, const char *subject);
+/* Same with a literal problem text (no library code). */
+void cli_msg(const struct cli *cli, const char *problem, const char *subject);
+
+/* "auto|yes|no|keep" (already checked by the option spec) -> enum
+ * udos_compress. */
+int cli_compress_mode(const char *s);
+
+int cmd_add(struct cli *cli, int argc, char **argv);
+int cmd_cat(struct cli *cli, int argc, char **argv);
+int cmd_delete(struct cli *cli, int argc, char **argv);
+int cmd_init(struct cli *cli, int argc, char **argv);
+int cmd_ls(struct cli *cli, int argc, char **argv);
+int cmd_pack(struct cli *cli, int argc, char **argv);
+int cmd_repack(struct cli *cli, int argc, char **argv);
+int cmd_status(struct cli *cli, int argc, char **argv);
+int cmd_validate(struct cli *cli, int argc, char **argv);
+
+#endif

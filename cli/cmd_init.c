@@ -1,0 +1,87 @@
+/* cli/cmd_init.c - `udos init`: create a container. */
+#include "cmd.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "opt.h"
+
+struct init_args {
+	const char *pack_size;
+	const char *compression;
+	const char *prefix_len;
+};
+
+#define A(f) offsetof(struct init_args, f)
+static const struct opt init_opts[] = {
+	{ 0, "pack-size", OPT_STR, A(pack_size), "SIZE", NULL,
+	  "close a pack past this size: 512M, 4G (default: 4G)" },
+	{ 0, "compression", OPT_STR, A(compression), "zstd:N|zlib:N|none", NULL,
+	  "default codec (default: zstd:3)" },
+	{ 0, "loose-prefix-len", OPT_STR, A(prefix_len), "N", NULL,
+	  "hex digits of the loose/ folder level, 0..8 (default: 2)" },
+	OPT_END_MARK
+};
+#undef A
+
+static const struct opt_cmd init_cmd = {
+	"init", "[DIR] [options]",
+	"Create a container in DIR (default: -C, $UDOS_CONTAINER or the\n"
+	"current folder). DIR may exist only as an empty folder.",
+	NULL,
+	init_opts,
+};
+
+int cmd_init(struct cli *cli, int argc, char **argv)
+{
+	struct init_args a = { 0 };
+	udos_init_opts io = UDOS_INIT_OPTS_INIT;
+	const char *dir;
+	int n, rc;
+
+	n = opt_parse(&init_cmd, &a, argc, argv);
+	if (n == OPT_HELP)
+		return EXIT_OK;
+	if (n < 0)
+		return EXIT_USAGE;
+	if (n > 1)
+		return opt_usage_error(&init_cmd, "unexpected argument",
+				       argv[1]);
+	dir = n ? argv[0] : cli->dir;
+	if (a.pack_size &&
+	    (udos_size_parse(&io.pack_size_target, a.pack_size) < 0 ||
+	     !io.pack_size_target))
+		return opt_usage_error(&init_cmd, "invalid size", a.pack_size);
+	if (a.compression) {
+		int codec, level;
+
+		if (udos_codec_parse(&codec, &level, a.compression) < 0)
+			return opt_usage_error(&init_cmd, "invalid compression",
+					       a.compression);
+		io.compression = a.compression;
+	}
+	if (a.prefix_len) {
+		char *end;
+		long v;
+
+		errno = 0;
+		v = strtol(a.prefix_len, &end, 10);
+		if (errno || end == a.prefix_len || *end || v < 0 || v > 8)
+			return opt_usage_error(&init_cmd,
+					       "invalid loose prefix length",
+					       a.prefix_len);
+		io.loose_prefix_len = (int)v;
+	}
+	rc = udos_store_init(dir, &io);
+	if (rc == -EINVAL) {
+		cli_err(cli, rc, dir);
+		return EXIT_USAGE;
+	}
+	if (rc < 0) {
+		cli_err(cli, rc, dir);
+		return EXIT_STORE;
+	}
+	return EXIT_OK;
+}

@@ -1,0 +1,193 @@
+/* cli/main.c - global options, the command table, dispatch and exit codes. */
+#include "cmd.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Sorted by name; each entry's file is cli/cmd_<name>.c. */
+static const struct cmd commands[] = {
+	{ "add", cmd_add, CMD_WRITE_STORE, "add files as objects, print their ids" },
+	{ "cat", cmd_cat, CMD_READ_STORE, "write objects' content to stdout" },
+	{ "delete", cmd_delete, CMD_WRITE_STORE, "delete objects" },
+	{ "init", cmd_init, CMD_NO_STORE, "create a container" },
+	{ "ls", cmd_ls, CMD_READ_STORE, "list objects" },
+	{ "pack", cmd_pack, CMD_WRITE_STORE, "move loose objects into packs" },
+	{ "repack", cmd_repack, CMD_WRITE_STORE, "rewrite packs, dropping deleted objects" },
+	{ "status", cmd_status, CMD_READ_STORE, "counts and sizes" },
+	{ "validate", cmd_validate, CMD_READ_STORE, "check the whole container" },
+};
+
+int cli_compress_mode(const char *s)
+{
+	if (!strcmp(s, "yes"))
+		return UDOS_COMPRESS_YES;
+	if (!strcmp(s, "no"))
+		return UDOS_COMPRESS_NO;
+	if (!strcmp(s, "keep"))
+		return UDOS_COMPRESS_KEEP;
+	return UDOS_COMPRESS_AUTO;
+}
+
+int cli_exit_code(int code)
+{
+	if (code == UDOS_ENOTFOUND || code == -ENOENT)
+		return EXIT_NO;
+	return EXIT_STORE;
+}
+
+void cli_msg(const struct cli *cli, const char *problem, const char *subject)
+{
+	const char *name = cli && cli->cmd ? cli->cmd->name : NULL;
+
+	fputs("udos", stderr);
+	if (name)
+		fprintf(stderr, " %s", name);
+	/* messages are lowercase (strerror() of libc is not) */
+	if (problem[0] && isupper((unsigned char)problem[0]) &&
+	    !isupper((unsigned char)problem[1]))
+		fprintf(stderr, ": %c%s", tolower((unsigned char)problem[0]),
+			problem + 1);
+	else
+		fprintf(stderr, ": %s", problem);
+	if (subject)
+		fprintf(stderr, " '%s'", subject);
+	fputc('\n', stderr);
+}
+
+int cli_err(const struct cli *cli, int code, const char *subject)
+{
+	const char *what = udos_strerror(code);
+	const char *detail = udos_error_detail();
+	char buf[1024];
+
+	if (!detail || !detail[0] || strstr(what, detail))
+		snprintf(buf, sizeof(buf), "%s", what);
+	else if (!strncmp(detail, what, strlen(what)))
+		/* ELOCKED: "another process is writing packs (pid N)" */
+		snprintf(buf, sizeof(buf), "%s", detail);
+	else
+		snprintf(buf, sizeof(buf), "%s: %s", what, detail);
+	cli_msg(cli, buf, subject);
+	return cli_exit_code(code);
+}
+
+int cli_open_store(struct cli *cli)
+{
+	unsigned flags = cli->mode == CMD_WRITE_STORE ? UDOS_OPEN_WRITER : 0;
+	int rc;
+
+	if (cli->st || cli->mode == CMD_NO_STORE)
+		return 0;
+	rc = udos_store_open(&cli->st, cli->dir, flags);
+	if (rc == UDOS_ENOTSTORE) {
+		cli_msg(cli, "not a udos container", cli->dir);
+		return EXIT_STORE;
+	}
+	if (rc == UDOS_ELOCKED) {
+		/* the detail names the holder: "... (pid N)" */
+		cli_err(cli, rc, NULL);
+		return EXIT_STORE;
+	}
+	if (rc < 0) {
+		cli_err(cli, rc, cli->dir);
+		return EXIT_STORE;
+	}
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "usage: udos [-C DIR] [-q] <command> [options] [args]\n"
+		   "       udos --version | --help\n\n"
+		   "global options:\n"
+		   "  -C DIR        the container (default: $UDOS_CONTAINER, "
+		   "else the current folder)\n"
+		   "  -q, --quiet   no progress line or notes on stderr\n\n"
+		   "commands:\n");
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-10s  %s\n", commands[i].name,
+			commands[i].summary);
+	fprintf(f, "\n'udos <command> --help' describes a command.\n"
+		   "exit status: 0 ok, 1 the answer is no (missing file or "
+		   "object, validate\nfindings), 2 usage error, 3 store or I/O "
+		   "error.\n");
+}
+
+static const struct cmd *find_cmd(const char *name)
+{
+	size_t lo = 0, hi = sizeof(commands) / sizeof(commands[0]);
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(name, commands[mid].name);
+
+		if (!c)
+			return &commands[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli cli = { 0 };
+	const char *env = getenv("UDOS_CONTAINER");
+	int i = 1, rc;
+
+	cli.dir = env && env[0] ? env : ".";
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "-C")) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "udos: option requires an "
+						"argument '-C'\n");
+				return EXIT_USAGE;
+			}
+			cli.dir = argv[++i];
+		} else if (!strncmp(a, "-C", 2)) {
+			cli.dir = a + 2;
+		} else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+			cli.quiet = true;
+		} else if (!strcmp(a, "--version")) {
+			printf("udos %s (library %s)\n", UDOS_VERSION_STRING,
+			       udos_version());
+			return EXIT_OK;
+		} else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			usage(stdout);
+			return EXIT_OK;
+		} else {
+			fprintf(stderr, "udos: unknown option '%s'\n", a);
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	cli.cmd = find_cmd(argv[i]);
+	if (!cli.cmd) {
+		fprintf(stderr, "udos: unknown command '%s'\n", argv[i]);
+		fprintf(stderr, "try 'udos --help'\n");
+		return EXIT_USAGE;
+	}
+	cli.mode = cli.cmd->mode;
+	rc = cli.cmd->fn(&cli, argc - i, argv + i);
+	udos_store_close(cli.st);
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		if (errno != EPIPE)
+			cli_msg(&cli, strerror(errno), "<stdout>");
+		if (!rc)
+			rc = EXIT_STORE;
+	}
+	return rc;
+}

@@ -1,0 +1,52 @@
+/* cli/opt.h - declarative option specs: one table drives parsing and --help. */
+#ifndef UDOS_CLI_OPT_H
+#define UDOS_CLI_OPT_H
+
+#include <stddef.h>
+
+enum opt_type {
+	OPT_END = 0,
+	OPT_BOOL, /* bool at `off`; set to true */
+	OPT_STR,  /* const char * at `off`; takes an argument */
+};
+
+struct opt {
+	char short_name;     /* 0 if none */
+	const char *long_name;
+	int type;            /* enum opt_type */
+	size_t off;          /* offsetof() the field in the command's args */
+	const char *arg;     /* OPT_STR: argument name shown in help ("SIZE") */
+	const char *choices; /* OPT_STR: "a|b|c" to accept only these, or NULL */
+	const char *help;
+};
+
+#define OPT_END_MARK { 0, NULL, OPT_END, 0, NULL, NULL, NULL }
+
+struct opt_cmd {
+	const char *name;     /* "add" */
+	const char *usage;    /* after "udos [-C DIR] add ", e.g. "[options] PATH..." */
+	const char *summary;  /* one line */
+	const char *about;    /* paragraphs after the option list, or NULL */
+	const struct opt *opts;
+};
+
+enum {
+	OPT_HELP = -1, /* --help was given and printed: exit 0 */
+	OPT_ERROR = -2 /* a usage error was printed: exit 2 */
+};
+
+/*
+ * Parse argv[1..argc) (argv[0] is the command name) into the struct at
+ * `args`. Options and positionals may be mixed; "--" ends options; "-" is a
+ * positional. The positionals are moved to argv[0..n) and n is returned,
+ * or OPT_HELP / OPT_ERROR.
+ */
+int opt_parse(const struct opt_cmd *c, void *args, int argc, char **argv);
+
+/* Print "udos <cmd>: <msg>" plus the hint to use --help; returns 2. */
+int opt_usage_error(const struct opt_cmd *c, const char *msg,
+		    const char *subject);
+
+void opt_print_help(const struct opt_cmd *c);
+
+#endif
