@@ -105,6 +105,8 @@ int udos__pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
 /* reads exactly len bytes unless EOF: returns bytes read (< len at EOF) */
 ssize_t udos__pread_full(int fd, void *buf, size_t len, uint64_t off);
 ssize_t udos__read_full(int fd, void *buf, size_t len);
+/* udos_read_fn over a file descriptor passed as (int *)ctx */
+ssize_t udos__fd_read(void *ctx, void *buf, size_t len);
 int udos__fsync(int fd);      /* fault-injection point */
 int udos__fdatasync(int fd);  /* fault-injection point */
 int udos__fsync_dir(int dirfd, const char *rel); /* open+fsync+close */
@@ -126,7 +128,7 @@ void udos__zenc_free(udos__zenc *z);
 typedef struct udos__zdec udos__zdec;
 int udos__zdec_new(udos__zdec **out, int codec);
 void udos__zdec_reset(udos__zdec *z);
-/* Consume from *in (advancing *in/*in_len), produce up to out_cap bytes into
+/* Consume from *in (advancing *in*in_len), produce up to out_cap bytes into
  * out; *out_len set. *done is set at the end of the frame. UDOS_ECODEC on
  * bad data. */
 int udos__zdec_run(udos__zdec *z, const uint8_t **in, size_t *in_len,
@@ -236,32 +238,37 @@ int udos__index_foreach_raw(udos__index *ix,
 
 /* ---- the store ---------------------------------------------------------- */
 
-struct udos__packfd {
-	int fd;
-};
-
 struct udos_store {
 	char *path;
 	int dirfd;
 	udos_store_info info;
 	uint8_t uuid[16];
 
-	pthread_mutex_t mu;       /* guards everything below */
+	/* ixlock: read-held around every index use, write-held to swap the
+	 * handle between secondary (read-only) and primary (writer) mode */
+	pthread_rwlock_t ixlock;
 	udos__index *ix;
 	bool primary;
+
+	pthread_mutex_t mu;       /* guards the fields below */
 	int lockfd;               /* writer lock file, -1 when not held */
 	struct udos_writer *writer;
 	int *packfds;             /* read fds by pack id, -1 = not open */
 	size_t n_packfds;
 };
 
-/* Current index handle (borrowed under the store's rules). */
-udos__index *udos__store_index(udos_store *st);
+/* Index look-up / scan under the store's index lock. */
+int udos__store_index_get(udos__loc *out, udos_store *st, const udos_oid *oid);
+int udos__store_index_foreach(udos_store *st, udos__index_fn fn, void *ctx);
+/* The writer's path: requires the writer lock (primary index). */
+int udos__store_index_write(udos_store *st, udos__batch *b, bool sync);
 /* Read fd for a pack (cached); UDOS_ECORRUPT if the file is missing. */
 int udos__store_packfd(udos_store *st, uint32_t pack_id);
 void udos__store_forget_pack(udos_store *st, uint32_t pack_id);
 /* Highest existing pack id, or -1 when none; negative errno on error. */
 int64_t udos__packs_max_id(udos_store *st);
+/* "packs/N" */
+void udos__pack_relpath(char *out, size_t cap, uint32_t pack_id);
 
 /* ---- loose.c ------------------------------------------------------------ */
 
@@ -274,6 +281,11 @@ int udos__loose_commit(udos_store *st, int fd, const char *tmpname,
 /* Write a whole known-hash object as loose. */
 int udos__loose_put(udos_store *st, const udos_oid *oid, const void *data,
 		    size_t len, bool nosync, bool *new_out);
+/* Walk loose/: fn gets each file's path relative to the container and its
+ * id, or NULL when the name is not a valid id (validate reports those).
+ * Sandbox and stray folders are not visited. */
+typedef int (*udos__loose_fn)(void *ctx, const char *rel, const udos_oid *oid);
+int udos__loose_walk(udos_store *st, udos__loose_fn fn, void *ctx);
 /* Open a loose object for reading: fd or UDOS_ENOTFOUND. */
 int udos__loose_open(udos_store *st, const udos_oid *oid);
 
@@ -295,5 +307,35 @@ int udos__writer_write(udos_writer *w, const void *stored, size_t len);
 int udos__writer_end(udos_writer *w, const udos_oid *oid, int codec,
 		     uint64_t raw_len, bool *new_out);
 void udos__writer_abort(udos_writer *w);
+/*
+ * Stream one object with an explicit compress mode. With `expect`, an id
+ * already present is skipped without reading, and content hashing to
+ * anything else is dropped with UDOS_EHASH (pack of loose files).
+ */
+int udos__writer_stream(udos_oid *out, bool *new_out, udos_writer *w,
+			udos_read_fn fn, void *ctx, int compress,
+			const udos_oid *expect);
+/* Dedup on (default) or off: off appends records even when their id is
+ * indexed (repack moves them). */
+void udos__writer_set_dedup(udos_writer *w, bool on);
+/* Start a new pack now; returns its id or negative. */
+int64_t udos__writer_roll(udos_writer *w);
+/* Stored bytes of the records this writer has appended (not deduped). */
+uint64_t udos__writer_stored(const udos_writer *w);
+/* The container's default codec and level the writer compresses with. */
+udos__zenc *udos__writer_zenc(udos_writer *w);
+
+
+/* ---- validate.c: record checks shared with clean and repack ------------- */
+
+/*
+ * Check the record at `off` in a pack of `file_size` bytes: header, that it
+ * fits, XXH3 of its stored bytes; with `full`, decompress and re-hash.
+ * Returns 0, or UDOS_ECORRUPT with *kind_out an enum udos_finding_kind, or
+ * another negative code for I/O errors (*kind_out = UDOS_FIND_IO).
+ * *rec_out is filled whenever the header decoded.
+ */
+int udos__record_check(udos__rec *rec_out, int *kind_out, int fd,
+		       uint64_t off, uint64_t file_size, bool full);
 
 #endif

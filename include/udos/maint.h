@@ -67,9 +67,6 @@ enum udos_finding_kind {
 					 outside it */
 	UDOS_FIND_INDEX_MISMATCH,     /* index entry disagrees with record */
 	UDOS_FIND_INDEX_VALUE,        /* undecodable index value */
-	UDOS_FIND_PACK_TAIL,          /* bytes after the last indexed record
-					 of the current pack (crash residue;
-					 repaired by the next writer) */
 	UDOS_FIND_IO,                 /* could not read something */
 };
 
@@ -96,6 +93,10 @@ typedef struct udos_validate_result {
 	uint64_t index_checked;
 	uint64_t bytes_checked;
 	uint64_t unreferenced_records; /* deleted or superseded, not a fault */
+	uint64_t tail_bytes;    /* unindexed bytes after the last committed
+				   record: residue of a crash or a writer at
+				   work, removed by the next writer; not a
+				   fault */
 } udos_validate_result;
 
 /*

@@ -1,0 +1,675 @@
+/* container.c - on-disk layout, config.json, open/close, writer lock. */
+#include "internal.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CONFIG_NAME "config.json"
+#define LOCK_NAME "writer.lock"
+#define DEFAULT_PACK_TARGET (4ull << 30)
+#define DEFAULT_COMPRESSION "zstd:3"
+#define MAX_CONFIG_SIZE 65536
+
+int udos_size_parse(uint64_t *out, const char *s)
+{
+	char *end;
+	unsigned long long v;
+	unsigned shift = 0;
+
+	if (!s || !isdigit((unsigned char)*s))
+		return udos__err(-EINVAL, "bad size '%s'", s ? s : "");
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return udos__err(-EINVAL, "bad size '%s'", s);
+	switch (toupper((unsigned char)*end)) {
+	case 'K': shift = 10; end++; break;
+	case 'M': shift = 20; end++; break;
+	case 'G': shift = 30; end++; break;
+	case 'T': shift = 40; end++; break;
+	}
+	if (shift && (*end == 'i' || *end == 'I'))
+		end++;
+	if (*end == 'B' || *end == 'b')
+		end++;
+	if (*end || (shift && v > (UINT64_MAX >> shift)))
+		return udos__err(-EINVAL, "bad size '%s'", s);
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+void udos__pack_relpath(char *out, size_t cap, uint32_t pack_id)
+{
+	snprintf(out, cap, "packs/%" PRIu32, pack_id);
+}
+
+/* ---- config.json ------------------------------------------------------- */
+
+static void uuid_fmt(char out[37], const uint8_t u[16])
+{
+	static const char d[] = "0123456789abcdef";
+	int j = 0;
+
+	for (int i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[j++] = '-';
+		out[j++] = d[u[i] >> 4];
+		out[j++] = d[u[i] & 15];
+	}
+	out[j] = '\0';
+}
+
+static int uuid_parse(uint8_t u[16], const char *s)
+{
+	int j = 0;
+
+	for (int i = 0; i < 36; i++) {
+		int hi, lo;
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				return -1;
+			continue;
+		}
+		if (!isxdigit((unsigned char)s[i]) ||
+		    !isxdigit((unsigned char)s[i + 1]))
+			return -1;
+		hi = isdigit((unsigned char)s[i]) ? s[i] - '0'
+						   : (tolower(s[i]) - 'a' + 10);
+		lo = isdigit((unsigned char)s[i + 1])
+			     ? s[i + 1] - '0'
+			     : (tolower(s[i + 1]) - 'a' + 10);
+		u[j++] = (uint8_t)(hi << 4 | lo);
+		i++;
+	}
+	return s[36] == '\0' && j == 16 ? 0 : -1;
+}
+
+static int config_write(int dirfd, const udos_store_info *in)
+{
+	char text[1024], tmp[] = "config.json.tmp";
+	int len, fd, rc;
+
+	len = snprintf(text, sizeof(text),
+		       "{\n"
+		       "  \"udos_format_version\": %d,\n"
+		       "  \"container_id\": \"%s\",\n"
+		       "  \"hash_type\": \"%s\",\n"
+		       "  \"loose_prefix_len\": %d,\n"
+		       "  \"pack_size_target\": %" PRIu64 ",\n"
+		       "  \"compression\": \"%s\"\n"
+		       "}\n",
+		       in->format_version, in->container_id, in->hash_type,
+		       in->loose_prefix_len, in->pack_size_target,
+		       in->compression);
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+		    0644);
+	if (fd < 0)
+		return udos__err(-errno, "cannot write '%s': %s", tmp,
+				 strerror(errno));
+	rc = udos__write_all(fd, text, (size_t)len);
+	if (rc == 0)
+		rc = udos__fsync(fd);
+	close(fd);
+	if (rc == 0 && renameat(dirfd, tmp, dirfd, CONFIG_NAME) < 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = udos__fsync_dir(dirfd, ".");
+	if (rc < 0)
+		return udos__err(rc, "cannot write config.json: %s",
+				 strerror(-rc));
+	return 0;
+}
+
+/* A flat JSON object of strings and non-negative integers: enough for
+ * config.json, strict about everything else. */
+static const char *json_ws(const char *p)
+{
+	while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')
+		p++;
+	return p;
+}
+
+static const char *json_str(const char *p, char *out, size_t cap)
+{
+	size_t n = 0;
+
+	if (*p != '"')
+		return NULL;
+	for (p++; *p && *p != '"'; p++) {
+		if (*p == '\\' || n + 1 >= cap)
+			return NULL;
+		out[n++] = *p;
+	}
+	if (*p != '"')
+		return NULL;
+	out[n] = '\0';
+	return p + 1;
+}
+
+static bool copy_str(char *dst, size_t cap, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (n >= cap)
+		return false;
+	memcpy(dst, src, n + 1);
+	return true;
+}
+
+static int config_parse(udos_store_info *info, const char *text)
+{
+	const char *p = json_ws(text);
+	bool have_ver = false, have_id = false;
+
+	if (*p++ != '{')
+		goto bad;
+	for (;;) {
+		char key[64], sval[128];
+		unsigned long long ival = 0;
+		bool is_str;
+
+		p = json_ws(p);
+		if (*p == '}')
+			break;
+		if (!(p = json_str(p, key, sizeof(key))))
+			goto bad;
+		p = json_ws(p);
+		if (*p++ != ':')
+			goto bad;
+		p = json_ws(p);
+		is_str = *p == '"';
+		if (is_str) {
+			if (!(p = json_str(p, sval, sizeof(sval))))
+				goto bad;
+		} else {
+			char *end;
+			if (!isdigit((unsigned char)*p))
+				goto bad;
+			ival = strtoull(p, &end, 10);
+			p = end;
+		}
+		if (!strcmp(key, "udos_format_version") && !is_str) {
+			info->format_version = (int)(ival > 1000000 ? 1000000
+								   : ival);
+			have_ver = true;
+		} else if (!strcmp(key, "container_id") && is_str) {
+			if (!copy_str(info->container_id,
+				      sizeof(info->container_id), sval))
+				goto bad;
+			have_id = true;
+		} else if (!strcmp(key, "hash_type") && is_str) {
+			if (!copy_str(info->hash_type,
+				      sizeof(info->hash_type), sval))
+				goto bad;
+		} else if (!strcmp(key, "loose_prefix_len") && !is_str) {
+			info->loose_prefix_len = (int)(ival > 99 ? 99 : ival);
+		} else if (!strcmp(key, "pack_size_target") && !is_str) {
+			info->pack_size_target = ival;
+		} else if (!strcmp(key, "compression") && is_str) {
+			if (!copy_str(info->compression,
+				      sizeof(info->compression), sval))
+				goto bad;
+		}
+		/* unknown keys are ignored: later minor versions may add */
+		p = json_ws(p);
+		if (*p == ',') {
+			p++;
+			continue;
+		}
+		if (*p == '}')
+			break;
+		goto bad;
+	}
+	if (!have_ver || !have_id)
+		goto bad;
+	return 0;
+bad:
+	return udos__err(UDOS_ENOTSTORE, "config.json is not a udos config");
+}
+
+static int config_load(udos_store *st)
+{
+	char text[MAX_CONFIG_SIZE + 1];
+	udos_store_info *in = &st->info;
+	int fd = openat(st->dirfd, CONFIG_NAME, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+	int rc;
+
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return udos__err(UDOS_ENOTSTORE,
+					 "not a udos container '%s' (no "
+					 "config.json)", st->path);
+		return udos__err(-errno, "cannot read '%s/config.json': %s",
+				 st->path, strerror(errno));
+	}
+	n = udos__read_full(fd, text, MAX_CONFIG_SIZE);
+	close(fd);
+	if (n < 0)
+		return udos__err((int)n, "cannot read '%s/config.json': %s",
+				 st->path, strerror((int)-n));
+	text[n] = '\0';
+	memset(in, 0, sizeof(*in));
+	snprintf(in->hash_type, sizeof(in->hash_type), "sha256");
+	snprintf(in->compression, sizeof(in->compression), "%s",
+		 DEFAULT_COMPRESSION);
+	in->loose_prefix_len = 2;
+	in->pack_size_target = DEFAULT_PACK_TARGET;
+	rc = config_parse(in, text);
+	if (rc < 0)
+		return udos__err(rc, "not a udos container '%s' (bad "
+				 "config.json)", st->path);
+	if (in->format_version > UDOS_FORMAT_VERSION || in->format_version < 1)
+		return udos__err(UDOS_EFORMAT, "container '%s' has format "
+				 "version %d; this udos reads version %d",
+				 st->path, in->format_version,
+				 UDOS_FORMAT_VERSION);
+	if (strcmp(in->hash_type, "sha256") || in->loose_prefix_len > 8 ||
+	    in->pack_size_target == 0 ||
+	    uuid_parse(st->uuid, in->container_id) < 0 ||
+	    udos_codec_parse(&in->default_codec, &in->default_level,
+			     in->compression) < 0)
+		return udos__err(UDOS_ENOTSTORE, "container '%s': bad value in "
+				 "config.json", st->path);
+	return 0;
+}
+
+/* ---- init -------------------------------------------------------------- */
+
+int udos_store_init(const char *path, const udos_init_opts *opts)
+{
+	static const udos_init_opts defaults = UDOS_INIT_OPTS_INIT;
+	udos_store_info info;
+	udos__index *ix = NULL;
+	uint8_t uuid[16];
+	char idx[4096];
+	int dirfd = -1, rc;
+	DIR *d;
+	struct dirent *de;
+
+	UDOS_ASSERT_ARG(path);
+	if (!opts)
+		opts = &defaults;
+	memset(&info, 0, sizeof(info));
+	info.format_version = UDOS_FORMAT_VERSION;
+	snprintf(info.hash_type, sizeof(info.hash_type), "sha256");
+	info.loose_prefix_len = opts->loose_prefix_len < 0
+					? 2 : opts->loose_prefix_len;
+	if (info.loose_prefix_len > 8)
+		return udos__err(-EINVAL, "loose prefix length %d is out of "
+				 "range 0..8", opts->loose_prefix_len);
+	info.pack_size_target = opts->pack_size_target ? opts->pack_size_target
+						       : DEFAULT_PACK_TARGET;
+	snprintf(info.compression, sizeof(info.compression), "%s",
+		 opts->compression ? opts->compression : DEFAULT_COMPRESSION);
+	rc = udos_codec_parse(&info.default_codec, &info.default_level,
+			      info.compression);
+	if (rc < 0)
+		return rc;
+	/* store the canonical spelling ("zlib+1" -> "zlib:1") */
+	if (info.default_codec == UDOS_CODEC_NONE)
+		snprintf(info.compression, sizeof(info.compression), "none");
+	else
+		snprintf(info.compression, sizeof(info.compression), "%s:%d",
+			 udos_codec_name(info.default_codec),
+			 info.default_level);
+
+	if (mkdir(path, 0755) < 0 && errno != EEXIST)
+		return udos__err(-errno, "cannot create '%s': %s", path,
+				 strerror(errno));
+	dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return udos__err(-errno, "cannot open '%s': %s", path,
+				 strerror(errno));
+	if (faccessat(dirfd, CONFIG_NAME, F_OK, 0) == 0) {
+		rc = udos__err(UDOS_EEXIST, "'%s' is already a udos "
+			       "container", path);
+		goto done;
+	}
+	d = fdopendir(dup(dirfd));
+	if (!d) {
+		rc = udos__err(-errno, "cannot list '%s'", path);
+		goto done;
+	}
+	rc = 0;
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			rc = udos__err(UDOS_EEXIST, "folder '%s' is not "
+				       "empty", path);
+			break;
+		}
+	}
+	closedir(d);
+	if (rc < 0)
+		goto done;
+
+	if (getrandom(uuid, sizeof(uuid), 0) != sizeof(uuid)) {
+		rc = udos__err(-EIO, "no random bytes for the container id");
+		goto done;
+	}
+	uuid[6] = (uint8_t)((uuid[6] & 0x0f) | 0x40); /* version 4 */
+	uuid[8] = (uint8_t)((uuid[8] & 0x3f) | 0x80); /* variant 1 */
+	uuid_fmt(info.container_id, uuid);
+
+	const char *dirs[] = { "loose", "sandbox", "packs" };
+	for (size_t i = 0; i < 3; i++) {
+		if (mkdirat(dirfd, dirs[i], 0755) < 0) {
+			rc = udos__err(-errno, "cannot create '%s/%s': %s",
+				       path, dirs[i], strerror(errno));
+			goto done;
+		}
+	}
+	snprintf(idx, sizeof(idx), "%s/index", path);
+	rc = udos__index_open(&ix, idx, true, true);
+	udos__index_close(ix);
+	if (rc < 0)
+		goto done;
+	for (size_t i = 0; i < 3; i++)
+		udos__fsync_dir(dirfd, dirs[i]);
+	/* config.json last: a folder without it is not a container, so a
+	 * crash during init never leaves a half-made one that opens */
+	rc = config_write(dirfd, &info);
+done:
+	close(dirfd);
+	return rc;
+}
+
+/* ---- open / close ------------------------------------------------------ */
+
+static int index_dir(char *out, size_t cap, const udos_store *st)
+{
+	if ((size_t)snprintf(out, cap, "%s/index", st->path) >= cap)
+		return udos__err(-ENAMETOOLONG, "path too long '%s'", st->path);
+	return 0;
+}
+
+int udos_store_open(udos_store **out, const char *path, unsigned flags)
+{
+	udos_store *st;
+	char idx[4096];
+	int rc;
+
+	UDOS_ASSERT_ARG(out && path);
+	*out = NULL;
+	st = udos__calloc(1, sizeof(*st));
+	if (!st)
+		return udos__err(-ENOMEM, "out of memory");
+	st->lockfd = -1;
+	st->dirfd = -1;
+	pthread_mutex_init(&st->mu, NULL);
+	pthread_rwlock_init(&st->ixlock, NULL);
+	st->path = strdup(path);
+	if (!st->path) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	st->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (st->dirfd < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			rc = udos__err(UDOS_ENOTSTORE, "not a udos container "
+				       "'%s' (%s)", path, strerror(errno));
+		else
+			rc = udos__err(-errno, "cannot open '%s': %s", path,
+				       strerror(errno));
+		goto fail;
+	}
+	rc = config_load(st);
+	if (rc < 0)
+		goto fail;
+	if (flags & UDOS_OPEN_WRITER) {
+		rc = udos_store_lock_writer(st);
+	} else {
+		rc = index_dir(idx, sizeof(idx), st);
+		if (rc == 0)
+			rc = udos__index_open(&st->ix, idx, false, false);
+	}
+	if (rc < 0)
+		goto fail;
+	*out = st;
+	return 0;
+fail:
+	udos_store_close(st);
+	return rc;
+}
+
+void udos_store_close(udos_store *st)
+{
+	if (!st)
+		return;
+	udos__index_close(st->ix);
+	if (st->lockfd >= 0)
+		close(st->lockfd); /* releases the flock */
+	for (size_t i = 0; i < st->n_packfds; i++)
+		if (st->packfds[i] >= 0)
+			close(st->packfds[i]);
+	free(st->packfds);
+	if (st->dirfd >= 0)
+		close(st->dirfd);
+	pthread_mutex_destroy(&st->mu);
+	pthread_rwlock_destroy(&st->ixlock);
+	free(st->path);
+	free(st);
+}
+
+int udos_store_lock_writer(udos_store *st)
+{
+	char idx[4096], pidbuf[32];
+	udos__index *ix = NULL;
+	int fd, rc, len;
+
+	pthread_mutex_lock(&st->mu);
+	if (st->lockfd >= 0) {
+		pthread_mutex_unlock(&st->mu);
+		return 0;
+	}
+	fd = openat(st->dirfd, LOCK_NAME, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		rc = udos__err(-errno, "cannot open '%s/%s': %s", st->path,
+			       LOCK_NAME, strerror(errno));
+		goto out;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+		ssize_t n = udos__pread_full(fd, pidbuf, sizeof(pidbuf) - 1, 0);
+		pidbuf[n > 0 ? n : 0] = '\0';
+		pidbuf[strcspn(pidbuf, "\n")] = '\0';
+		close(fd);
+		if (e == EWOULDBLOCK)
+			rc = udos__err(UDOS_ELOCKED, "another process is "
+				       "writing packs (pid %s) in '%s'",
+				       pidbuf[0] ? pidbuf : "unknown",
+				       st->path);
+		else
+			rc = udos__err(-e, "cannot lock '%s/%s': %s", st->path,
+				       LOCK_NAME, strerror(e));
+		goto out;
+	}
+	len = snprintf(pidbuf, sizeof(pidbuf), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) == 0)
+		udos__pwrite_all(fd, pidbuf, (size_t)len, 0);
+
+	rc = index_dir(idx, sizeof(idx), st);
+	if (rc == 0)
+		rc = udos__index_open(&ix, idx, true, false);
+	if (rc < 0) {
+		close(fd);
+		goto out;
+	}
+	pthread_rwlock_wrlock(&st->ixlock);
+	udos__index_close(st->ix);
+	st->ix = ix;
+	st->primary = true;
+	pthread_rwlock_unlock(&st->ixlock);
+	st->lockfd = fd;
+	rc = 0;
+out:
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int udos_store_unlock_writer(udos_store *st)
+{
+	char idx[4096];
+	udos__index *ix = NULL;
+	int rc = 0;
+
+	pthread_mutex_lock(&st->mu);
+	if (st->lockfd < 0)
+		goto out;
+	if (st->writer) {
+		rc = udos__err(-EBUSY, "a pack writer is still open");
+		goto out;
+	}
+	pthread_rwlock_wrlock(&st->ixlock);
+	udos__index_close(st->ix);
+	st->ix = NULL;
+	st->primary = false;
+	rc = index_dir(idx, sizeof(idx), st);
+	if (rc == 0)
+		rc = udos__index_open(&ix, idx, false, false);
+	st->ix = ix;
+	pthread_rwlock_unlock(&st->ixlock);
+	close(st->lockfd);
+	st->lockfd = -1;
+out:
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+void udos_store_info_get(udos_store_info *out, const udos_store *st)
+{
+	*out = st->info;
+}
+
+const char *udos_store_path(const udos_store *st)
+{
+	return st->path;
+}
+
+/* ---- index access under the store lock --------------------------------- */
+
+int udos__store_index_get(udos__loc *out, udos_store *st, const udos_oid *oid)
+{
+	int rc;
+
+	pthread_rwlock_rdlock(&st->ixlock);
+	rc = st->ix ? udos__index_get(out, st->ix, oid)
+		    : udos__err(UDOS_EINDEX, "index is not open");
+	pthread_rwlock_unlock(&st->ixlock);
+	return rc;
+}
+
+int udos__store_index_foreach(udos_store *st, udos__index_fn fn, void *ctx)
+{
+	int rc;
+
+	pthread_rwlock_rdlock(&st->ixlock);
+	if (st->ix && !st->primary)
+		udos__index_catch_up(st->ix);
+	rc = st->ix ? udos__index_foreach(st->ix, fn, ctx)
+		    : udos__err(UDOS_EINDEX, "index is not open");
+	pthread_rwlock_unlock(&st->ixlock);
+	return rc;
+}
+
+int udos__store_index_write(udos_store *st, udos__batch *b, bool sync)
+{
+	int rc;
+
+	pthread_rwlock_rdlock(&st->ixlock);
+	rc = st->ix && st->primary
+		     ? udos__index_write(st->ix, b, sync)
+		     : udos__err(UDOS_EINDEX, "index write without the "
+				 "writer lock");
+	pthread_rwlock_unlock(&st->ixlock);
+	return rc;
+}
+
+/* ---- packs ------------------------------------------------------------- */
+
+int udos__store_packfd(udos_store *st, uint32_t pack_id)
+{
+	char rel[64];
+	int fd, rc;
+
+	pthread_mutex_lock(&st->mu);
+	if (pack_id < st->n_packfds && st->packfds[pack_id] >= 0) {
+		fd = st->packfds[pack_id];
+		goto out;
+	}
+	if (pack_id >= st->n_packfds) {
+		size_t n = (size_t)pack_id + 16;
+		int *p = realloc(st->packfds, n * sizeof(*p));
+		if (!p) {
+			fd = udos__err(-ENOMEM, "out of memory");
+			goto out;
+		}
+		for (size_t i = st->n_packfds; i < n; i++)
+			p[i] = -1;
+		st->packfds = p;
+		st->n_packfds = n;
+	}
+	udos__pack_relpath(rel, sizeof(rel), pack_id);
+	fd = openat(st->dirfd, rel, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = errno;
+		fd = udos__err(rc == ENOENT ? UDOS_ECORRUPT : -rc,
+			       "cannot open pack '%s/%s': %s", st->path, rel,
+			       strerror(rc));
+		goto out;
+	}
+	st->packfds[pack_id] = fd;
+out:
+	pthread_mutex_unlock(&st->mu);
+	return fd;
+}
+
+void udos__store_forget_pack(udos_store *st, uint32_t pack_id)
+{
+	pthread_mutex_lock(&st->mu);
+	if (pack_id < st->n_packfds && st->packfds[pack_id] >= 0) {
+		close(st->packfds[pack_id]);
+		st->packfds[pack_id] = -1;
+	}
+	pthread_mutex_unlock(&st->mu);
+}
+
+int64_t udos__packs_max_id(udos_store *st)
+{
+	int fd = openat(st->dirfd, "packs", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int64_t max = -1;
+	struct dirent *de;
+	DIR *d;
+
+	if (fd < 0)
+		return udos__err(-errno, "cannot open '%s/packs': %s",
+				 st->path, strerror(errno));
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while ((de = readdir(d))) {
+		char *end;
+		unsigned long v;
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		v = strtoul(de->d_name, &end, 10);
+		if (*end || v > UINT32_MAX)
+			continue;
+		if ((int64_t)v > max)
+			max = (int64_t)v;
+	}
+	closedir(d);
+	return max;
+}

@@ -1,0 +1,322 @@
+/* index.c - the RocksDB index: object id -> pack location, through the C
+ * API; turns errptr strings into our codes. */
+#include "internal.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rocksdb/c.h>
+
+/* The only non-object key; object keys are exactly 32 bytes. */
+#define TAIL_KEY "udos:tail"
+#define TAIL_KEYLEN (sizeof(TAIL_KEY) - 1)
+
+struct udos__index {
+	rocksdb_t *db;
+	rocksdb_options_t *opts;
+	rocksdb_block_based_table_options_t *topts;
+	rocksdb_filterpolicy_t *bloom; /* owned by topts once set */
+	rocksdb_readoptions_t *ropts;
+	rocksdb_writeoptions_t *wsync, *wnosync;
+	bool primary;
+	char *secdir; /* secondary instance's own folder, removed at close */
+	pthread_mutex_t catchup_mu;
+};
+
+static int index_err(char *err, const char *what)
+{
+	int code = UDOS_EINDEX;
+
+	if (strstr(err, "lock") || strstr(err, "Resource temporarily"))
+		code = UDOS_ELOCKED;
+	udos__err(code, "index %s: %s", what, err);
+	rocksdb_free(err);
+	return code;
+}
+
+static int rm_cb(const char *p, const struct stat *sb, int flag,
+		 struct FTW *ftw)
+{
+	(void)sb, (void)flag, (void)ftw;
+	remove(p);
+	return 0;
+}
+
+void udos__index_close(udos__index *ix)
+{
+	if (!ix)
+		return;
+	if (ix->db)
+		rocksdb_close(ix->db);
+	rocksdb_readoptions_destroy(ix->ropts);
+	rocksdb_writeoptions_destroy(ix->wsync);
+	rocksdb_writeoptions_destroy(ix->wnosync);
+	rocksdb_options_destroy(ix->opts);
+	rocksdb_block_based_options_destroy(ix->topts);
+	if (ix->secdir) {
+		nftw(ix->secdir, rm_cb, 8, FTW_DEPTH | FTW_PHYS);
+		free(ix->secdir);
+	}
+	pthread_mutex_destroy(&ix->catchup_mu);
+	free(ix);
+}
+
+int udos__index_open(udos__index **out, const char *dir, bool primary,
+		     bool create)
+{
+	udos__index *ix = udos__calloc(1, sizeof(*ix));
+	char *err = NULL;
+	int rc;
+
+	*out = NULL;
+	if (!ix)
+		return udos__err(-ENOMEM, "out of memory (index)");
+	pthread_mutex_init(&ix->catchup_mu, NULL);
+	ix->primary = primary;
+	ix->opts = rocksdb_options_create();
+	ix->topts = rocksdb_block_based_options_create();
+	/* 10 bits per key: ~1% false positives, so a miss (the common case
+	 * for dedup of new content) rarely touches a data block */
+	ix->bloom = rocksdb_filterpolicy_create_bloom_full(10);
+	rocksdb_block_based_options_set_filter_policy(ix->topts, ix->bloom);
+	rocksdb_block_based_options_set_cache_index_and_filter_blocks(
+		ix->topts, 0);
+	rocksdb_options_set_block_based_table_factory(ix->opts, ix->topts);
+	rocksdb_options_set_create_if_missing(ix->opts, create);
+	/* keys are random hashes: compressing blocks buys nothing */
+	rocksdb_options_set_compression(ix->opts, rocksdb_no_compression);
+	rocksdb_options_set_write_buffer_size(ix->opts, 64 << 20);
+	rocksdb_options_set_max_write_buffer_number(ix->opts, 3);
+	rocksdb_options_set_target_file_size_base(ix->opts, 64 << 20);
+	rocksdb_options_set_max_background_jobs(ix->opts, 2);
+	rocksdb_options_set_keep_log_file_num(ix->opts, 2);
+	rocksdb_options_set_info_log_level(ix->opts, 3 /* error */);
+	/* required for secondary instances, and keeps reads fd-cheap */
+	rocksdb_options_set_max_open_files(ix->opts, -1);
+	ix->ropts = rocksdb_readoptions_create();
+	ix->wsync = rocksdb_writeoptions_create();
+	rocksdb_writeoptions_set_sync(ix->wsync, 1);
+	ix->wnosync = rocksdb_writeoptions_create();
+
+	if (primary) {
+		ix->db = rocksdb_open(ix->opts, dir, &err);
+	} else {
+		const char *tmp = getenv("TMPDIR");
+		char tmpl[4096];
+
+		snprintf(tmpl, sizeof(tmpl), "%s/udos-idx-XXXXXX",
+			 tmp && *tmp ? tmp : "/tmp");
+		if (!mkdtemp(tmpl)) {
+			rc = udos__err(-errno, "cannot make a temporary folder "
+				       "'%s'", tmpl);
+			goto fail;
+		}
+		ix->secdir = strdup(tmpl);
+		ix->db = rocksdb_open_as_secondary(ix->opts, dir, ix->secdir,
+						   &err);
+	}
+	if (err) {
+		rc = index_err(err, primary ? "open" : "open (read-only)");
+		goto fail;
+	}
+	*out = ix;
+	return 0;
+fail:
+	udos__index_close(ix);
+	return rc;
+}
+
+int udos__index_catch_up(udos__index *ix)
+{
+	char *err = NULL;
+
+	if (ix->primary)
+		return 0;
+	pthread_mutex_lock(&ix->catchup_mu);
+	rocksdb_try_catch_up_with_primary(ix->db, &err);
+	pthread_mutex_unlock(&ix->catchup_mu);
+	if (err)
+		return index_err(err, "catch-up");
+	return 0;
+}
+
+static int get_once(udos__loc *out, udos__index *ix, const udos_oid *oid)
+{
+	char *err = NULL;
+	size_t len = 0;
+	char *val = rocksdb_get(ix->db, ix->ropts, (const char *)oid->id, 32,
+				&len, &err);
+	int rc;
+
+	if (err)
+		return index_err(err, "read");
+	if (!val)
+		return UDOS_ENOTFOUND;
+	rc = udos__loc_decode(out, val, len);
+	rocksdb_free(val);
+	return rc;
+}
+
+int udos__index_get(udos__loc *out, udos__index *ix, const udos_oid *oid)
+{
+	int rc = get_once(out, ix, oid);
+
+	if (rc != UDOS_ENOTFOUND || ix->primary)
+		return rc;
+	/* a writer in another process may have indexed it since we looked */
+	rc = udos__index_catch_up(ix);
+	if (rc < 0)
+		return rc;
+	return get_once(out, ix, oid);
+}
+
+struct udos__batch {
+	rocksdb_writebatch_t *wb;
+};
+
+udos__batch *udos__batch_new(void)
+{
+	udos__batch *b = udos__alloc(sizeof(*b));
+
+	if (!b)
+		return NULL;
+	b->wb = rocksdb_writebatch_create();
+	return b;
+}
+
+void udos__batch_put(udos__batch *b, const udos_oid *oid, const udos__loc *l)
+{
+	uint8_t v[UDOS_IDX_VAL_SIZE];
+
+	udos__loc_encode(v, l);
+	rocksdb_writebatch_put(b->wb, (const char *)oid->id, 32,
+			       (const char *)v, sizeof(v));
+}
+
+void udos__batch_del(udos__batch *b, const udos_oid *oid)
+{
+	rocksdb_writebatch_delete(b->wb, (const char *)oid->id, 32);
+}
+
+void udos__batch_set_tail(udos__batch *b, uint32_t pack_id, uint64_t end)
+{
+	uint8_t v[12];
+
+	udos__put_le32(v, pack_id);
+	udos__put_le64(v + 4, end);
+	rocksdb_writebatch_put(b->wb, TAIL_KEY, TAIL_KEYLEN, (const char *)v,
+			       sizeof(v));
+}
+
+size_t udos__batch_count(const udos__batch *b)
+{
+	return (size_t)rocksdb_writebatch_count(b->wb);
+}
+
+void udos__batch_clear(udos__batch *b)
+{
+	rocksdb_writebatch_clear(b->wb);
+}
+
+void udos__batch_free(udos__batch *b)
+{
+	if (!b)
+		return;
+	rocksdb_writebatch_destroy(b->wb);
+	free(b);
+}
+
+int udos__index_write(udos__index *ix, udos__batch *b, bool sync)
+{
+	char *err = NULL;
+
+	if (!ix->primary)
+		return udos__err(UDOS_EINDEX, "index is open read-only");
+	rocksdb_write(ix->db, sync ? ix->wsync : ix->wnosync, b->wb, &err);
+	if (err)
+		return index_err(err, "write");
+	return 0;
+}
+
+int udos__index_get_tail(udos__index *ix, uint32_t *pack_id, uint64_t *end)
+{
+	char *err = NULL;
+	size_t len = 0;
+	char *val = rocksdb_get(ix->db, ix->ropts, TAIL_KEY, TAIL_KEYLEN, &len,
+				&err);
+
+	if (err)
+		return index_err(err, "read");
+	if (!val)
+		return UDOS_ENOTFOUND;
+	if (len != 12) {
+		rocksdb_free(val);
+		return udos__err(UDOS_ECORRUPT, "index: bad tail record");
+	}
+	*pack_id = udos__get_le32((uint8_t *)val);
+	*end = udos__get_le64((uint8_t *)val + 4);
+	rocksdb_free(val);
+	return 0;
+}
+
+int udos__index_foreach_raw(udos__index *ix,
+			    int (*fn)(void *ctx, const udos_oid *oid,
+				      const void *val, size_t len),
+			    void *ctx)
+{
+	rocksdb_iterator_t *it = rocksdb_create_iterator(ix->db, ix->ropts);
+	char *err = NULL;
+	int rc = 0;
+
+	for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it);
+	     rocksdb_iter_next(it)) {
+		size_t klen, vlen;
+		const char *k = rocksdb_iter_key(it, &klen);
+		const char *v = rocksdb_iter_value(it, &vlen);
+		udos_oid oid;
+
+		if (klen != 32)
+			continue;
+		memcpy(oid.id, k, 32);
+		rc = fn(ctx, &oid, v, vlen);
+		if (rc)
+			break;
+	}
+	rocksdb_iter_get_error(it, &err);
+	rocksdb_iter_destroy(it);
+	if (err && !rc)
+		return index_err(err, "scan");
+	if (err)
+		rocksdb_free(err);
+	return rc;
+}
+
+struct decode_ctx {
+	udos__index_fn fn;
+	void *ctx;
+};
+
+static int decode_cb(void *ctx, const udos_oid *oid, const void *val,
+		     size_t len)
+{
+	struct decode_ctx *d = ctx;
+	udos__loc l;
+	char hex[65];
+
+	if (udos__loc_decode(&l, val, len) < 0)
+		return udos__err(UDOS_ECORRUPT, "index: bad value for '%s'",
+				 udos_oid_fmt(hex, oid));
+	return d->fn(d->ctx, oid, &l);
+}
+
+int udos__index_foreach(udos__index *ix, udos__index_fn fn, void *ctx)
+{
+	struct decode_ctx d = { fn, ctx };
+
+	return udos__index_foreach_raw(ix, decode_cb, &d);
+}

@@ -1,0 +1,542 @@
+/* reader.c - object look-up and streaming reads with seek, for loose and
+ * packed objects of any codec; bulk reads in pack order. */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define IN_CHUNK (128u * 1024)
+
+struct udos_reader {
+	udos_store *st;
+	udos_oid oid;
+	udos_meta meta;
+	int fd;          /* loose: owned; packed: the store's cached fd */
+	bool own_fd;
+	uint64_t base;   /* offset of the content in fd */
+	uint64_t pos;    /* logical position (may be past the end) */
+
+	/* compressed objects */
+	udos__zdec *zd;
+	uint64_t dpos;   /* uncompressed bytes produced so far */
+	uint64_t in_off; /* stored bytes consumed from the file */
+	uint8_t *in;
+	size_t in_len, in_at;
+	bool zdone;
+
+	/* verification while reading sequentially from 0 */
+	udos__sha256 *sha;
+	uint64_t hashed;
+	bool verify;
+};
+
+static int stat_loose(udos_meta *out, udos_store *st, const udos_oid *oid)
+{
+	char rel[128];
+	struct stat sb;
+
+	udos__loose_relpath(rel, sizeof(rel), st->info.loose_prefix_len, oid);
+	if (fstatat(st->dirfd, rel, &sb, 0) < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return UDOS_ENOTFOUND;
+		return udos__err(-errno, "cannot stat '%s/%s': %s", st->path,
+				 rel, strerror(errno));
+	}
+	memset(out, 0, sizeof(*out));
+	out->loc = UDOS_LOC_LOOSE;
+	out->size = out->stored_size = (uint64_t)sb.st_size;
+	return 0;
+}
+
+static void meta_from_loc(udos_meta *out, const udos__loc *l)
+{
+	out->loc = UDOS_LOC_PACKED;
+	out->codec = l->codec;
+	out->pack_id = l->pack_id;
+	out->offset = l->offset;
+	out->size = l->raw_len;
+	out->stored_size = l->stored_len;
+}
+
+int udos_object_stat(udos_meta *out, udos_store *st, const udos_oid *oid)
+{
+	udos__loc l;
+	int rc;
+
+	UDOS_ASSERT_ARG(out && st && oid);
+	memset(out, 0, sizeof(*out));
+	rc = stat_loose(out, st, oid);
+	if (rc != UDOS_ENOTFOUND)
+		return rc;
+	rc = udos__store_index_get(&l, st, oid);
+	if (rc == 0) {
+		meta_from_loc(out, &l);
+		return 0;
+	}
+	if (rc != UDOS_ENOTFOUND)
+		return rc;
+	/* packed and cleaned between our two looks: the index has it now */
+	rc = stat_loose(out, st, oid);
+	if (rc == UDOS_ENOTFOUND) {
+		char hex[65];
+		out->loc = UDOS_LOC_MISSING;
+		return udos__err(UDOS_ENOTFOUND, "object '%s' not found",
+				 udos_oid_fmt(hex, oid));
+	}
+	return rc;
+}
+
+int udos_object_has(udos_store *st, const udos_oid *oid)
+{
+	udos_meta m;
+	int rc = udos_object_stat(&m, st, oid);
+
+	if (rc == UDOS_ENOTFOUND)
+		return 0;
+	return rc < 0 ? rc : 1;
+}
+
+/* open with known meta (bulk reads skip the second look-up) */
+static int reader_open_meta(udos_reader **out, udos_store *st,
+			    const udos_oid *oid, const udos_meta *m,
+			    unsigned flags)
+{
+	udos_reader *r = udos__calloc(1, sizeof(*r));
+	char hex[65];
+	int rc;
+
+	*out = NULL;
+	if (!r)
+		return udos__err(-ENOMEM, "out of memory");
+	r->st = st;
+	r->oid = *oid;
+	r->meta = *m;
+	r->fd = -1;
+	if (m->loc == UDOS_LOC_LOOSE) {
+		struct stat sb;
+		rc = udos__loose_open(st, oid);
+		if (rc == UDOS_ENOTFOUND)
+			rc = udos__err(UDOS_ENOTFOUND, "object '%s' not found",
+				       udos_oid_fmt(hex, oid));
+		if (rc < 0)
+			goto fail;
+		r->fd = rc;
+		r->own_fd = true;
+		if (fstat(r->fd, &sb) < 0) {
+			rc = -errno;
+			goto fail;
+		}
+		r->meta.size = r->meta.stored_size = (uint64_t)sb.st_size;
+	} else {
+		uint8_t h[UDOS_REC_HDR_SIZE];
+		udos__rec rec;
+		ssize_t n;
+
+		rc = udos__store_packfd(st, m->pack_id);
+		if (rc < 0)
+			goto fail;
+		r->fd = rc;
+		n = udos__pread_full(r->fd, h, sizeof(h), m->offset);
+		if (n != (ssize_t)sizeof(h) || udos__rec_decode(&rec, h) < 0 ||
+		    udos_oid_cmp(&rec.oid, oid) ||
+		    rec.stored_len != m->stored_size ||
+		    rec.raw_len != m->size || rec.codec != m->codec) {
+			rc = udos__err(n < 0 ? (int)n : UDOS_ECORRUPT,
+				       "object '%s': pack %u offset %llu "
+				       "does not hold its record",
+				       udos_oid_fmt(hex, oid), m->pack_id,
+				       (unsigned long long)m->offset);
+			goto fail;
+		}
+		r->base = m->offset + UDOS_REC_HDR_SIZE;
+		if (m->codec != UDOS_CODEC_NONE) {
+			rc = udos__zdec_new(&r->zd, m->codec);
+			if (rc < 0)
+				goto fail;
+			r->in = udos__alloc(IN_CHUNK);
+			if (!r->in) {
+				rc = -ENOMEM;
+				goto fail;
+			}
+		}
+	}
+	if (flags & UDOS_READ_VERIFY) {
+		rc = udos__sha256_new(&r->sha);
+		if (rc < 0)
+			goto fail;
+		r->verify = true;
+	}
+	*out = r;
+	return 0;
+fail:
+	udos_reader_close(r);
+	return rc;
+}
+
+int udos_reader_open(udos_reader **out, udos_store *st, const udos_oid *oid,
+		     unsigned flags)
+{
+	udos_meta m;
+	int rc;
+
+	UDOS_ASSERT_ARG(out && st && oid);
+	*out = NULL;
+	rc = udos_object_stat(&m, st, oid);
+	if (rc < 0)
+		return rc;
+	rc = reader_open_meta(out, st, oid, &m, flags);
+	if (rc == UDOS_ENOTFOUND && m.loc == UDOS_LOC_LOOSE) {
+		/* cleaned after being packed, between stat and open */
+		rc = udos_object_stat(&m, st, oid);
+		if (rc == 0)
+			rc = reader_open_meta(out, st, oid, &m, flags);
+	}
+	return rc;
+}
+
+void udos_reader_close(udos_reader *r)
+{
+	if (!r)
+		return;
+	if (r->own_fd && r->fd >= 0)
+		close(r->fd);
+	udos__zdec_free(r->zd);
+	udos__sha256_free(r->sha);
+	free(r->in);
+	free(r);
+}
+
+const udos_meta *udos_reader_meta(const udos_reader *r)
+{
+	return &r->meta;
+}
+
+uint64_t udos_reader_tell(const udos_reader *r)
+{
+	return r->pos;
+}
+
+static int corrupt(udos_reader *r, const char *why)
+{
+	char hex[65];
+
+	if (r->meta.loc == UDOS_LOC_LOOSE)
+		return udos__err(UDOS_ECORRUPT, "loose object '%s': %s",
+				 udos_oid_fmt(hex, &r->oid), why);
+	return udos__err(UDOS_ECORRUPT, "object '%s' in pack %u offset %llu: "
+			 "%s", udos_oid_fmt(hex, &r->oid), r->meta.pack_id,
+			 (unsigned long long)r->meta.offset, why);
+}
+
+/* decode up to len bytes at dpos */
+static ssize_t decode(udos_reader *r, uint8_t *buf, size_t len)
+{
+	size_t total = 0;
+
+	while (total < len && !r->zdone) {
+		const uint8_t *in;
+		size_t in_left, produced;
+		bool done;
+		int rc;
+
+		if (r->in_at == r->in_len) {
+			uint64_t left = r->meta.stored_size - r->in_off;
+			size_t want = left < IN_CHUNK ? (size_t)left : IN_CHUNK;
+			ssize_t n;
+			if (!want)
+				return corrupt(r, "compressed data ends early");
+			n = udos__pread_full(r->fd, r->in, want,
+					     r->base + r->in_off);
+			if (n < 0)
+				return udos__err((int)n, "pack %u: read error",
+						 r->meta.pack_id);
+			if ((size_t)n < want)
+				return corrupt(r, "pack is truncated");
+			r->in_off += want;
+			r->in_len = want;
+			r->in_at = 0;
+		}
+		in = r->in + r->in_at;
+		in_left = r->in_len - r->in_at;
+		rc = udos__zdec_run(r->zd, &in, &in_left, buf + total,
+				    len - total, &produced, &done);
+		if (rc < 0)
+			return corrupt(r, udos_error_detail());
+		r->in_at = r->in_len - in_left;
+		total += produced;
+		r->dpos += produced;
+		if (r->dpos > r->meta.size)
+			return corrupt(r, "more data than its size");
+		if (done) {
+			r->zdone = true;
+			if (r->dpos != r->meta.size)
+				return corrupt(r, "less data than its size");
+		}
+	}
+	return (ssize_t)total;
+}
+
+static int rewind_decoder(udos_reader *r)
+{
+	udos__zdec_reset(r->zd);
+	r->dpos = r->in_off = 0;
+	r->in_len = r->in_at = 0;
+	r->zdone = false;
+	return 0;
+}
+
+ssize_t udos_reader_read(udos_reader *r, void *buf, size_t len)
+{
+	uint64_t left;
+	ssize_t n;
+
+	if (r->pos >= r->meta.size || !len)
+		return 0;
+	left = r->meta.size - r->pos;
+	if (len > left)
+		len = (size_t)left;
+	if (!r->zd) {
+		n = udos__pread_full(r->fd, buf, len, r->base + r->pos);
+		if (n < 0)
+			return udos__err((int)n, "read error: %s",
+					 strerror((int)-n));
+		if ((size_t)n < len)
+			return corrupt(r, r->meta.loc == UDOS_LOC_LOOSE
+						  ? "file shrank while reading"
+						  : "pack is truncated");
+	} else {
+		if (r->pos < r->dpos)
+			rewind_decoder(r);
+		while (r->dpos < r->pos) {
+			uint8_t skip[16384];
+			uint64_t gap = r->pos - r->dpos;
+			n = decode(r, skip, gap < sizeof(skip) ? (size_t)gap
+							       : sizeof(skip));
+			if (n <= 0)
+				return n < 0 ? n : corrupt(r, "seek failed");
+		}
+		n = decode(r, buf, len);
+		if (n < 0)
+			return n;
+		if (n == 0)
+			return corrupt(r, "compressed data ends early");
+	}
+	if (r->verify && r->hashed == r->pos) {
+		udos__sha256_update(r->sha, buf, (size_t)n);
+		r->hashed += (uint64_t)n;
+		if (r->hashed == r->meta.size) {
+			udos_oid got;
+			udos__sha256_final(&got, r->sha);
+			r->verify = false;
+			if (udos_oid_cmp(&got, &r->oid))
+				return corrupt(r, "content does not match "
+					       "its hash");
+		}
+	}
+	r->pos += (uint64_t)n;
+	return n;
+}
+
+int udos_reader_seek(udos_reader *r, int64_t off, int whence,
+		     uint64_t *pos_out)
+{
+	int64_t base;
+
+	switch (whence) {
+	case SEEK_SET: base = 0; break;
+	case SEEK_CUR: base = (int64_t)r->pos; break;
+	case SEEK_END: base = (int64_t)r->meta.size; break;
+	default:
+		return udos__err(-EINVAL, "bad whence %d", whence);
+	}
+	if ((off < 0 && base + off < 0) ||
+	    (off > 0 && base > INT64_MAX - off))
+		return udos__err(-EINVAL, "seek to a negative position");
+	r->pos = (uint64_t)(base + off);
+	if (pos_out)
+		*pos_out = r->pos;
+	return 0;
+}
+
+int udos_object_read(void **data_out, size_t *len_out, udos_store *st,
+		     const udos_oid *oid, size_t max_size, unsigned flags)
+{
+	udos_reader *r = NULL;
+	uint8_t *data = NULL;
+	size_t got = 0, size;
+	int rc;
+
+	UDOS_ASSERT_ARG(data_out && len_out);
+	*data_out = NULL;
+	*len_out = 0;
+	rc = udos_reader_open(&r, st, oid, flags);
+	if (rc < 0)
+		return rc;
+	if (r->meta.size > SIZE_MAX - 1 ||
+	    (max_size && r->meta.size > max_size)) {
+		rc = udos__err(-EFBIG, "object is %llu bytes, over the limit",
+			       (unsigned long long)r->meta.size);
+		goto done;
+	}
+	size = (size_t)r->meta.size;
+	data = udos__alloc(size);
+	if (!data) {
+		rc = udos__err(-ENOMEM, "out of memory (%zu bytes)", size);
+		goto done;
+	}
+	while (got < size) {
+		ssize_t n = udos_reader_read(r, data + got, size - got);
+		if (n <= 0) {
+			rc = n < 0 ? (int)n : corrupt(r, "short read");
+			goto done;
+		}
+		got += (size_t)n;
+	}
+	*data_out = data;
+	*len_out = size;
+	data = NULL;
+done:
+	free(data);
+	udos_reader_close(r);
+	return rc;
+}
+
+/* ---- bulk ---------------------------------------------------------------- */
+
+struct slot {
+	size_t index;
+	udos_meta meta;
+};
+
+static int slot_cmp(const void *a, const void *b)
+{
+	const udos_meta *x = &((const struct slot *)a)->meta;
+	const udos_meta *y = &((const struct slot *)b)->meta;
+
+	if (x->loc != y->loc) /* loose (1) before packed (2), missing last */
+		return (x->loc ? x->loc : 9) - (y->loc ? y->loc : 9);
+	if (x->pack_id != y->pack_id)
+		return x->pack_id < y->pack_id ? -1 : 1;
+	if (x->offset != y->offset)
+		return x->offset < y->offset ? -1 : 1;
+	return 0;
+}
+
+static int plan(struct slot **out, udos_store *st, const udos_oid *oids,
+		size_t n)
+{
+	struct slot *s;
+
+	*out = NULL;
+	if (n > SIZE_MAX / sizeof(*s))
+		return -ENOMEM;
+	s = udos__alloc(n * sizeof(*s));
+	if (!s)
+		return udos__err(-ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		int rc = udos_object_stat(&s[i].meta, st, &oids[i]);
+		if (rc < 0 && rc != UDOS_ENOTFOUND) {
+			free(s);
+			return rc;
+		}
+		s[i].index = i;
+	}
+	qsort(s, n, sizeof(*s), slot_cmp);
+	*out = s;
+	return 0;
+}
+
+int udos_object_read_many(udos_store *st, const udos_oid *oids, size_t n,
+			  unsigned flags, udos_bulk_fn fn, void *ctx)
+{
+	struct slot *s;
+	int rc;
+
+	UDOS_ASSERT_ARG(st && (oids || !n) && fn);
+	rc = plan(&s, st, oids, n);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const udos_oid *oid = &oids[s[i].index];
+		udos_reader *r = NULL;
+
+		if (s[i].meta.loc != UDOS_LOC_MISSING) {
+			rc = reader_open_meta(&r, st, oid, &s[i].meta, flags);
+			if (rc == UDOS_ENOTFOUND) /* cleaned meanwhile */
+				rc = udos_reader_open(&r, st, oid, flags);
+			if (rc == UDOS_ENOTFOUND) {
+				s[i].meta.loc = UDOS_LOC_MISSING;
+				rc = 0;
+			}
+			if (rc < 0)
+				break;
+		}
+		rc = fn(ctx, s[i].index, oid, r ? &r->meta : &s[i].meta, r);
+		udos_reader_close(r);
+	}
+	free(s);
+	return rc;
+}
+
+int udos_object_stat_many(udos_store *st, const udos_oid *oids, size_t n,
+			  udos_meta_fn fn, void *ctx)
+{
+	struct slot *s;
+	int rc;
+
+	UDOS_ASSERT_ARG(st && (oids || !n) && fn);
+	rc = plan(&s, st, oids, n);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = fn(ctx, s[i].index, &oids[s[i].index], &s[i].meta);
+	free(s);
+	return rc;
+}
+
+/* ---- delete ------------------------------------------------------------ */
+
+int udos_object_delete(udos_store *st, const udos_oid *oid)
+{
+	char rel[128], hex[65];
+	udos__batch *b;
+	udos__loc l;
+	bool found = false;
+	int rc;
+
+	UDOS_ASSERT_ARG(st && oid);
+	/* the index first: if the writer lock is not ours to take, fail
+	 * before touching anything */
+	rc = udos__store_index_get(&l, st, oid);
+	if (rc == 0) {
+		rc = udos_store_lock_writer(st);
+		if (rc < 0)
+			return rc;
+		b = udos__batch_new();
+		if (!b)
+			return udos__err(-ENOMEM, "out of memory");
+		udos__batch_del(b, oid);
+		rc = udos__store_index_write(st, b, true);
+		udos__batch_free(b);
+		if (rc < 0)
+			return rc;
+		found = true;
+	} else if (rc != UDOS_ENOTFOUND) {
+		return rc;
+	}
+	udos__loose_relpath(rel, sizeof(rel), st->info.loose_prefix_len, oid);
+	if (unlinkat(st->dirfd, rel, 0) == 0)
+		found = true;
+	else if (errno != ENOENT && errno != ENOTDIR)
+		return udos__err(-errno, "cannot delete '%s/%s': %s", st->path,
+				 rel, strerror(errno));
+	if (!found)
+		return udos__err(UDOS_ENOTFOUND, "object '%s' not found",
+				 udos_oid_fmt(hex, oid));
+	return 0;
+}

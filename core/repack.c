@@ -1,0 +1,209 @@
+/* repack.c - rewrite the live records of packs into new packs, switch the
+ * index in one batch per old pack, and only then remove the old pack. */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CHUNK (1u << 20)
+
+struct rp {
+	udos_store *st;
+	udos_writer *w;
+	const udos_repack_opts *opts;
+	uint8_t *buf;
+	uint64_t done;
+};
+
+/* copy the stored bytes as they are, checking them on the way */
+static int copy_keep(struct rp *p, int fd, uint64_t off, const udos__rec *rec)
+{
+	udos__xxh *x = udos__xxh_new();
+	uint64_t at = off + UDOS_REC_HDR_SIZE, left = rec->stored_len;
+	bool is_new;
+	int rc;
+
+	if (!x)
+		return udos__err(-ENOMEM, "out of memory");
+	rc = udos__writer_begin(p->w);
+	while (rc == 0 && left) {
+		size_t want = left < CHUNK ? (size_t)left : CHUNK;
+		ssize_t n = udos__pread_full(fd, p->buf, want, at);
+		if (n < 0 || (size_t)n != want) {
+			rc = udos__err(n < 0 ? (int)n : UDOS_ECORRUPT,
+				       "pack shrank during repack");
+			break;
+		}
+		udos__xxh_update(x, p->buf, want);
+		rc = udos__writer_write(p->w, p->buf, want);
+		at += want;
+		left -= want;
+	}
+	if (rc == 0 && udos__xxh_digest(x) != rec->data_xxh)
+		rc = udos__err(UDOS_ECORRUPT, "record at offset %" PRIu64
+			       " fails its checksum; repack stopped", off);
+	udos__xxh_free(x);
+	if (rc < 0) {
+		udos__writer_abort(p->w);
+		return rc;
+	}
+	return udos__writer_end(p->w, &rec->oid, rec->codec, rec->raw_len,
+				&is_new);
+}
+
+struct rdctx {
+	udos_reader *r;
+};
+
+static ssize_t reader_fn(void *ctx, void *buf, size_t len)
+{
+	return udos_reader_read(((struct rdctx *)ctx)->r, buf, len);
+}
+
+static int copy_recode(struct rp *p, const udos__rec *rec)
+{
+	struct rdctx c = { NULL };
+	udos_oid got;
+	bool is_new;
+	int rc;
+
+	rc = udos_reader_open(&c.r, p->st, &rec->oid, UDOS_READ_VERIFY);
+	if (rc < 0)
+		return rc;
+	rc = udos__writer_stream(&got, &is_new, p->w, reader_fn, &c,
+				 p->opts->compress, &rec->oid);
+	udos_reader_close(c.r);
+	return rc;
+}
+
+static int repack_one(struct rp *p, uint32_t id)
+{
+	struct stat sb;
+	char rel[64];
+	uint64_t off = UDOS_PACK_HDR_SIZE;
+	int fd, rc = 0;
+
+	udos__pack_relpath(rel, sizeof(rel), id);
+	fd = udos__store_packfd(p->st, id);
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &sb) < 0)
+		return udos__err(-errno, "cannot stat '%s'", rel);
+	while (off < (uint64_t)sb.st_size) {
+		uint8_t h[UDOS_REC_HDR_SIZE];
+		udos__rec rec;
+		udos__loc l;
+
+		if (udos__pread_full(fd, h, sizeof(h), off) != sizeof(h) ||
+		    udos__rec_decode(&rec, h) < 0 ||
+		    rec.stored_len > (uint64_t)sb.st_size - off - sizeof(h)) {
+			/* the writer's tail past the last commit, or damage:
+			 * anything live beyond it is still indexed there and
+			 * validate will say so; do not drop the pack */
+			rc = udos__err(UDOS_ECORRUPT, "pack '%s/%s' has a bad "
+				       "record at offset %" PRIu64 "; not "
+				       "repacked", p->st->path, rel, off);
+			return rc;
+		}
+		rc = udos__store_index_get(&l, p->st, &rec.oid);
+		if (rc == 0 && l.pack_id == id && l.offset == off) {
+			if (p->opts->compress == UDOS_COMPRESS_KEEP)
+				rc = copy_keep(p, fd, off, &rec);
+			else
+				rc = copy_recode(p, &rec);
+			p->done++;
+			if (p->opts->progress)
+				p->opts->progress(p->opts->ctx, p->done, 0);
+		} else if (rc == UDOS_ENOTFOUND || rc == 0) {
+			rc = 0; /* deleted or superseded: dropped */
+		}
+		if (rc < 0)
+			return rc;
+		off += sizeof(h) + rec.stored_len;
+	}
+	/* the new locations are durable and indexed before the old pack goes */
+	rc = udos_writer_commit(p->w);
+	if (rc < 0)
+		return rc;
+	udos__store_forget_pack(p->st, id);
+	if (unlinkat(p->st->dirfd, rel, 0) < 0)
+		return udos__err(-errno, "cannot remove '%s/%s': %s",
+				 p->st->path, rel, strerror(errno));
+	if (!p->opts->no_sync)
+		udos__fsync_dir(p->st->dirfd, "packs");
+	return 0;
+}
+
+static int repack_range(udos_store *st, int64_t only,
+			const udos_repack_opts *opts)
+{
+	static const udos_repack_opts defaults = UDOS_REPACK_OPTS_INIT;
+	udos_writer_opts wo = UDOS_WRITER_OPTS_INIT;
+	struct rp p = { 0 };
+	int64_t first_new, max;
+	int rc;
+
+	if (!opts)
+		opts = &defaults;
+	p.st = st;
+	p.opts = opts;
+	wo.no_sync = opts->no_sync;
+	wo.compress = opts->compress;
+	/* commits are placed by repack_one, never in the middle of a pack */
+	wo.commit_every_objects = UINT64_MAX;
+	wo.commit_every_bytes = UINT64_MAX;
+	p.buf = udos__alloc(CHUNK);
+	if (!p.buf)
+		return udos__err(-ENOMEM, "out of memory");
+	rc = udos_writer_open(&p.w, st, &wo);
+	if (rc < 0)
+		goto done;
+	udos__writer_set_dedup(p.w, false);
+	max = udos__packs_max_id(st);
+	if (max < -1) {
+		rc = (int)max;
+		goto done;
+	}
+	if (only > max) {
+		rc = udos__err(UDOS_ENOTFOUND, "no pack %" PRId64, only);
+		goto done;
+	}
+	first_new = udos__writer_roll(p.w);
+	if (first_new < 0) {
+		rc = (int)first_new;
+		goto done;
+	}
+	for (int64_t id = only >= 0 ? only : 0;
+	     id <= (only >= 0 ? only : max) && rc == 0; id++) {
+		char rel[64];
+		udos__pack_relpath(rel, sizeof(rel), (uint32_t)id);
+		if (faccessat(st->dirfd, rel, F_OK, 0) < 0)
+			continue;
+		rc = repack_one(&p, (uint32_t)id);
+	}
+	if (rc == 0)
+		rc = udos_writer_commit(p.w);
+done:
+	udos_writer_close(p.w);
+	free(p.buf);
+	return rc;
+}
+
+int udos_store_repack_pack(udos_store *st, uint32_t pack_id,
+			   const udos_repack_opts *opts)
+{
+	UDOS_ASSERT_ARG(st);
+	return repack_range(st, pack_id, opts);
+}
+
+int udos_store_repack(udos_store *st, const udos_repack_opts *opts)
+{
+	UDOS_ASSERT_ARG(st);
+	return repack_range(st, -1, opts);
+}

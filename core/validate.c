@@ -1,0 +1,479 @@
+/* validate.c - the integrity walk: loose names against content, every pack
+ * record's header and checksum (and, in full mode, its decompressed hash),
+ * and the index against the packs. Every problem is reported. */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CHUNK (1u << 20)
+
+const char *udos_finding_name(int kind)
+{
+	switch (kind) {
+	case UDOS_FIND_LOOSE_NAME: return "loose-name";
+	case UDOS_FIND_LOOSE_HASH: return "loose-hash";
+	case UDOS_FIND_PACK_HEADER: return "pack-header";
+	case UDOS_FIND_RECORD_HEADER: return "record-header";
+	case UDOS_FIND_RECORD_CHECKSUM: return "record-checksum";
+	case UDOS_FIND_RECORD_TRUNCATED: return "record-truncated";
+	case UDOS_FIND_RECORD_HASH: return "record-hash";
+	case UDOS_FIND_RECORD_DECODE: return "record-decode";
+	case UDOS_FIND_INDEX_DANGLING: return "index-dangling";
+	case UDOS_FIND_INDEX_MISMATCH: return "index-mismatch";
+	case UDOS_FIND_INDEX_VALUE: return "index-value";
+	case UDOS_FIND_IO: return "io";
+	}
+	return "unknown";
+}
+
+int udos__record_check(udos__rec *rec, int *kind, int fd, uint64_t off,
+		       uint64_t file_size, bool full)
+{
+	uint8_t h[UDOS_REC_HDR_SIZE], *buf = NULL, *out = NULL;
+	udos__sha256 *sha = NULL;
+	udos__zdec *zd = NULL;
+	udos__xxh *x = NULL;
+	uint64_t at, left, produced = 0;
+	ssize_t n;
+	int rc;
+
+	*kind = UDOS_FIND_IO;
+	if (off > file_size || file_size - off < UDOS_REC_HDR_SIZE) {
+		*kind = UDOS_FIND_RECORD_TRUNCATED;
+		return udos__err(UDOS_ECORRUPT, "record header runs past the "
+				 "end of the pack");
+	}
+	n = udos__pread_full(fd, h, sizeof(h), off);
+	if (n < 0)
+		return udos__err((int)n, "read error: %s", strerror((int)-n));
+	if (n != sizeof(h)) {
+		*kind = UDOS_FIND_RECORD_TRUNCATED;
+		return udos__err(UDOS_ECORRUPT, "pack shrank while reading");
+	}
+	rc = udos__rec_decode(rec, h);
+	if (rc < 0) {
+		*kind = UDOS_FIND_RECORD_HEADER;
+		return rc;
+	}
+	at = off + UDOS_REC_HDR_SIZE;
+	if (rec->stored_len > file_size - at) {
+		*kind = UDOS_FIND_RECORD_TRUNCATED;
+		return udos__err(UDOS_ECORRUPT, "record of %" PRIu64 " bytes "
+				 "runs past the end of the pack",
+				 rec->stored_len);
+	}
+	buf = udos__alloc(CHUNK);
+	x = udos__xxh_new();
+	if (!buf || !x) {
+		rc = udos__err(-ENOMEM, "out of memory");
+		goto done;
+	}
+	if (full) {
+		out = udos__alloc(CHUNK);
+		rc = udos__sha256_new(&sha);
+		if (rc == 0)
+			rc = udos__zdec_new(&zd, rec->codec);
+		if (rc < 0 || !out) {
+			rc = rc < 0 ? rc : udos__err(-ENOMEM, "out of memory");
+			goto done;
+		}
+	}
+	left = rec->stored_len;
+	bool zdone = rec->codec == UDOS_CODEC_NONE;
+	while (left) {
+		size_t want = left < CHUNK ? (size_t)left : CHUNK;
+		n = udos__pread_full(fd, buf, want, at);
+		if (n < 0 || (size_t)n != want) {
+			rc = n < 0 ? udos__err((int)n, "read error: %s",
+					       strerror((int)-n))
+				   : udos__err(UDOS_ECORRUPT, "pack shrank");
+			goto done;
+		}
+		udos__xxh_update(x, buf, want);
+		if (full && rec->codec == UDOS_CODEC_NONE) {
+			udos__sha256_update(sha, buf, want);
+			produced += want;
+		} else if (full) {
+			const uint8_t *in = buf;
+			size_t in_len = want;
+			while (in_len || !zdone) {
+				size_t got;
+				bool done;
+				if (zdone) {
+					/* bytes after the end of the frame */
+					*kind = UDOS_FIND_RECORD_DECODE;
+					rc = udos__err(UDOS_ECORRUPT, "data "
+						       "after the end of the "
+						       "compressed frame");
+					goto done;
+				}
+				rc = udos__zdec_run(zd, &in, &in_len, out,
+						    CHUNK, &got, &done);
+				if (rc < 0) {
+					*kind = UDOS_FIND_RECORD_DECODE;
+					rc = UDOS_ECORRUPT;
+					goto done;
+				}
+				udos__sha256_update(sha, out, got);
+				produced += got;
+				zdone = done;
+				if (!got && !in_len)
+					break;
+			}
+		}
+		at += want;
+		left -= want;
+	}
+	if (udos__xxh_digest(x) != rec->data_xxh) {
+		*kind = UDOS_FIND_RECORD_CHECKSUM;
+		rc = udos__err(UDOS_ECORRUPT, "checksum of the stored bytes "
+			       "does not match");
+		goto done;
+	}
+	if (full) {
+		udos_oid got;
+		if (!zdone) {
+			*kind = UDOS_FIND_RECORD_DECODE;
+			rc = udos__err(UDOS_ECORRUPT, "compressed data ends "
+				       "early");
+			goto done;
+		}
+		udos__sha256_final(&got, sha);
+		if (produced != rec->raw_len || udos_oid_cmp(&got, &rec->oid)) {
+			*kind = UDOS_FIND_RECORD_HASH;
+			rc = udos__err(UDOS_ECORRUPT, "content does not match "
+				       "its hash or size");
+			goto done;
+		}
+	}
+	rc = 0;
+done:
+	free(buf);
+	free(out);
+	udos__xxh_free(x);
+	udos__sha256_free(sha);
+	udos__zdec_free(zd);
+	return rc;
+}
+
+/* ---- the walk ---------------------------------------------------------- */
+
+struct pack_scan {
+	bool present;
+	uint64_t size;     /* file size */
+	uint64_t limit;    /* bytes that hold committed records */
+	uint64_t scanned;  /* records before this offset were checked */
+};
+
+struct val {
+	udos_store *st;
+	bool full;
+	udos_finding_fn fn;
+	void *ctx;
+	udos_validate_result *res;
+	udos_progress_fn progress;
+	void *pctx;
+	uint64_t done, total;
+	struct pack_scan *packs;
+	size_t n_packs;
+	int stop;
+};
+
+static void find(struct val *v, int kind, const udos_oid *oid,
+		 const char *path, uint64_t off, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
+
+static void find(struct val *v, int kind, const udos_oid *oid,
+		 const char *path, uint64_t off, const char *fmt, ...)
+{
+	udos_finding f = { 0 };
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	f.kind = kind;
+	if (oid) {
+		f.has_oid = true;
+		f.oid = *oid;
+	}
+	f.path = path;
+	f.offset = off;
+	f.message = msg;
+	v->res->findings++;
+	if (v->fn && !v->stop)
+		v->stop = v->fn(v->ctx, &f);
+}
+
+static void tick(struct val *v, uint64_t bytes)
+{
+	v->done += bytes;
+	v->res->bytes_checked += bytes;
+	if (v->progress)
+		v->progress(v->pctx, v->done, v->total);
+}
+
+static int val_loose(void *ctx, const char *rel, const udos_oid *oid)
+{
+	struct val *v = ctx;
+	udos__sha256 *sha = NULL;
+	uint8_t *buf;
+	uint64_t size = 0;
+	udos_oid got;
+	int fd, rc = 0;
+
+	if (!oid) {
+		find(v, UDOS_FIND_LOOSE_NAME, NULL, rel, 0,
+		     "'%s' is not named by a valid hash", rel);
+		return v->stop;
+	}
+	fd = openat(v->st->dirfd, rel, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno != ENOENT) /* packed and cleaned meanwhile */
+			find(v, UDOS_FIND_IO, oid, rel, 0, "cannot read '%s': "
+			     "%s", rel, strerror(errno));
+		return v->stop;
+	}
+	buf = udos__alloc(CHUNK);
+	if (!buf || udos__sha256_new(&sha) < 0) {
+		rc = udos__err(-ENOMEM, "out of memory");
+		goto done;
+	}
+	for (;;) {
+		ssize_t n = udos__read_full(fd, buf, CHUNK);
+		if (n < 0) {
+			find(v, UDOS_FIND_IO, oid, rel, 0, "cannot read '%s': "
+			     "%s", rel, strerror((int)-n));
+			goto done;
+		}
+		udos__sha256_update(sha, buf, (size_t)n);
+		size += (uint64_t)n;
+		tick(v, (uint64_t)n);
+		if ((size_t)n < CHUNK)
+			break;
+	}
+	udos__sha256_final(&got, sha);
+	v->res->loose_checked++;
+	if (udos_oid_cmp(&got, oid)) {
+		char hex[65];
+		find(v, UDOS_FIND_LOOSE_HASH, oid, rel, 0, "content of '%s' "
+		     "hashes to '%s'", rel, udos_oid_fmt(hex, &got));
+	}
+	rc = v->stop;
+done:
+	close(fd);
+	free(buf);
+	udos__sha256_free(sha);
+	return rc;
+}
+
+static int scan_pack(struct val *v, uint32_t id)
+{
+	struct pack_scan *ps = &v->packs[id];
+	uint8_t h[UDOS_PACK_HDR_SIZE];
+	char rel[64];
+	uint64_t off;
+	int fd;
+
+	udos__pack_relpath(rel, sizeof(rel), id);
+	fd = udos__store_packfd(v->st, id);
+	if (fd < 0)
+		return 0; /* vanished: dangling entries are reported later */
+	if (udos__pread_full(fd, h, sizeof(h), 0) != sizeof(h) ||
+	    memcmp(h, UDOS_PACK_MAGIC, 8) ||
+	    udos__get_le32(h + 8) != UDOS_FORMAT_VERSION ||
+	    udos__get_le32(h + 12) != id || memcmp(h + 16, v->st->uuid, 16)) {
+		find(v, UDOS_FIND_PACK_HEADER, NULL, rel, 0, "pack '%s' has a "
+		     "bad header", rel);
+		ps->scanned = 0;
+		return v->stop;
+	}
+	off = UDOS_PACK_HDR_SIZE;
+	while (off < ps->limit && !v->stop) {
+		udos__rec rec;
+		udos__loc l;
+		int kind, rc;
+
+		rc = udos__record_check(&rec, &kind, fd, off, ps->limit,
+					v->full);
+		if (rc < 0 && (kind == UDOS_FIND_RECORD_HEADER ||
+			       kind == UDOS_FIND_RECORD_TRUNCATED ||
+			       kind == UDOS_FIND_IO)) {
+			/* the chain of records is broken here: index entries
+			 * past this point are checked one by one */
+			find(v, kind, NULL, rel, off, "pack '%s' offset %" PRIu64
+			     ": %s", rel, off, udos_error_detail());
+			break;
+		}
+		v->res->records_checked++;
+		if (rc < 0)
+			find(v, kind, &rec.oid, rel, off, "pack '%s' offset "
+			     "%" PRIu64 ": %s", rel, off, udos_error_detail());
+		if (udos__store_index_get(&l, v->st, &rec.oid) != 0 ||
+		    l.pack_id != id || l.offset != off)
+			v->res->unreferenced_records++;
+		off += UDOS_REC_HDR_SIZE + rec.stored_len;
+		tick(v, UDOS_REC_HDR_SIZE + rec.stored_len);
+	}
+	ps->scanned = off;
+	return v->stop;
+}
+
+static int val_index(void *ctx, const udos_oid *oid, const void *val,
+		     size_t len)
+{
+	struct val *v = ctx;
+	struct pack_scan *ps;
+	uint8_t h[UDOS_REC_HDR_SIZE];
+	char hex[65], rel[64];
+	udos__rec rec;
+	udos__loc l;
+	int fd, kind;
+
+	v->res->index_checked++;
+	udos_oid_fmt(hex, oid);
+	if (udos__loc_decode(&l, val, len) < 0) {
+		find(v, UDOS_FIND_INDEX_VALUE, oid, "index", 0, "index value "
+		     "of '%s' cannot be decoded", hex);
+		return v->stop;
+	}
+	udos__pack_relpath(rel, sizeof(rel), l.pack_id);
+	ps = l.pack_id < v->n_packs ? &v->packs[l.pack_id] : NULL;
+	if (!ps || !ps->present) {
+		find(v, UDOS_FIND_INDEX_DANGLING, oid, rel, l.offset, "'%s' is "
+		     "indexed in missing pack '%s'", hex, rel);
+		return v->stop;
+	}
+	if (l.offset < UDOS_PACK_HDR_SIZE || l.offset > ps->size ||
+	    ps->size - l.offset < UDOS_REC_HDR_SIZE ||
+	    l.stored_len > ps->size - l.offset - UDOS_REC_HDR_SIZE) {
+		find(v, UDOS_FIND_INDEX_DANGLING, oid, rel, l.offset, "'%s' is "
+		     "indexed past the end of pack '%s' (offset %" PRIu64 ")",
+		     hex, rel, l.offset);
+		return v->stop;
+	}
+	fd = udos__store_packfd(v->st, l.pack_id);
+	if (fd < 0) {
+		find(v, UDOS_FIND_IO, oid, rel, l.offset, "%s",
+		     udos_error_detail());
+		return v->stop;
+	}
+	if (l.offset >= ps->scanned) {
+		/* not reached by the scan: check the record on its own */
+		if (udos__record_check(&rec, &kind, fd, l.offset, ps->size,
+				       v->full) < 0) {
+			find(v, kind == UDOS_FIND_RECORD_HEADER
+					? UDOS_FIND_INDEX_MISMATCH : kind,
+			     oid, rel, l.offset, "'%s' in pack '%s' offset %"
+			     PRIu64 ": %s", hex, rel, l.offset,
+			     udos_error_detail());
+			return v->stop;
+		}
+	} else if (udos__pread_full(fd, h, sizeof(h), l.offset) != sizeof(h) ||
+		   udos__rec_decode(&rec, h) < 0) {
+		find(v, UDOS_FIND_INDEX_MISMATCH, oid, rel, l.offset, "'%s' "
+		     "points at no record in pack '%s' offset %" PRIu64, hex,
+		     rel, l.offset);
+		return v->stop;
+	}
+	if (udos_oid_cmp(&rec.oid, oid) || rec.codec != l.codec ||
+	    rec.raw_len != l.raw_len || rec.stored_len != l.stored_len)
+		find(v, UDOS_FIND_INDEX_MISMATCH, oid, rel, l.offset, "index "
+		     "entry of '%s' disagrees with the record in pack '%s' "
+		     "offset %" PRIu64, hex, rel, l.offset);
+	return v->stop;
+}
+
+static int count_loose(void *ctx, const char *rel, const udos_oid *oid)
+{
+	struct val *v = ctx;
+	struct stat sb;
+
+	if (oid && fstatat(v->st->dirfd, rel, &sb, 0) == 0)
+		v->total += (uint64_t)sb.st_size;
+	return 0;
+}
+
+int udos_store_validate(udos_validate_result *out, udos_store *st,
+			unsigned flags, udos_finding_fn fn, void *ctx,
+			udos_progress_fn progress, void *pctx)
+{
+	udos_validate_result local;
+	struct val v = { 0 };
+	uint32_t tail_pack = 0;
+	uint64_t tail_end = 0;
+	bool have_tail;
+	int64_t max;
+	int rc;
+
+	UDOS_ASSERT_ARG(st);
+	if (!out)
+		out = &local;
+	memset(out, 0, sizeof(*out));
+	v.st = st;
+	v.full = flags & UDOS_VALIDATE_FULL;
+	v.fn = fn;
+	v.ctx = ctx;
+	v.res = out;
+	v.progress = progress;
+	v.pctx = pctx;
+
+	pthread_rwlock_rdlock(&st->ixlock);
+	udos__index_catch_up(st->ix);
+	rc = udos__index_get_tail(st->ix, &tail_pack, &tail_end);
+	pthread_rwlock_unlock(&st->ixlock);
+	if (rc < 0 && rc != UDOS_ENOTFOUND)
+		return rc;
+	have_tail = rc == 0;
+
+	max = udos__packs_max_id(st);
+	if (max < -1)
+		return (int)max;
+	v.n_packs = (size_t)(max + 1);
+	v.packs = udos__calloc(v.n_packs, sizeof(*v.packs));
+	if (!v.packs)
+		return udos__err(-ENOMEM, "out of memory");
+	for (size_t id = 0; id < v.n_packs; id++) {
+		struct pack_scan *ps = &v.packs[id];
+		char rel[64];
+		struct stat sb;
+
+		udos__pack_relpath(rel, sizeof(rel), (uint32_t)id);
+		if (fstatat(st->dirfd, rel, &sb, 0) < 0)
+			continue;
+		ps->present = true;
+		ps->size = ps->limit = (uint64_t)sb.st_size;
+		/* past the tail lies what no commit has covered yet: a
+		 * writer at work, or a crash's residue */
+		if (have_tail && id == tail_pack && ps->size > tail_end)
+			ps->limit = tail_end;
+		else if (have_tail && id > tail_pack)
+			ps->limit = 0;
+		out->tail_bytes += ps->size - ps->limit;
+		v.total += ps->limit;
+	}
+	rc = udos__loose_walk(st, count_loose, &v);
+	if (rc == 0)
+		rc = udos__loose_walk(st, val_loose, &v);
+	for (size_t id = 0; rc == 0 && id < v.n_packs && !v.stop; id++)
+		if (v.packs[id].present && v.packs[id].limit)
+			rc = scan_pack(&v, (uint32_t)id);
+	if (rc == 0 && !v.stop) {
+		pthread_rwlock_rdlock(&st->ixlock);
+		rc = udos__index_foreach_raw(st->ix, val_index, &v);
+		pthread_rwlock_unlock(&st->ixlock);
+	}
+	free(v.packs);
+	if (v.stop && rc == v.stop)
+		rc = 0;
+	return rc < 0 ? rc : 0;
+}

@@ -1,0 +1,800 @@
+/* writer.c - the single pack appender: records appended to the current pack,
+ * rolled at the size target, index entries group-committed after fdatasync.
+ *
+ * Durability (DESIGN.md): pack bytes are fdatasynced before the RocksDB
+ * batch that points at them is written with sync; the batch also moves the
+ * "tail" (pack id, end of last indexed record). Whatever lies past the tail
+ * after a crash was never reported stored and is truncated on open. */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define WBUF_SIZE (1u << 20)
+#define READ_CHUNK (256u * 1024)
+#define DEFAULT_COMMIT_OBJECTS 20000
+#define DEFAULT_COMMIT_BYTES (256ull << 20)
+
+/* ids added since the last commit: a small open-addressing set */
+struct oidset {
+	udos_oid *slots;
+	uint8_t *used;
+	size_t cap, n;
+};
+
+struct udos_writer {
+	udos_store *st;
+	udos_writer_opts opts;
+	int err;               /* sticky I/O failure: nothing more is safe */
+	bool dedup;
+
+	int fd;                /* current pack, O_RDWR */
+	uint32_t pack_id;
+	uint64_t end;          /* logical end, buffered bytes included */
+	udos_buf wbuf;         /* bytes not yet written; file has end-wbuf.len */
+	bool dirty;            /* written since the last fdatasync */
+
+	uint32_t tail_pack;    /* last committed position */
+	uint64_t tail_end;
+
+	udos__batch *batch;
+	struct oidset pending;
+	uint64_t pending_bytes;
+	uint64_t stored_total;
+
+	/* record in progress */
+	bool in_rec;
+	uint64_t rec_start;
+	uint64_t rec_stored;
+
+	udos__sha256 *sha;
+	udos__xxh *xxh;
+	udos__zenc *zdef;      /* container default codec */
+	udos_buf cbuf;         /* compressed output staging */
+	uint8_t *rbuf;         /* read staging */
+};
+
+/* ---- pending id set ------------------------------------------------------ */
+
+static uint64_t oid_slot(const udos_oid *o)
+{
+	uint64_t v;
+
+	memcpy(&v, o->id, 8);
+	return v;
+}
+
+static int oidset_has(const struct oidset *s, const udos_oid *o)
+{
+	if (!s->cap)
+		return 0;
+	for (size_t i = oid_slot(o) & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
+		if (!s->used[i])
+			return 0;
+		if (!udos_oid_cmp(&s->slots[i], o))
+			return 1;
+	}
+}
+
+static int oidset_add(struct oidset *s, const udos_oid *o)
+{
+	if ((s->n + 1) * 2 > s->cap) {
+		struct oidset g = { 0 };
+		g.cap = s->cap ? s->cap * 2 : 1024;
+		g.slots = malloc(g.cap * sizeof(*g.slots));
+		g.used = calloc(g.cap, 1);
+		if (!g.slots || !g.used) {
+			free(g.slots);
+			free(g.used);
+			return udos__err(-ENOMEM, "out of memory");
+		}
+		for (size_t i = 0; i < s->cap; i++)
+			if (s->used[i])
+				oidset_add(&g, &s->slots[i]);
+		free(s->slots);
+		free(s->used);
+		*s = g;
+	}
+	size_t i = oid_slot(o) & (s->cap - 1);
+	while (s->used[i])
+		i = (i + 1) & (s->cap - 1);
+	s->used[i] = 1;
+	s->slots[i] = *o;
+	s->n++;
+	return 0;
+}
+
+static void oidset_clear(struct oidset *s)
+{
+	if (s->cap)
+		memset(s->used, 0, s->cap);
+	s->n = 0;
+}
+
+static void oidset_release(struct oidset *s)
+{
+	free(s->slots);
+	free(s->used);
+	memset(s, 0, sizeof(*s));
+}
+
+/* ---- pack files ---------------------------------------------------------- */
+
+static int pack_fail(udos_writer *w, int rc, const char *what)
+{
+	char rel[64];
+
+	udos__pack_relpath(rel, sizeof(rel), w->pack_id);
+	w->err = rc;
+	return udos__err(rc, "cannot %s '%s/%s': %s", what, w->st->path, rel,
+			 strerror(-rc));
+}
+
+static int flush(udos_writer *w)
+{
+	int rc;
+
+	if (!w->wbuf.len)
+		return 0;
+	rc = udos__pwrite_all(w->fd, w->wbuf.data, w->wbuf.len,
+			      w->end - w->wbuf.len);
+	if (rc < 0)
+		return pack_fail(w, rc, "write");
+	w->wbuf.len = 0;
+	w->dirty = true;
+	return 0;
+}
+
+static int sync_pack(udos_writer *w)
+{
+	int rc = flush(w);
+
+	if (rc < 0 || !w->dirty || w->opts.no_sync)
+		return rc;
+	rc = udos__fdatasync(w->fd);
+	if (rc < 0)
+		return pack_fail(w, rc, "sync");
+	w->dirty = false;
+	return 0;
+}
+
+static void pack_header(uint8_t h[UDOS_PACK_HDR_SIZE], const udos_store *st,
+			uint32_t id)
+{
+	memset(h, 0, UDOS_PACK_HDR_SIZE);
+	memcpy(h, UDOS_PACK_MAGIC, 8);
+	udos__put_le32(h + 8, UDOS_FORMAT_VERSION);
+	udos__put_le32(h + 12, id);
+	memcpy(h + 16, st->uuid, 16);
+}
+
+static int create_pack(udos_writer *w, uint32_t id)
+{
+	uint8_t h[UDOS_PACK_HDR_SIZE];
+	char rel[64];
+	int fd, rc;
+
+	udos__pack_relpath(rel, sizeof(rel), id);
+	fd = openat(w->st->dirfd, rel, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+		    0644);
+	if (fd < 0)
+		return udos__err(-errno, "cannot create pack '%s/%s': %s",
+				 w->st->path, rel, strerror(errno));
+	pack_header(h, w->st, id);
+	rc = udos__pwrite_all(fd, h, sizeof(h), 0);
+	if (rc == 0 && !w->opts.no_sync)
+		rc = udos__fsync_dir(w->st->dirfd, "packs");
+	if (rc < 0) {
+		close(fd);
+		unlinkat(w->st->dirfd, rel, 0);
+		return udos__err(rc, "cannot create pack '%s/%s': %s",
+				 w->st->path, rel, strerror(-rc));
+	}
+	if (w->fd >= 0)
+		close(w->fd);
+	w->fd = fd;
+	w->pack_id = id;
+	w->end = UDOS_PACK_HDR_SIZE;
+	w->dirty = true;
+	return 0;
+}
+
+static int open_pack(udos_writer *w, uint32_t id, uint64_t end)
+{
+	uint8_t h[UDOS_PACK_HDR_SIZE], want[UDOS_PACK_HDR_SIZE];
+	struct stat sb;
+	char rel[64];
+	int fd, rc = 0;
+
+	udos__pack_relpath(rel, sizeof(rel), id);
+	fd = openat(w->st->dirfd, rel, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return udos__err(errno == ENOENT ? UDOS_ECORRUPT : -errno,
+				 "cannot open pack '%s/%s': %s", w->st->path,
+				 rel, strerror(errno));
+	pack_header(want, w->st, id);
+	if (fstat(fd, &sb) < 0) {
+		rc = -errno;
+	} else if (udos__pread_full(fd, h, sizeof(h), 0) != sizeof(h) ||
+		   memcmp(h, want, sizeof(h))) {
+		rc = udos__err(UDOS_ECORRUPT, "pack '%s/%s' has a bad header "
+			       "(or belongs to another container)",
+			       w->st->path, rel);
+	} else if ((uint64_t)sb.st_size < end) {
+		rc = udos__err(UDOS_ECORRUPT, "pack '%s/%s' is %lld bytes, "
+			       "shorter than its last indexed record (%llu)",
+			       w->st->path, rel, (long long)sb.st_size,
+			       (unsigned long long)end);
+	} else if ((uint64_t)sb.st_size > end) {
+		/* a torn or uncommitted tail from a crash: never reported
+		 * stored, so it goes */
+		if (ftruncate(fd, (off_t)end) < 0 ||
+		    (!w->opts.no_sync && udos__fdatasync(fd) < 0))
+			rc = udos__err(-errno, "cannot repair pack '%s/%s': %s",
+				       w->st->path, rel, strerror(errno));
+	}
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
+	if (w->fd >= 0)
+		close(w->fd);
+	w->fd = fd;
+	w->pack_id = id;
+	w->end = end;
+	return 0;
+}
+
+/*
+ * Put the pack files back to the committed state: the tail pack truncated to
+ * the tail end, later packs (holding only uncommitted records) removed.
+ */
+static int restore_tail(udos_writer *w)
+{
+	int64_t max = udos__packs_max_id(w->st);
+	char rel[64];
+
+	if (max < 0 && max != -1)
+		return (int)max;
+	for (int64_t id = max; id > (int64_t)w->tail_pack; id--) {
+		udos__pack_relpath(rel, sizeof(rel), (uint32_t)id);
+		if (unlinkat(w->st->dirfd, rel, 0) < 0 && errno != ENOENT)
+			return udos__err(-errno, "cannot remove '%s/%s': %s",
+					 w->st->path, rel, strerror(errno));
+		udos__store_forget_pack(w->st, (uint32_t)id);
+	}
+	udos__pack_relpath(rel, sizeof(rel), w->tail_pack);
+	if (faccessat(w->st->dirfd, rel, F_OK, 0) < 0) {
+		if (w->tail_end > UDOS_PACK_HDR_SIZE)
+			return udos__err(UDOS_ECORRUPT, "pack '%s/%s' is "
+					 "missing", w->st->path, rel);
+		return create_pack(w, w->tail_pack);
+	}
+	return open_pack(w, w->tail_pack, w->tail_end);
+}
+
+static int recover(udos_writer *w)
+{
+	udos__batch *b;
+	int64_t max;
+	int rc;
+
+	pthread_rwlock_rdlock(&w->st->ixlock);
+	rc = udos__index_get_tail(w->st->ix, &w->tail_pack, &w->tail_end);
+	pthread_rwlock_unlock(&w->st->ixlock);
+	if (rc == 0)
+		return restore_tail(w);
+	if (rc != UDOS_ENOTFOUND)
+		return rc;
+	/* Never committed. Packs here were written by an older run that
+	 * crashed before its first commit, or by another tool: leave them
+	 * and start after them. */
+	max = udos__packs_max_id(w->st);
+	if (max < -1)
+		return (int)max;
+	rc = create_pack(w, (uint32_t)(max + 1));
+	if (rc < 0)
+		return rc;
+	w->tail_pack = w->pack_id;
+	w->tail_end = w->end;
+	b = udos__batch_new();
+	if (!b)
+		return -ENOMEM;
+	udos__batch_set_tail(b, w->tail_pack, w->tail_end);
+	rc = udos__fdatasync(w->fd);
+	if (rc == 0)
+		rc = udos__store_index_write(w->st, b, !w->opts.no_sync);
+	udos__batch_free(b);
+	w->dirty = false;
+	return rc;
+}
+
+/* ---- open / commit / close ------------------------------------------------ */
+
+int udos_writer_open(udos_writer **out, udos_store *st,
+		     const udos_writer_opts *opts)
+{
+	static const udos_writer_opts defaults = UDOS_WRITER_OPTS_INIT;
+	udos_writer *w;
+	int rc;
+
+	UDOS_ASSERT_ARG(out && st);
+	*out = NULL;
+	rc = udos_store_lock_writer(st);
+	if (rc < 0)
+		return rc;
+	w = udos__calloc(1, sizeof(*w));
+	if (!w)
+		return udos__err(-ENOMEM, "out of memory");
+	w->st = st;
+	w->fd = -1;
+	w->dedup = true;
+	w->opts = opts ? *opts : defaults;
+	if (!w->opts.commit_every_objects)
+		w->opts.commit_every_objects = DEFAULT_COMMIT_OBJECTS;
+	if (!w->opts.commit_every_bytes)
+		w->opts.commit_every_bytes = DEFAULT_COMMIT_BYTES;
+
+	pthread_mutex_lock(&st->mu);
+	if (st->writer) {
+		pthread_mutex_unlock(&st->mu);
+		free(w);
+		return udos__err(-EBUSY, "a pack writer is already open on "
+				 "'%s'", st->path);
+	}
+	st->writer = w;
+	pthread_mutex_unlock(&st->mu);
+
+	w->batch = udos__batch_new();
+	w->xxh = udos__xxh_new();
+	w->rbuf = udos__alloc(READ_CHUNK);
+	if (!w->batch || !w->xxh || !w->rbuf) {
+		rc = udos__err(-ENOMEM, "out of memory");
+		goto fail;
+	}
+	rc = udos__sha256_new(&w->sha);
+	if (rc == 0)
+		rc = udos__zenc_new(&w->zdef, st->info.default_codec,
+				    st->info.default_level);
+	if (rc == 0)
+		rc = udos_buf_reserve(&w->wbuf, WBUF_SIZE);
+	if (rc == 0)
+		rc = recover(w);
+	if (rc < 0)
+		goto fail;
+	*out = w;
+	return 0;
+fail:
+	udos_writer_close(w);
+	return rc;
+}
+
+uint64_t udos_writer_pending(const udos_writer *w)
+{
+	return w->pending.n;
+}
+
+int udos_writer_commit(udos_writer *w)
+{
+	uint64_t n = w->pending.n;
+	int rc;
+
+	if (w->err)
+		return udos__err(w->err, "pack writer failed earlier: %s",
+				 udos_strerror(w->err));
+	if (w->in_rec)
+		return udos__err(-EINVAL, "commit inside a record");
+	if (!n && w->end == w->tail_end && w->pack_id == w->tail_pack)
+		return 0;
+	rc = sync_pack(w);
+	if (rc < 0)
+		return rc;
+	udos__batch_set_tail(w->batch, w->pack_id, w->end);
+	rc = udos__store_index_write(w->st, w->batch, !w->opts.no_sync);
+	if (rc < 0) {
+		w->err = rc;
+		return rc;
+	}
+	udos__batch_clear(w->batch);
+	oidset_clear(&w->pending);
+	w->pending_bytes = 0;
+	w->tail_pack = w->pack_id;
+	w->tail_end = w->end;
+	if (w->opts.on_commit && n)
+		w->opts.on_commit(w->opts.ctx, n);
+	return 0;
+}
+
+static int maybe_commit(udos_writer *w)
+{
+	if (w->pending.n >= w->opts.commit_every_objects ||
+	    w->pending_bytes >= w->opts.commit_every_bytes)
+		return udos_writer_commit(w);
+	return 0;
+}
+
+void udos_writer_close(udos_writer *w)
+{
+	if (!w)
+		return;
+	if (w->fd >= 0 && (w->pending.n || w->in_rec || w->err ||
+			   w->end != w->tail_end ||
+			   w->pack_id != w->tail_pack)) {
+		/* discard everything uncommitted */
+		w->wbuf.len = 0;
+		w->opts.no_sync = false;
+		restore_tail(w);
+	}
+	if (w->fd >= 0)
+		close(w->fd);
+	pthread_mutex_lock(&w->st->mu);
+	if (w->st->writer == w)
+		w->st->writer = NULL;
+	pthread_mutex_unlock(&w->st->mu);
+	udos__batch_free(w->batch);
+	oidset_release(&w->pending);
+	udos__sha256_free(w->sha);
+	udos__xxh_free(w->xxh);
+	udos__zenc_free(w->zdef);
+	udos_buf_release(&w->cbuf);
+	udos_buf_release(&w->wbuf);
+	free(w->rbuf);
+	free(w);
+}
+
+/* ---- records ---------------------------------------------------------- */
+
+int udos__writer_has(udos_writer *w, const udos_oid *oid)
+{
+	udos__loc l;
+	int rc;
+
+	if (oidset_has(&w->pending, oid))
+		return 1;
+	rc = udos__store_index_get(&l, w->st, oid);
+	if (rc == UDOS_ENOTFOUND)
+		return 0;
+	return rc < 0 ? rc : 1;
+}
+
+void udos__writer_set_dedup(udos_writer *w, bool on)
+{
+	w->dedup = on;
+}
+
+uint64_t udos__writer_stored(const udos_writer *w)
+{
+	return w->stored_total;
+}
+
+udos__zenc *udos__writer_zenc(udos_writer *w)
+{
+	return w->zdef;
+}
+
+int64_t udos__writer_roll(udos_writer *w)
+{
+	int rc = sync_pack(w);
+
+	if (rc == 0)
+		rc = create_pack(w, w->pack_id + 1);
+	return rc < 0 ? rc : (int64_t)w->pack_id;
+}
+
+static int append(udos_writer *w, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+
+	while (len) {
+		size_t room = WBUF_SIZE - w->wbuf.len;
+		size_t n = len < room ? len : room;
+		memcpy(w->wbuf.data + w->wbuf.len, p, n);
+		w->wbuf.len += n;
+		w->end += n;
+		p += n;
+		len -= n;
+		if (w->wbuf.len == WBUF_SIZE) {
+			int rc = flush(w);
+			if (rc < 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+int udos__writer_begin(udos_writer *w)
+{
+	static const uint8_t zero[UDOS_REC_HDR_SIZE];
+	int rc;
+
+	if (w->err)
+		return udos__err(w->err, "pack writer failed earlier: %s",
+				 udos_strerror(w->err));
+	if (w->in_rec)
+		return udos__err(-EINVAL, "record already in progress");
+	/* roll at the size target, never leaving an empty pack behind */
+	if (w->end >= w->st->info.pack_size_target &&
+	    w->end > UDOS_PACK_HDR_SIZE) {
+		int64_t r = udos__writer_roll(w);
+		if (r < 0)
+			return (int)r;
+	}
+	w->rec_start = w->end;
+	w->rec_stored = 0;
+	udos__xxh_reset(w->xxh);
+	rc = append(w, zero, sizeof(zero)); /* header written at the end */
+	if (rc < 0)
+		return rc;
+	w->in_rec = true;
+	return 0;
+}
+
+int udos__writer_write(udos_writer *w, const void *stored, size_t len)
+{
+	int rc;
+
+	if (!w->in_rec)
+		return udos__err(-EINVAL, "no record in progress");
+	udos__xxh_update(w->xxh, stored, len);
+	rc = append(w, stored, len);
+	if (rc < 0)
+		return rc;
+	w->rec_stored += len;
+	return 0;
+}
+
+void udos__writer_abort(udos_writer *w)
+{
+	uint64_t file_end = w->end - w->wbuf.len;
+
+	if (!w->in_rec)
+		return;
+	w->in_rec = false;
+	if (w->rec_start >= file_end) {
+		w->wbuf.len -= (size_t)(w->end - w->rec_start);
+	} else {
+		w->wbuf.len = 0;
+		if (ftruncate(w->fd, (off_t)w->rec_start) < 0)
+			pack_fail(w, -errno, "truncate");
+	}
+	w->end = w->rec_start;
+}
+
+int udos__writer_end(udos_writer *w, const udos_oid *oid, int codec,
+		     uint64_t raw_len, bool *new_out)
+{
+	uint8_t h[UDOS_REC_HDR_SIZE];
+	uint64_t file_end = w->end - w->wbuf.len;
+	udos__rec r;
+	udos__loc l;
+	int rc;
+
+	if (new_out)
+		*new_out = false;
+	if (!w->in_rec)
+		return udos__err(-EINVAL, "no record in progress");
+	if (w->dedup) {
+		rc = udos__writer_has(w, oid);
+		if (rc != 0) {
+			udos__writer_abort(w);
+			return rc < 0 ? rc : 0;
+		}
+	}
+	r.codec = codec;
+	r.raw_len = raw_len;
+	r.stored_len = w->rec_stored;
+	r.oid = *oid;
+	r.data_xxh = udos__xxh_digest(w->xxh);
+	udos__rec_encode(h, &r);
+	if (w->rec_start >= file_end) {
+		memcpy(w->wbuf.data + (w->rec_start - file_end), h, sizeof(h));
+	} else {
+		rc = udos__pwrite_all(w->fd, h, sizeof(h), w->rec_start);
+		if (rc < 0) {
+			udos__writer_abort(w);
+			return pack_fail(w, rc, "write");
+		}
+	}
+	w->in_rec = false;
+	l.codec = codec;
+	l.pack_id = w->pack_id;
+	l.offset = w->rec_start;
+	l.stored_len = w->rec_stored;
+	l.raw_len = raw_len;
+	rc = oidset_add(&w->pending, oid);
+	if (rc < 0) {
+		w->err = rc;
+		return rc;
+	}
+	udos__batch_put(w->batch, oid, &l);
+	w->pending_bytes += w->rec_stored + UDOS_REC_HDR_SIZE;
+	w->stored_total += w->rec_stored;
+	if (new_out)
+		*new_out = true;
+	return maybe_commit(w);
+}
+
+int udos__writer_put(udos_writer *w, const udos_oid *oid, int codec,
+		     uint64_t raw_len, const void *stored, size_t stored_len,
+		     bool *new_out)
+{
+	int rc;
+
+	if (new_out)
+		*new_out = false;
+	if (w->dedup) {
+		rc = udos__writer_has(w, oid);
+		if (rc != 0)
+			return rc < 0 ? rc : 0;
+	}
+	rc = udos__writer_begin(w);
+	if (rc == 0)
+		rc = udos__writer_write(w, stored, stored_len);
+	if (rc < 0) {
+		udos__writer_abort(w);
+		return rc;
+	}
+	return udos__writer_end(w, oid, codec, raw_len, new_out);
+}
+
+/* ---- public adds -------------------------------------------------------- */
+
+static int pick_codec(udos_writer *w, int compress, const void *head,
+		      size_t head_len, uint64_t total)
+{
+	int def = w->st->info.default_codec;
+
+	switch (compress) {
+	case UDOS_COMPRESS_YES:
+		return def;
+	case UDOS_COMPRESS_AUTO:
+		if (def != UDOS_CODEC_NONE &&
+		    udos__worth_compressing(head, head_len, total))
+			return def;
+		return UDOS_CODEC_NONE;
+	}
+	return UDOS_CODEC_NONE;
+}
+
+int udos_writer_add_buf(udos_oid *out, bool *new_out, udos_writer *w,
+			const void *data, size_t len)
+{
+	udos_oid oid;
+	int codec, rc;
+
+	UDOS_ASSERT_ARG(out && w && (data || !len));
+	if (new_out)
+		*new_out = false;
+	udos_oid_hash(&oid, data, len);
+	rc = udos__writer_has(w, &oid);
+	if (rc < 0)
+		return rc;
+	*out = oid;
+	if (rc == 1)
+		return 0;
+	codec = pick_codec(w, w->opts.compress, data, len, len);
+	if (codec == UDOS_CODEC_NONE)
+		return udos__writer_put(w, &oid, codec, len, data, len,
+					new_out);
+	w->cbuf.len = 0;
+	rc = udos__zenc_run(w->zdef, &w->cbuf, data, len, true);
+	if (rc == 0)
+		rc = udos__writer_put(w, &oid, codec, len, w->cbuf.data,
+				      w->cbuf.len, new_out);
+	w->cbuf.len = 0;
+	if (w->cbuf.cap > 4 * WBUF_SIZE)
+		udos_buf_release(&w->cbuf);
+	return rc;
+}
+
+/* fill rbuf as far as the source gives, up to len; returns bytes or < 0 */
+static ssize_t fill(udos_read_fn fn, void *ctx, uint8_t *buf, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = fn(ctx, buf + got, len - got);
+		if (n < 0)
+			return n;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+int udos__writer_stream(udos_oid *out, bool *new_out, udos_writer *w,
+			udos_read_fn fn, void *ctx, int compress,
+			const udos_oid *expect)
+{
+	udos__zenc *z = NULL;
+	uint64_t raw = 0;
+	udos_oid oid;
+	ssize_t n;
+	int codec, rc;
+	bool first = true, eof = false;
+
+	if (new_out)
+		*new_out = false;
+	if (expect) {
+		rc = udos__writer_has(w, expect);
+		if (rc != 0) {
+			if (rc == 1)
+				*out = *expect;
+			return rc < 0 ? rc : 0;
+		}
+	}
+	udos__sha256_reset(w->sha);
+	rc = udos__writer_begin(w);
+	if (rc < 0)
+		return rc;
+	codec = UDOS_CODEC_NONE;
+	while (!eof) {
+		n = fill(fn, ctx, w->rbuf, READ_CHUNK);
+		if (n < 0) {
+			rc = (int)n;
+			goto fail;
+		}
+		eof = (size_t)n < READ_CHUNK;
+		if (first) {
+			codec = pick_codec(w, compress, w->rbuf, (size_t)n,
+					   eof ? (uint64_t)n : UINT64_MAX);
+			z = codec == UDOS_CODEC_NONE ? NULL : w->zdef;
+			first = false;
+		}
+		udos__sha256_update(w->sha, w->rbuf, (size_t)n);
+		raw += (uint64_t)n;
+		if (!z) {
+			rc = udos__writer_write(w, w->rbuf, (size_t)n);
+		} else {
+			w->cbuf.len = 0;
+			rc = udos__zenc_run(z, &w->cbuf, w->rbuf, (size_t)n,
+					    eof);
+			if (rc == 0)
+				rc = udos__writer_write(w, w->cbuf.data,
+							w->cbuf.len);
+		}
+		if (rc < 0)
+			goto fail;
+	}
+	udos__sha256_final(&oid, w->sha);
+	if (expect && udos_oid_cmp(&oid, expect)) {
+		char a[65], b[65];
+		rc = udos__err(UDOS_EHASH, "content of '%s' hashes to '%s'",
+			       udos_oid_fmt(a, expect), udos_oid_fmt(b, &oid));
+		goto fail;
+	}
+	rc = udos__writer_end(w, &oid, codec, raw, new_out);
+	if (rc == 0)
+		*out = oid;
+	return rc;
+fail:
+	if (z) {
+		/* leave the shared encoder ready for a fresh frame */
+		udos__zenc_free(w->zdef);
+		w->zdef = NULL;
+		if (udos__zenc_new(&w->zdef, w->st->info.default_codec,
+				   w->st->info.default_level) < 0)
+			w->err = -ENOMEM;
+	}
+	udos__writer_abort(w);
+	return rc;
+}
+
+int udos_writer_add_cb(udos_oid *out, bool *new_out, udos_writer *w,
+		       udos_read_fn fn, void *ctx)
+{
+	UDOS_ASSERT_ARG(out && w && fn);
+	return udos__writer_stream(out, new_out, w, fn, ctx, w->opts.compress,
+				   NULL);
+}
+
+int udos_writer_add_fd(udos_oid *out, bool *new_out, udos_writer *w, int fd)
+{
+	return udos_writer_add_cb(out, new_out, w, udos__fd_read, &fd);
+}

@@ -1,0 +1,181 @@
+/* udos/ingest.h - bulk ingest of files and directory trees (io_uring). */
+#ifndef UDOS_INGEST_H
+#define UDOS_INGEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "object.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * The ingest engine reads many files at once and stores each one as an
+ * object: directories are walked in parallel, files are opened and read
+ * through io_uring (or a pread thread pool), hashed and compressed on worker
+ * threads, and written by one appender to packs (group-committed) or as
+ * loose files. Memory stays bounded (opts.max_inflight) whatever the sizes.
+ *
+ * Callbacks (on_file, on_warning, progress) are called from internal
+ * threads, never two at a time; they must not call back into the same
+ * ingest run. They must return quickly: they hold up the pipeline.
+ */
+
+/* Where the objects go. */
+enum udos_ingest_target {
+	UDOS_INGEST_TO_PACK = 0,  /* packs, via the store's pack writer */
+	UDOS_INGEST_TO_LOOSE = 1, /* one loose file per object (raw) */
+};
+
+/* How files are read. */
+enum udos_ingest_io {
+	UDOS_INGEST_IO_AUTO = 0,    /* io_uring; the thread pool if no ring
+				       can be made (one notice via
+				       on_warning) */
+	UDOS_INGEST_IO_URING = 1,   /* io_uring or fail with its error */
+	UDOS_INGEST_IO_THREADS = 2, /* pread thread pool */
+};
+
+/* What on_warning reports (the file or folder was not ingested). */
+enum udos_ingest_warning {
+	UDOS_INGEST_WARN_SYMLINK = 1, /* symlink skipped (follow_symlinks
+					 is off) */
+	UDOS_INGEST_WARN_SPECIAL = 2, /* fifo, socket or device skipped */
+	UDOS_INGEST_WARN_WALK = 3,    /* a folder could not be read; `code`
+					 says why */
+	UDOS_INGEST_WARN_LOOP = 4,    /* folder reached twice through
+					 symlinks */
+	UDOS_INGEST_WARN_NOTICE = 5,  /* general notice, e.g. the fallback
+					 from io_uring to threads */
+};
+
+/* One finished input file. */
+typedef struct udos_ingest_file {
+	const char *path;  /* as walked or given; valid during the call */
+	int error;         /* 0, or negative: -ENOENT (vanished), -EACCES,
+			      -EIO, UDOS_ECHANGED (size changed while being
+			      read), ... */
+	const char *detail; /* one line when error != 0, else "" */
+	udos_oid oid;      /* when error == 0 */
+	uint64_t size;     /* bytes read (error == 0) */
+	bool is_new;       /* stored by this run (false: already there) */
+} udos_ingest_file;
+
+/*
+ * Called once per input file, success or failure. For the pack target a
+ * success is reported only after the commit that made its object durable;
+ * for loose, once its file is renamed into place (and synced unless
+ * no_sync).
+ */
+typedef void (*udos_ingest_file_fn)(void *ctx, const udos_ingest_file *f);
+
+/* A file or folder skipped, or a notice. `path` may be NULL. */
+typedef void (*udos_ingest_warn_fn)(void *ctx, int kind, int code,
+				    const char *path, const char *message);
+
+/* Counters for a progress display. Totals grow while the walker runs;
+ * walk_done says when they are final. */
+typedef struct udos_ingest_progress {
+	uint64_t files_done;   /* reported through on_file (incl. errors) */
+	uint64_t bytes_done;
+	uint64_t files_total;  /* files found so far */
+	uint64_t bytes_total;  /* bytes of files whose size is known so far
+				  (0 when unknown) */
+	uint64_t errors;
+	bool walk_done;
+} udos_ingest_progress;
+
+typedef void (*udos_ingest_progress_fn)(void *ctx,
+					const udos_ingest_progress *p);
+
+typedef struct udos_ingest_opts {
+	unsigned version;    /* UDOS_INGEST_OPTS_VERSION */
+	int target;          /* enum udos_ingest_target */
+	int io;              /* enum udos_ingest_io */
+	int compress;        /* enum udos_compress (pack target only);
+				default AUTO */
+	bool follow_symlinks;
+	bool no_sync;        /* skip fsync/fdatasync (tests, benchmarks) */
+	unsigned workers;    /* hash/compress threads; 0 = one per core */
+	unsigned queue_depth; /* io_uring reads in flight; 0 = 256 */
+	uint64_t max_inflight; /* cap on bytes being read, hashed, compressed
+				  or waiting to be written; 0 = 256 MiB,
+				  minimum 16 MiB */
+	udos_ingest_file_fn on_file;
+	udos_ingest_warn_fn on_warning;
+	udos_ingest_progress_fn progress; /* about every progress_ms */
+	unsigned progress_ms;             /* 0 = 200 */
+	void *ctx;           /* passed to every callback */
+} udos_ingest_opts;
+
+#define UDOS_INGEST_OPTS_VERSION 1
+#define UDOS_INGEST_OPTS_INIT                                                \
+	{ UDOS_INGEST_OPTS_VERSION, UDOS_INGEST_TO_PACK, UDOS_INGEST_IO_AUTO, \
+	  UDOS_COMPRESS_AUTO, false, false, 0, 0, 0, NULL, NULL, NULL, 0,   \
+	  NULL }
+
+typedef struct udos_ingest_summary {
+	uint64_t files;        /* files stored (or found already there) */
+	uint64_t new_objects;  /* objects written by this run */
+	uint64_t dedup_hits;   /* files whose object was already there or
+				  came earlier in this run */
+	uint64_t errors;       /* files that failed (see on_file) */
+	uint64_t skipped;      /* symlinks, special files (see on_warning) */
+	uint64_t bytes_in;     /* bytes read from stored files */
+	uint64_t bytes_stored; /* bytes written for new objects (after
+				  compression, without record headers) */
+	double seconds;        /* wall clock of the whole run */
+	int io;                /* the enum udos_ingest_io path used:
+				  URING or THREADS */
+} udos_ingest_summary;
+
+/*
+ * A pull source of paths: set *path_out to the next path and return 1, or
+ * return 0 at the end, or a negative code to stop the run with it. The
+ * string is borrowed until the next call. Called from one internal thread.
+ */
+typedef int (*udos_ingest_source_fn)(void *ctx, const char **path_out);
+
+/*
+ * Ingest the given paths: files are stored, folders walked recursively.
+ * Symlinks (unless opts->follow_symlinks) and special files are skipped
+ * with an on_warning. Per-file failures go to on_file and are counted; the
+ * rest of the run goes on and everything stored stays stored.
+ * The pack target opens (and closes) the store's udos_writer, so none may be
+ * open; it takes the writer lock (UDOS_ELOCKED).
+ * Returns 0 when the run completed (even with per-file errors: look at
+ * out->errors), or negative if it could not run or a store write failed
+ * (e.g. -ENOSPC): objects reported through on_file before that are durable.
+ * `out` may be NULL; `opts` may be NULL (defaults).
+ */
+UDOS_API int udos_ingest_paths(udos_ingest_summary *out, udos_store *st,
+			       const char *const *paths, size_t n_paths,
+			       const udos_ingest_opts *opts);
+
+/* Same, with the paths coming from a callback (each treated like a path
+ * argument: a folder is walked). */
+UDOS_API int udos_ingest_source(udos_ingest_summary *out, udos_store *st,
+				udos_ingest_source_fn next, void *src_ctx,
+				const udos_ingest_opts *opts);
+
+/* Same, with the paths read from fd (e.g. 0 for stdin), separated by `sep`
+ * ('\n' or '\0'). Empty entries are ignored; with '\n' a trailing '\r' is
+ * kept (paths may contain anything but the separator). */
+UDOS_API int udos_ingest_fd(udos_ingest_summary *out, udos_store *st, int fd,
+			    char sep, const udos_ingest_opts *opts);
+
+/*
+ * Can this process make an io_uring ring? 0 if yes, else the negative error
+ * io_uring_queue_init gave (-ENOSYS, -EPERM, ...). The environment variable
+ * UDOS_INGEST_NO_URING=1 makes rings fail with -ENOSYS (for tests).
+ */
+UDOS_API int udos_ingest_uring_probe(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
