@@ -119,19 +119,37 @@ static void print_line(const struct add_state *s, const struct line *l)
 	printf(",\"stored\":%s}\n", l->stored ? "true" : "false");
 }
 
-/* Every queued object was added before this commit: all are durable now. */
-static void on_commit(void *ctx, uint64_t n_committed)
+/* Every queued object was added before the commit that just returned: all
+ * are durable now. */
+static void flush_lines(struct add_state *s)
 {
-	struct add_state *s = ctx;
 	size_t i;
 
-	(void)n_committed;
 	for (i = 0; i < s->n; i++) {
 		print_line(s, &s->q[i]);
 		free(s->q[i].path);
 	}
 	s->n = 0;
 	fflush(stdout);
+}
+
+static void on_commit(void *ctx, uint64_t n_committed)
+{
+	(void)n_committed;
+	flush_lines(ctx);
+}
+
+/*
+ * An explicit commit. on_commit is not called when nothing new was pending
+ * (every queued line is a dedup hit), so flush here too.
+ */
+static int commit(struct add_state *s)
+{
+	int rc = udos_writer_commit(s->w);
+
+	if (rc == 0)
+		flush_lines(s);
+	return rc;
 }
 
 static int queue_line(struct add_state *s, const struct line *l)
@@ -208,7 +226,7 @@ static int add_file(void *ctx, const char *path, bool walked)
 	/* Lines of already-present objects do not count toward the writer's
 	 * thresholds: bound the queue ourselves. */
 	if (s->n >= s->commit_limit) {
-		rc = udos_writer_commit(s->w);
+		rc = commit(s);
 		if (rc < 0) {
 			cli_err(s->cli, rc, NULL);
 			return EXIT_STORE;
@@ -296,7 +314,7 @@ int cmd_add(struct cli *cli, int argc, char **argv)
 	if (s.w) {
 		/* Keep what was added even after a failure: the commit makes it
 		 * durable and prints its lines. */
-		crc = udos_writer_commit(s.w);
+		crc = commit(&s);
 		if (crc < 0) {
 			cli_err(cli, crc, NULL);
 			rc = EXIT_STORE;
