@@ -721,7 +721,7 @@ int udos__writer_stream(udos_oid *out, bool *new_out, udos_writer *w,
 
 	if (new_out)
 		*new_out = false;
-	if (expect) {
+	if (expect && w->dedup) {
 		rc = udos__writer_has(w, expect);
 		if (rc != 0) {
 			if (rc == 1)

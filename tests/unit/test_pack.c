@@ -1,0 +1,335 @@
+/* test_pack.c - packing loose objects, cleaning, pack rollover, repack,
+ * crash recovery, the writer lock, and >4 GiB offsets. */
+#include "helpers.h"
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char *cpath(const char *dir, const char *rel)
+{
+	char *p;
+
+	if (asprintf(&p, "%s/c/%s", dir, rel) < 0)
+		fail_msg("asprintf");
+	return p;
+}
+
+static int print_finding(void *ctx, const udos_finding *f)
+{
+	(void)ctx;
+	fprintf(stderr, "finding %s: %s\n", udos_finding_name(f->kind),
+		f->message);
+	return 0;
+}
+
+static uint64_t validate_findings(udos_store *st, bool full,
+				  udos_validate_result *res)
+{
+	udos_validate_result local;
+
+	if (!res)
+		res = &local;
+	assert_ok(udos_store_validate(res, st, full ? UDOS_VALIDATE_FULL : 0,
+				      print_finding, NULL, NULL, NULL));
+	return res->findings;
+}
+
+static void test_pack_loose_and_clean(void **state)
+{
+	char *dir = tmp_dir();
+	udos_store *st = store_new(dir, "zstd:3", 16 * 1024);
+	udos_pack_opts po = UDOS_PACK_OPTS_INIT;
+	udos_pack_result res;
+	udos_status s;
+	udos_oid oids[200];
+	uint8_t buf[2000];
+
+	(void)state;
+	for (int i = 0; i < 200; i++) {
+		fill_bytes(buf, 500 + (size_t)i * 7, (uint32_t)i, i % 2);
+		assert_ok(udos_add_loose_buf(&oids[i], NULL, st, buf,
+					     500 + (size_t)i * 7,
+					     UDOS_ADD_NOSYNC));
+	}
+	po.clean = false;
+	assert_ok(udos_store_pack_loose(&res, st, &po));
+	assert_int_equal(res.packed, 200);
+	assert_ok(udos_store_status(&s, st));
+	assert_int_equal(s.loose_count, 200);
+	assert_int_equal(s.packed_count, 200);
+	assert_int_equal(s.both_count, 200);
+	/* rollover at 16 KiB: many packs, none far past the target */
+	assert_true(s.pack_count > 5);
+	assert_int_equal(udos_store_clean(st), 200);
+	assert_ok(udos_store_status(&s, st));
+	assert_int_equal(s.loose_count, 0);
+	for (int i = 0; i < 200; i++) {
+		void *d;
+		size_t n;
+		fill_bytes(buf, 500 + (size_t)i * 7, (uint32_t)i, i % 2);
+		assert_ok(udos_object_read(&d, &n, st, &oids[i], 0,
+					   UDOS_READ_VERIFY));
+		assert_int_equal(n, 500 + (size_t)i * 7);
+		assert_memory_equal(d, buf, n);
+		free(d);
+	}
+	assert_int_equal(validate_findings(st, true, NULL), 0);
+	/* packing again finds nothing to do */
+	po.clean = true;
+	assert_ok(udos_store_pack_loose(&res, st, &po));
+	assert_int_equal(res.packed, 0);
+	udos_store_close(st);
+	tmp_remove(dir);
+}
+
+static void test_pack_skips_corrupt_loose(void **state)
+{
+	char *dir = tmp_dir();
+	udos_store *st = store_new(dir, "zstd:3", 0);
+	udos_pack_result res;
+	char hex[65], rel[128], *p;
+	udos_oid oid;
+	FILE *fp;
+
+	(void)state;
+	assert_ok(udos_add_loose_buf(&oid, NULL, st, "hello", 5, 0));
+	udos_oid_fmt(hex, &oid);
+	snprintf(rel, sizeof(rel), "loose/%.2s/%s", hex, hex + 2);
+	p = cpath(dir, rel);
+	fp = fopen(p, "w");
+	fputs("jello", fp);
+	fclose(fp);
+	assert_ok(udos_store_pack_loose(&res, st, NULL));
+	assert_int_equal(res.corrupt, 1);
+	assert_int_equal(res.packed, 0);
+	assert_int_equal(access(p, F_OK), 0);
+	assert_int_equal(validate_findings(st, false, NULL), 1);
+	free(p);
+	udos_store_close(st);
+	tmp_remove(dir);
+}
+
+static void test_writer_lock(void **state)
+{
+	char *dir = tmp_dir();
+	udos_store *a = store_new(dir, "zstd:3", 0), *b = NULL;
+	udos_writer *wa = NULL, *wb = NULL;
+	char *path = cpath(dir, "");
+
+	(void)state;
+	assert_ok(udos_store_open(&b, path, 0));
+	assert_ok(udos_writer_open(&wa, a, NULL));
+	assert_int_equal(udos_writer_open(&wb, b, NULL), UDOS_ELOCKED);
+	assert_non_null(strstr(udos_error_detail(),
+			       "another process is writing packs (pid"));
+	/* a reader in the other handle still works and sees commits */
+	udos_oid oid;
+	assert_ok(udos_writer_add_buf(&oid, NULL, wa, "x", 1));
+	assert_ok(udos_writer_commit(wa));
+	assert_int_equal(udos_object_has(b, &oid), 1);
+	udos_writer_close(wa);
+	assert_ok(udos_store_unlock_writer(a));
+	assert_ok(udos_writer_open(&wb, b, NULL));
+	udos_writer_close(wb);
+	udos_store_close(a);
+	udos_store_close(b);
+	free(path);
+	tmp_remove(dir);
+}
+
+/* A child that commits some objects, writes more, and is killed. */
+static void test_crash_recovery(void **state)
+{
+	char *dir = tmp_dir();
+	udos_store *st = store_new(dir, "zstd:3", 256 * 1024);
+	char *path = cpath(dir, "");
+	udos_validate_result vr;
+	int pfd[2], status;
+	pid_t pid;
+
+	(void)state;
+	udos_store_close(st);
+	assert_int_equal(pipe(pfd), 0);
+	pid = fork();
+	if (pid == 0) {
+		udos_writer *w = NULL;
+		uint8_t buf[5000];
+		close(pfd[0]);
+		if (udos_store_open(&st, path, 0) < 0 ||
+		    udos_writer_open(&w, st, NULL) < 0)
+			_exit(1);
+		for (int i = 0;; i++) {
+			udos_oid oid;
+			fill_bytes(buf, sizeof(buf), (uint32_t)i, 1);
+			if (udos_writer_add_buf(&oid, NULL, w, buf,
+						sizeof(buf)) < 0)
+				_exit(1);
+			if (i == 499) {
+				if (udos_writer_commit(w) < 0)
+					_exit(1);
+				/* report: 500 objects durable */
+				if (write(pfd[1], "k", 1) != 1)
+					_exit(1);
+			}
+			if (i == 900) {
+				/* 400 uncommitted, flushed past the tail */
+				udos__writer_roll(w);
+				pause();
+			}
+		}
+	}
+	close(pfd[1]);
+	char c;
+	assert_int_equal(read(pfd[0], &c, 1), 1);
+	usleep(300000);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	close(pfd[0]);
+
+	assert_ok(udos_store_open(&st, path, 0));
+	/* the residue is not a fault, and is measured */
+	assert_int_equal(validate_findings(st, true, &vr), 0);
+	for (int i = 0; i < 500; i++) {
+		uint8_t buf[5000];
+		udos_oid oid;
+		fill_bytes(buf, sizeof(buf), (uint32_t)i, 1);
+		udos_oid_hash(&oid, buf, sizeof(buf));
+		assert_int_equal(udos_object_has(st, &oid), 1);
+	}
+	/* the next writer repairs the tail */
+	udos_writer *w = NULL;
+	assert_ok(udos_writer_open(&w, st, NULL));
+	udos_writer_close(w);
+	assert_int_equal(validate_findings(st, true, &vr), 0);
+	assert_int_equal(vr.tail_bytes, 0);
+	assert_int_equal(vr.index_checked, 500);
+	udos_store_close(st);
+	free(path);
+	tmp_remove(dir);
+}
+
+static void test_repack(void **state)
+{
+	char *dir = tmp_dir();
+	udos_store *st = store_new(dir, "zstd:3", 0);
+	udos_repack_opts ro = UDOS_REPACK_OPTS_INIT;
+	udos_writer *w = NULL;
+	udos_oid oids[100];
+	uint8_t buf[10000];
+	udos_status s0, s1;
+
+	(void)state;
+	assert_ok(udos_writer_open(&w, st, NULL));
+	for (int i = 0; i < 100; i++) {
+		fill_bytes(buf, sizeof(buf), (uint32_t)i, i % 2);
+		assert_ok(udos_writer_add_buf(&oids[i], NULL, w, buf,
+					      sizeof(buf)));
+	}
+	assert_ok(udos_writer_commit(w));
+	udos_writer_close(w);
+	for (int i = 0; i < 100; i += 2)
+		assert_ok(udos_object_delete(st, &oids[i]));
+	assert_ok(udos_store_status(&s0, st));
+	assert_ok(udos_store_repack(st, &ro));
+	assert_ok(udos_store_status(&s1, st));
+	assert_true(s1.pack_files_size < s0.pack_files_size);
+	assert_int_equal(s1.packed_count, 50);
+	assert_int_equal(validate_findings(st, true, NULL), 0);
+	/* recompress everything raw */
+	ro.compress = UDOS_COMPRESS_NO;
+	assert_ok(udos_store_repack(st, &ro));
+	for (int i = 1; i < 100; i += 2) {
+		udos_meta m;
+		void *d;
+		size_t n;
+		assert_ok(udos_object_stat(&m, st, &oids[i]));
+		assert_int_equal(m.codec, UDOS_CODEC_NONE);
+		fill_bytes(buf, sizeof(buf), (uint32_t)i, i % 2);
+		assert_ok(udos_object_read(&d, &n, st, &oids[i], 0,
+					   UDOS_READ_VERIFY));
+		assert_memory_equal(d, buf, sizeof(buf));
+		free(d);
+	}
+	assert_int_equal(validate_findings(st, true, NULL), 0);
+	udos_store_close(st);
+	tmp_remove(dir);
+}
+
+/* A record past 4 GiB in a sparse pack: offsets survive the index and the
+ * reader without writing 4 GiB. */
+static void test_offset_past_4g(void **state)
+{
+	char *dir = tmp_dir();
+	udos_store *st = store_new(dir, "zstd:3", 0);
+	uint8_t hdr[UDOS_PACK_HDR_SIZE] = { 0 }, rh[UDOS_REC_HDR_SIZE];
+	const uint64_t off = (5ull << 30) + 12345;
+	const char *msg = "far away content";
+	udos__batch *b;
+	udos__rec rec;
+	udos__loc l, back;
+	udos_writer *w = NULL;
+	udos_oid oid;
+	void *d;
+	size_t n;
+	char *p;
+	int fd;
+
+	(void)state;
+	/* take the writer lock and make pack 0 exist, then extend it */
+	assert_ok(udos_writer_open(&w, st, NULL));
+	udos_writer_close(w);
+	p = cpath(dir, "packs/0");
+	fd = open(p, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, hdr, sizeof(hdr), 0), sizeof(hdr));
+	udos_oid_hash(&oid, msg, strlen(msg));
+	rec.codec = UDOS_CODEC_NONE;
+	rec.raw_len = rec.stored_len = strlen(msg);
+	rec.oid = oid;
+	rec.data_xxh = udos__xxh3(msg, strlen(msg));
+	udos__rec_encode(rh, &rec);
+	assert_int_equal(pwrite(fd, rh, sizeof(rh), (off_t)off), sizeof(rh));
+	assert_int_equal(pwrite(fd, msg, strlen(msg),
+				(off_t)(off + sizeof(rh))),
+			 (ssize_t)strlen(msg));
+	close(fd);
+	l.codec = UDOS_CODEC_NONE;
+	l.pack_id = 0;
+	l.offset = off;
+	l.stored_len = l.raw_len = strlen(msg);
+	b = udos__batch_new();
+	udos__batch_put(b, &oid, &l);
+	udos__batch_set_tail(b, 0, off + sizeof(rh) + strlen(msg));
+	assert_ok(udos__store_index_write(st, b, true));
+	udos__batch_free(b);
+	assert_ok(udos__store_index_get(&back, st, &oid));
+	assert_int_equal(back.offset, off);
+	assert_ok(udos_object_read(&d, &n, st, &oid, 0, UDOS_READ_VERIFY));
+	assert_int_equal(n, strlen(msg));
+	assert_memory_equal(d, msg, n);
+	free(d);
+	free(p);
+	udos_store_close(st);
+	tmp_remove(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pack_loose_and_clean),
+		cmocka_unit_test(test_pack_skips_corrupt_loose),
+		cmocka_unit_test(test_writer_lock),
+		cmocka_unit_test(test_crash_recovery),
+		cmocka_unit_test(test_repack),
+		cmocka_unit_test(test_offset_past_4g),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
