@@ -121,7 +121,6 @@ def test_second_writer_fails_fast(udos, tmp_path):
         udos.ok("add", "--to", "loose", tmp_path / "b")
         udos.ok("validate")
     finally:
-        holder.stdin.close()
-        out, err = holder.communicate(timeout=30)
+        out, err = holder.communicate(timeout=30)  # closes its stdin
     assert holder.returncode == 0, err
     udos.ok("pack")
