@@ -25,16 +25,18 @@ static const struct opt validate_opts[] = {
 static const struct opt_cmd validate_cmd = {
 	"validate", "[--full] [--json]",
 	"Check the whole container and report every problem found.",
-	"Each finding is a line '<kind>\\t<hash-or-path>\\t<message>' on stdout\n"
-	"(kind as named by the library, e.g. RECORD_CHECKSUM, PACK_TAIL; '-'\n"
-	"when there is neither hash nor path). With --json each finding is\n"
-	"{\"kind\", \"hash\", \"path\", \"offset\", \"message\"} (hash and path\n"
-	"may be null) and a last line {\"summary\": {\"findings\",\n"
-	"\"loose_checked\", \"records_checked\", \"index_checked\",\n"
-	"\"bytes_checked\", \"unreferenced_records\"}}. Without --json the\n"
-	"summary goes to stderr. Exit status 0 when clean, 1 with findings.\n"
-	"A PACK_TAIL finding is the residue of an interrupted writer; the next\n"
-	"writer (add --to pack, pack, repack) repairs it.\n",
+	"Each finding is a line '<kind>\\t<hash-or-path>\\t<message>' on\n"
+	"stdout (kind as named by the library: record-checksum, loose-hash,\n"
+	"index-dangling ...; '-' when there is neither hash nor path). With\n"
+	"--json each finding is {\"kind\", \"hash\", \"path\", \"offset\",\n"
+	"\"message\"} (hash and path may be null), and a last line\n"
+	"{\"summary\": {\"findings\", \"loose_checked\", \"records_checked\",\n"
+	"\"index_checked\", \"bytes_checked\", \"unreferenced_records\",\n"
+	"\"tail_bytes\"}}. Without --json the summary goes to stderr.\n"
+	"Exit status 0 when clean, 1 with findings.\n\n"
+	"tail_bytes counts unindexed bytes after the last commit: a writer at\n"
+	"work or the residue of an interrupted one. It is not a finding; the\n"
+	"next writer (add --to pack, pack, repack) removes it.\n",
 	validate_opts,
 };
 
@@ -101,21 +103,30 @@ int cmd_validate(struct cli *cli, int argc, char **argv)
 	if (a.json)
 		printf("{\"summary\":{\"findings\":%llu,\"loose_checked\":%llu,"
 		       "\"records_checked\":%llu,\"index_checked\":%llu,"
-		       "\"bytes_checked\":%llu,\"unreferenced_records\":%llu}}\n",
+		       "\"bytes_checked\":%llu,\"unreferenced_records\":%llu,"
+		       "\"tail_bytes\":%llu}}\n",
 		       (unsigned long long)r.findings,
 		       (unsigned long long)r.loose_checked,
 		       (unsigned long long)r.records_checked,
 		       (unsigned long long)r.index_checked,
 		       (unsigned long long)r.bytes_checked,
-		       (unsigned long long)r.unreferenced_records);
+		       (unsigned long long)r.unreferenced_records,
+		       (unsigned long long)r.tail_bytes);
 	else if (!cli->quiet)
 		fprintf(stderr,
 			"udos validate: %llu findings; checked %llu loose, "
-			"%llu records, %llu index entries, %s\n",
+			"%llu records, %llu index entries, %s",
 			(unsigned long long)r.findings,
 			(unsigned long long)r.loose_checked,
 			(unsigned long long)r.records_checked,
 			(unsigned long long)r.index_checked,
 			human_size(hs, sizeof(hs), r.bytes_checked));
+	if (!a.json && !cli->quiet) {
+		if (r.tail_bytes)
+			fprintf(stderr, "; %llu unindexed tail bytes (the next "
+					"writer removes them)",
+				(unsigned long long)r.tail_bytes);
+		fputc('\n', stderr);
+	}
 	return r.findings ? EXIT_NO : EXIT_OK;
 }
