@@ -270,7 +270,7 @@ static int walk_dir(udos_store *st, const char *reldir, const char *prefix,
 		return -ENOMEM;
 	}
 	while (rc == 0 && (de = readdir(d))) {
-		char rel[512], hex[UDOS_OID_HEXSZ + 2];
+		char rel[512], hex[UDOS_OID_HEXSZ];
 		udos_oid oid;
 		bool ok;
 
@@ -279,7 +279,8 @@ static int walk_dir(udos_store *st, const char *reldir, const char *prefix,
 		snprintf(rel, sizeof(rel), "%s/%s", reldir, de->d_name);
 		ok = strlen(de->d_name) == want && all_hex(de->d_name, want);
 		if (ok) {
-			snprintf(hex, sizeof(hex), "%s%s", prefix, de->d_name);
+			memcpy(hex, prefix, plen);
+			memcpy(hex + plen, de->d_name, want);
 			ok = udos_oid_parse(&oid, hex, UDOS_OID_HEXSZ) == 0;
 		}
 		rc = fn(ctx, rel, ok ? &oid : NULL);

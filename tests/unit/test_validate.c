@@ -11,6 +11,7 @@
 
 struct fx {
 	char *dir;
+	char root[4096];
 	udos_store *st;
 	udos_oid oids[20];
 	int kinds[32];
@@ -51,6 +52,7 @@ static int setup(void **state)
 	uint8_t buf[3000];
 
 	x->dir = tmp_dir();
+	snprintf(x->root, sizeof(x->root), "%s/c", x->dir);
 	x->st = store_new(x->dir, "zstd:3", 0);
 	assert_ok(udos_writer_open(&w, x->st, NULL));
 	for (int i = 0; i < 20; i++) {
@@ -107,7 +109,7 @@ static void test_flipped_byte_everywhere(void **state)
 	for (off_t off = 32; off < sb.st_size; off += 97) {
 		flip(p, off);
 		udos_store_close(x->st);
-		assert_ok(udos_store_open(&x->st, path(x, ""), 0));
+		assert_ok(udos_store_open(&x->st, x->root, 0));
 		assert_true(run(x, false) > 0);
 		flip(p, off);
 	}
@@ -138,7 +140,7 @@ static void test_truncated_pack(void **state)
 	assert_int_equal(stat(p, &sb), 0);
 	assert_int_equal(truncate(p, sb.st_size - 100), 0);
 	udos_store_close(x->st);
-	assert_ok(udos_store_open(&x->st, path(x, ""), 0));
+	assert_ok(udos_store_open(&x->st, x->root, 0));
 	assert_true(run(x, false) >= 1);
 	assert_true(has_kind(x, UDOS_FIND_RECORD_TRUNCATED) ||
 		    has_kind(x, UDOS_FIND_INDEX_DANGLING));
@@ -152,7 +154,7 @@ static void test_missing_pack(void **state)
 
 	assert_int_equal(unlink(p), 0);
 	udos_store_close(x->st);
-	assert_ok(udos_store_open(&x->st, path(x, ""), 0));
+	assert_ok(udos_store_open(&x->st, x->root, 0));
 	/* every indexed object is reported, not only the first */
 	assert_int_equal(run(x, false), 20);
 	assert_true(has_kind(x, UDOS_FIND_INDEX_DANGLING));
@@ -179,7 +181,9 @@ static void test_loose_problems(void **state)
 	/* and a name that is no id at all */
 	free(a);
 	a = path(x, "loose/ab/not-a-hash");
-	mkdir(path(x, "loose/ab"), 0755);
+	free(b);
+	b = path(x, "loose/ab");
+	mkdir(b, 0755);
 	fclose(fopen(a, "w"));
 	assert_int_equal(run(x, false), 2);
 	assert_true(has_kind(x, UDOS_FIND_LOOSE_NAME));

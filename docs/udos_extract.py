@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+"""Extract one object from a udos container without udos or its index.
+
+Scans the self-describing pack files (docs/FORMAT.md) for a record whose
+SHA-256 matches, checks it, decompresses it (zlib with the standard library,
+zstd with the `zstd` command) and writes the content to stdout. Loose
+objects are plain files and are looked up first.
+
+usage: udos_extract.py CONTAINER HASH > content
+"""
+import hashlib, json, os, struct, subprocess, sys, zlib
+
+PACK_HDR, REC_HDR = 32, 72
+
+def extract(container, hexhash):
+    cfg = json.load(open(os.path.join(container, "config.json")))
+    n = cfg["loose_prefix_len"]
+    loose = os.path.join(container, "loose", hexhash[:n], hexhash[n:]) if n \
+        else os.path.join(container, "loose", hexhash)
+    if os.path.exists(loose):
+        return open(loose, "rb").read()
+    want = bytes.fromhex(hexhash)
+    packs = sorted(int(p) for p in os.listdir(os.path.join(container, "packs")) if p.isdigit())
+    for pid in packs:
+        with open(os.path.join(container, "packs", str(pid)), "rb") as f:
+            assert f.read(PACK_HDR)[:8] == b"UDOSPACK", "not a udos pack"
+            while True:
+                hdr = f.read(REC_HDR)
+                if len(hdr) < REC_HDR or hdr[:4] != b"UREC":
+                    break  # end of pack (or an uncommitted tail)
+                codec, raw_len, stored_len = hdr[4], *struct.unpack_from("<QQ", hdr, 8)
+                sha = hdr[24:56]
+                if sha != want:
+                    f.seek(stored_len, os.SEEK_CUR)
+                    continue
+                data = f.read(stored_len)
+                if codec == 1:
+                    data = zlib.decompress(data)
+                elif codec == 2:
+                    data = subprocess.run(["zstd", "-d", "-c", "-q"], input=data,
+                                          stdout=subprocess.PIPE, check=True).stdout
+                if len(data) == raw_len and hashlib.sha256(data).digest() == want:
+                    return data  # a damaged copy is skipped: look further
+    raise KeyError(hexhash)
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit(__doc__.strip().splitlines()[-1])
+    try:
+        sys.stdout.buffer.write(extract(sys.argv[1], sys.argv[2].lower()))
+    except KeyError:
+        sys.exit(f"udos_extract: not found '{sys.argv[2]}'")

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Install every build and test dependency from Debian's packages (idempotent,
+# quiet when everything is present). Python tooling for the bindings comes
+# from PyPI into a venv under .venv (see scripts/pydeps.sh).
+set -euo pipefail
+
+pkgs=(build-essential cmake ninja-build pkg-config
+      liburing-dev libzstd-dev zlib1g-dev librocksdb-dev libxxhash-dev
+      libssl-dev libcmocka-dev
+      python3 python3-dev python3-pytest python3-venv python3-pip
+      zstd git time)
+
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+		missing+=("$p")
+done
+if ((${#missing[@]})); then
+	echo "setup: installing ${missing[*]}" >&2
+	SUDO=""
+	[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+	export DEBIAN_FRONTEND=noninteractive
+	$SUDO apt-get update -qq
+	$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
