@@ -70,6 +70,14 @@ int cli_err(const struct cli *cli, int code, const char *subject)
 		snprintf(buf, sizeof(buf), "%s", detail);
 	else
 		snprintf(buf, sizeof(buf), "%s: %s", what, detail);
+	/* the detail often names the subject already: say it once */
+	if (subject && detail && detail[0]) {
+		char q[512];
+
+		snprintf(q, sizeof(q), "'%s'", subject);
+		if (strstr(detail, q))
+			subject = NULL;
+	}
 	cli_msg(cli, buf, subject);
 	return cli_exit_code(code);
 }
