@@ -114,8 +114,10 @@ UDOS_API int udos_writer_open(udos_writer **out, udos_store *st,
 /*
  * Append one object. It is durable and visible to readers only after the
  * next commit (explicit, or automatic per the opts thresholds). Objects
- * already in the container or already added by this writer are not written
- * again (*new_out = false). Memory stays bounded for any size: a stream is
+ * already packed or already added by this writer are not written again
+ * (*new_out = false). An object that is only loose is written to the pack
+ * (that is how loose objects get packed); `clean` later drops the loose
+ * copy. Memory stays bounded for any size: a stream is
  * compressed and written as it is read.
  * Thread rules: one thread at a time per writer.
  */
