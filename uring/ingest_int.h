@@ -1,0 +1,249 @@
+/* uring/ingest_int.h - shared state of the ingest pipeline (uring/ only). */
+#ifndef UDOS_INGEST_INT_H
+#define UDOS_INGEST_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "internal.h"
+#include "udos/ingest.h"
+
+/*
+ * Sizes. Every file is first read into one fixed-size slot (HEAD bytes);
+ * most files end there. A file larger than that is "medium" up to MED_MAX
+ * (read whole into one buffer, hashed and compressed in one go) or a stream
+ * beyond (CHUNK-sized pieces; hashing and compression of one stream run on
+ * two workers at once). Both read paths use these same boundaries, so the
+ * compressed bytes do not depend on the path.
+ */
+#define ING_HEAD (64 * 1024)
+#define ING_MED_MAX (4u * 1024 * 1024)
+#define ING_CHUNK (1024 * 1024)
+#define ING_STREAM_QUOTA 8  /* chunks in flight per stream */
+#define ING_MAX_STREAMS 2   /* streams open at once */
+
+/* ---- queue.c: a mutex+cond FIFO of intrusive items ------------------- */
+
+struct ing_node {
+	struct ing_node *next;
+};
+
+struct ing_queue {
+	pthread_mutex_t mu;
+	pthread_cond_t cv_pop;
+	pthread_cond_t cv_push;
+	struct ing_node *head, *tail;
+	size_t len;
+	size_t cap;    /* 0 = unbounded: push never waits */
+	bool closed;   /* no more pushes; pops drain then get NULL */
+	unsigned waiters;
+};
+
+void ing_queue_init(struct ing_queue *q, size_t cap);
+void ing_queue_destroy(struct ing_queue *q);
+/* Wait while full (bounded queues). Returns false if the queue is closed. */
+bool ing_queue_push(struct ing_queue *q, struct ing_node *n);
+/* Push a linked list of `count` nodes at once: waits while full, then
+ * links them all (may pass the cap once). false if closed (nothing
+ * linked). */
+bool ing_queue_push_list(struct ing_queue *q, struct ing_node *first,
+			 struct ing_node *last, size_t count);
+/* Put one node at the head (jumps the line; ignores cap). */
+void ing_queue_push_front(struct ing_queue *q, struct ing_node *n);
+/* Wait up to timeout_ms (-1 = forever, 0 = no wait) for an item. NULL on
+ * timeout or when closed and empty (*closed_out says which, may be NULL). */
+struct ing_node *ing_queue_pop(struct ing_queue *q, int timeout_ms,
+			       bool *closed_out);
+/* Take everything queued (no wait). Returns the first node or NULL. */
+struct ing_node *ing_queue_take_all(struct ing_queue *q, bool *closed_out);
+void ing_queue_close(struct ing_queue *q);
+size_t ing_queue_len(struct ing_queue *q);
+
+/* A byte budget: take blocks (or fails with try) until enough is free. */
+struct ing_budget {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint64_t cap, used;
+	bool cancelled;
+};
+void ing_budget_init(struct ing_budget *b, uint64_t cap);
+void ing_budget_destroy(struct ing_budget *b);
+bool ing_budget_try(struct ing_budget *b, uint64_t n);
+/* false when cancelled */
+bool ing_budget_take(struct ing_budget *b, uint64_t n);
+void ing_budget_give(struct ing_budget *b, uint64_t n);
+void ing_budget_cancel(struct ing_budget *b);
+
+/* ---- files, chunks and streams ------------------------------------- */
+
+enum ing_kind {
+	ING_WHOLE = 0,  /* all bytes in one buffer (slot or malloc) */
+	ING_STREAM = 1, /* chunks */
+};
+
+struct ing_stream;
+
+/* A unit of work for the hash/compress workers. */
+struct ing_task {
+	struct ing_node node;
+	int type;              /* ING_T_* */
+	void *obj;             /* struct ing_file or struct ing_stream */
+};
+enum { ING_T_WHOLE = 1, ING_T_HASH, ING_T_COMP };
+
+struct ing_file {
+	struct ing_node node;   /* file queue, task queue, appender queue */
+	struct ing_file *cnext; /* pending-callback list */
+	int kind;
+	int err;
+	char *detail;           /* malloc'd, on error */
+	uint64_t size;          /* bytes read */
+	uint64_t stat_size;     /* statx/fstat size when taken */
+	/* ING_WHOLE data */
+	uint8_t *data;
+	size_t len;
+	int slot;               /* head slot index holding data, or -1 */
+	uint8_t *heap;          /* malloc'd buffer holding data, or NULL */
+	uint64_t charged;       /* budget charged for this file */
+	/* results */
+	udos_oid oid;
+	int codec;
+	udos_buf out;           /* compressed bytes (codec != NONE) */
+	bool is_new;
+	struct ing_stream *stream;
+	struct ing_task task;
+	/* reader state (uring path) */
+	int fslot;              /* fixed file index, -1 */
+	int step;
+	int failop;
+	void *rd;               /* reader-private */
+	char path[];            /* NUL-terminated */
+};
+
+struct ing_chunk {
+	struct ing_chunk *next;
+	uint64_t seq;
+	uint8_t *data;
+	size_t len;
+	int slot;               /* head slot (chunk 0) or -1 */
+	uint8_t *heap;
+	udos_buf out;           /* compressed */
+	bool compressed;
+	bool hashed;
+	bool written;
+	bool last;
+};
+
+struct ing_stream {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct ing_file *f;
+	struct ing_chunk *head, *tail; /* in seq order; freed when hashed
+					  and written */
+	uint64_t next_hash, next_comp, next_write;
+	uint64_t nchunks;       /* chunks queued so far */
+	unsigned held;          /* chunks alive (quota) */
+	bool read_done;         /* the last chunk is queued (or error) */
+	bool hash_sched, comp_sched;
+	bool hash_done;
+	int err;                /* read error: the stream is abandoned */
+	int codec;              /* decided on chunk 0 */
+	bool codec_known;
+	udos__sha256 *sha;      /* owned while the hash task runs */
+	udos__zenc *z;          /* stream's own encoder */
+	struct ing_task t_hash, t_comp;
+};
+
+/* ---- the run ------------------------------------------------------- */
+
+struct ing_run {
+	udos_store *st;
+	udos_ingest_opts o;
+	udos_writer *w;
+	int codec, level;       /* container default */
+
+	/* file sources -> readers */
+	struct ing_queue files;
+	/* hash/compress tasks; stream tasks jump the line (the appender
+	 * waits on them) */
+	struct ing_queue tasks;
+	/* finished files and streams -> appender */
+	struct ing_queue app;
+
+	struct ing_budget budget;   /* heap buffers */
+	struct ing_budget streams;  /* stream count */
+
+	/* head slots: n_slots buffers of ING_HEAD bytes */
+	uint8_t *arena;
+	unsigned n_slots;
+	pthread_mutex_t slot_mu;
+	pthread_cond_t slot_cv;
+	int *slot_free;
+	unsigned n_slot_free;
+
+	/* callbacks: never two at a time */
+	pthread_mutex_t cb_mu;
+	struct ing_file *pend_head, *pend_tail; /* waiting for a commit */
+
+	/* counters */
+	_Atomic uint64_t files_total, bytes_total, files_done, bytes_done,
+		errors, skipped, files_ok, new_objects, dedup, bytes_in,
+		bytes_stored;
+	atomic_bool walk_done;
+	atomic_int fatal;          /* first store-level failure */
+	atomic_bool stop;
+
+	unsigned n_workers;
+	int io_used;
+};
+
+/* ingest.c */
+struct ing_file *ing_file_new(const char *dir, size_t dlen, const char *name);
+void ing_file_fail(struct ing_run *r, struct ing_file *f, int err,
+		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void ing_file_free(struct ing_run *r, struct ing_file *f);
+void ing_warn(struct ing_run *r, int kind, int code, const char *path,
+	      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void ing_set_fatal(struct ing_run *r, int code);
+int ing_slot_get(struct ing_run *r, bool wait);
+void ing_slot_put(struct ing_run *r, int slot);
+static inline uint8_t *ing_slot_ptr(struct ing_run *r, int slot)
+{
+	return r->arena + (size_t)slot * ING_HEAD;
+}
+/* The budget charged for a heap buffer of n input bytes. */
+uint64_t ing_charge(const struct ing_run *r, uint64_t n);
+
+/* Readers hand a fully read file to the workers; workers hand finished
+ * files on (pack: appender queue; loose: reported here). */
+void ing_dispatch_whole(struct ing_run *r, struct ing_file *f);
+void ing_submit_whole(struct ing_run *r, struct ing_file *f);
+struct ing_stream *ing_stream_new(struct ing_run *r, struct ing_file *f);
+void ing_stream_push(struct ing_run *r, struct ing_stream *s,
+		     struct ing_chunk *c);
+void ing_stream_fail(struct ing_run *r, struct ing_stream *s, int err,
+		     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Wait until the stream may hold one more chunk; false if cancelled. */
+bool ing_stream_room(struct ing_run *r, struct ing_stream *s, bool wait);
+void ing_chunk_free(struct ing_run *r, struct ing_chunk *c);
+
+/* walk.c: feeds r->files, then closes it. */
+typedef int (*ing_next_fn)(void *ctx, const char **path_out);
+int ing_walk_run(struct ing_run *r, ing_next_fn next, void *ctx);
+
+/* workers.c */
+void ing_stream_kick(struct ing_run *r, struct ing_stream *s);
+void ing_stream_written(struct ing_run *r, struct ing_stream *s,
+			struct ing_chunk *c);
+int ing_workers_start(struct ing_run *r, pthread_t *tids, unsigned n);
+void ing_workers_stop(struct ing_run *r, pthread_t *tids, unsigned n);
+
+/* ring.c: the io_uring reader; threads.c: the pread pool. Both consume
+ * r->files until closed and return 0 or a setup error. */
+int ing_ring_probe(void);
+int ing_ring_read(struct ing_run *r);
+int ing_threads_read(struct ing_run *r, unsigned nthreads);
+
+#endif

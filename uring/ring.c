@@ -1,0 +1,718 @@
+/* uring/ring.c - ring setup, feature probe, teardown and the io_uring reader.
+ *
+ * One thread owns the ring. Each file starts with a hard-linked chain
+ *   openat (into a fixed-file slot) -> read_fixed (ING_HEAD bytes into a
+ *   registered head slot) -> close
+ * so a small file costs one submission and three completions and no
+ * round trip between the steps. Hard links, not soft ones: a short read
+ * (the normal case for a small file) counts as a failure for IOSQE_IO_LINK
+ * and would cancel the close. The chain's last completion decides: a short
+ * read reached end of file (regular files only read short at EOF), so the
+ * file is whole; a full head means a bigger file, which is statx'ed and
+ * then either read whole into one buffer (<= ING_MED_MAX) or streamed in
+ * ING_CHUNK pieces. The last read of a file asks for one byte more than the
+ * size statx gave: getting it, or getting less, means the file changed.
+ */
+#include "ingest_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+/* user_data tags (low bits of a pointer aligned to at least 8) */
+enum {
+	OP_H_OPEN = 1, /* head chain, data = struct ing_file */
+	OP_H_READ = 2,
+	OP_H_CLOSE = 3,
+	OP_STATX = 4,  /* data = struct rd */
+	OP_OPEN = 5,
+	OP_READ = 6,
+	OP_CLOSE = 7,
+};
+#define TAG_MASK 7ull
+
+/* Reader-side state of a file bigger than its head. It outlives the
+ * ing_file for streams: once the last chunk is handed over the appender
+ * owns (and frees) the file, but the reader still has to close it. */
+struct rd {
+	struct rd *next;         /* parked list */
+	struct ing_file *f;
+	struct ing_stream *s;
+	int fslot;
+	int state;               /* RD_* */
+	uint64_t size, off;
+	struct ing_chunk *c;     /* chunk being read */
+	uint64_t want;           /* bytes expected from the read in flight */
+	int err;
+	int pending;             /* completions still to come */
+	struct statx stx;
+};
+enum { RD_STAT = 1, RD_WANT_BUDGET, RD_MED, RD_WANT_STREAM, RD_OPENING,
+       RD_WANT_ROOM, RD_READING, RD_CLOSING };
+
+struct rr {
+	struct ing_run *r;
+	struct io_uring ring;
+	bool ring_ok;
+	bool fixed_bufs;
+	int *ffree;              /* free fixed-file slots */
+	unsigned n_ffree, n_fixed;
+	unsigned heads;          /* head chains in flight */
+	unsigned ops;            /* completions outstanding */
+	struct rd *parked;       /* waiting for budget, a stream or room */
+	unsigned open_flags;
+	unsigned statx_flags;
+};
+
+static bool no_uring_env(void)
+{
+	const char *e = getenv("UDOS_INGEST_NO_URING");
+
+	return e && *e && strcmp(e, "0") != 0;
+}
+
+int ing_ring_probe(void)
+{
+	struct io_uring ring;
+	struct io_uring_probe *p;
+	int rc;
+
+	if (no_uring_env())
+		return -ENOSYS;
+	rc = io_uring_queue_init(8, &ring, 0);
+	if (rc < 0)
+		return rc;
+	/* what the reader needs: openat/close (direct), statx, read */
+	p = io_uring_get_probe_ring(&ring);
+	if (p) {
+		if (!io_uring_opcode_supported(p, IORING_OP_OPENAT) ||
+		    !io_uring_opcode_supported(p, IORING_OP_CLOSE) ||
+		    !io_uring_opcode_supported(p, IORING_OP_STATX) ||
+		    !io_uring_opcode_supported(p, IORING_OP_READ))
+			rc = -ENOSYS;
+		io_uring_free_probe(p);
+	}
+	if (rc == 0) {
+		rc = io_uring_register_files_sparse(&ring, 4);
+		if (rc == 0)
+			io_uring_unregister_files(&ring);
+	}
+	io_uring_queue_exit(&ring);
+	return rc;
+}
+
+static int setup(struct rr *x)
+{
+	struct ing_run *r = x->r;
+	unsigned qd = r->o.queue_depth, entries = 1, i;
+	struct io_uring_params p;
+	struct iovec *iov;
+	unsigned wq[2];
+	const char *e;
+	int rc;
+
+	if (no_uring_env())
+		return -ENOSYS;
+	while (entries < qd * 4)
+		entries <<= 1;
+	memset(&p, 0, sizeof(p));
+	p.flags = IORING_SETUP_CQSIZE;
+	p.cq_entries = entries * 2;
+	rc = io_uring_queue_init_params(entries, &x->ring, &p);
+	if (rc < 0)
+		return rc;
+	x->ring_ok = true;
+
+	x->n_fixed = qd + 4 * ING_MAX_STREAMS + 8;
+	rc = io_uring_register_files_sparse(&x->ring, x->n_fixed);
+	if (rc < 0)
+		return rc;
+	x->ffree = malloc(x->n_fixed * sizeof(int));
+	if (!x->ffree)
+		return -ENOMEM;
+	for (i = 0; i < x->n_fixed; i++)
+		x->ffree[i] = (int)(x->n_fixed - 1 - i);
+	x->n_ffree = x->n_fixed;
+
+	/* Registered head buffers save the page pinning of every read; if
+	 * the memlock limit says no, plain reads into the same memory. */
+	iov = malloc(r->n_slots * sizeof(*iov));
+	if (iov) {
+		for (i = 0; i < r->n_slots; i++) {
+			iov[i].iov_base = ing_slot_ptr(r, (int)i);
+			iov[i].iov_len = ING_HEAD;
+		}
+		x->fixed_bufs = io_uring_register_buffers(&x->ring, iov,
+							  r->n_slots) == 0;
+		free(iov);
+	}
+
+	/* Cold reads block in io-wq; its default of a few workers per CPU
+	 * leaves the disk idle. */
+	e = getenv("UDOS_INGEST_IOWQ");
+	wq[0] = wq[1] = e ? (unsigned)atoi(e) : 64;
+	if (wq[0])
+		io_uring_register_iowq_max_workers(&x->ring, wq);
+	return 0;
+}
+
+static void teardown(struct rr *x)
+{
+	if (x->ring_ok)
+		io_uring_queue_exit(&x->ring);
+	free(x->ffree);
+}
+
+static struct io_uring_sqe *sqe_get(struct rr *x)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&x->ring);
+
+	if (!sqe) {
+		io_uring_submit(&x->ring);
+		sqe = io_uring_get_sqe(&x->ring);
+	}
+	return sqe;
+}
+
+static void set_data(struct io_uring_sqe *sqe, void *p, unsigned op)
+{
+	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)p | op);
+}
+
+/* Room for n more SQEs without submitting in between. */
+static bool sq_room(struct rr *x, unsigned n)
+{
+	return io_uring_sq_space_left(&x->ring) >= n;
+}
+
+/* openat -> read -> close, hard-linked. */
+static void start_head(struct rr *x, struct ing_file *f)
+{
+	struct ing_run *r = x->r;
+	struct io_uring_sqe *sqe;
+	uint8_t *buf = ing_slot_ptr(r, f->slot);
+
+	f->fslot = x->ffree[--x->n_ffree];
+	f->step = 3;
+	f->failop = 0;
+	f->err = 0;
+	f->len = 0;
+
+	sqe = sqe_get(x);
+	io_uring_prep_openat_direct(sqe, AT_FDCWD, f->path, (int)x->open_flags,
+				    0, (unsigned)f->fslot);
+	sqe->flags |= IOSQE_IO_HARDLINK;
+	set_data(sqe, f, OP_H_OPEN);
+
+	sqe = sqe_get(x);
+	if (x->fixed_bufs)
+		io_uring_prep_read_fixed(sqe, f->fslot, buf, ING_HEAD, 0,
+					 f->slot);
+	else
+		io_uring_prep_read(sqe, f->fslot, buf, ING_HEAD, 0);
+	sqe->flags |= IOSQE_FIXED_FILE | IOSQE_IO_HARDLINK;
+	set_data(sqe, f, OP_H_READ);
+
+	sqe = sqe_get(x);
+	io_uring_prep_close_direct(sqe, (unsigned)f->fslot);
+	set_data(sqe, f, OP_H_CLOSE);
+
+	x->heads++;
+	x->ops += 3;
+}
+
+static void park(struct rr *x, struct rd *d)
+{
+	d->next = x->parked;
+	x->parked = d;
+}
+
+static void rd_free(struct rr *x, struct rd *d)
+{
+	if (d->fslot >= 0)
+		x->ffree[x->n_ffree++] = d->fslot;
+	free(d);
+}
+
+static void submit_statx(struct rr *x, struct rd *d)
+{
+	struct io_uring_sqe *sqe = sqe_get(x);
+
+	d->state = RD_STAT;
+	io_uring_prep_statx(sqe, AT_FDCWD, d->f->path, (int)x->statx_flags,
+			    STATX_TYPE | STATX_SIZE, &d->stx);
+	set_data(sqe, d, OP_STATX);
+	x->ops++;
+}
+
+/* Medium file: one buffer, openat -> read the rest (+1 byte) -> close. */
+static void submit_medium(struct rr *x, struct rd *d)
+{
+	struct ing_file *f = d->f;
+	struct io_uring_sqe *sqe;
+
+	d->state = RD_MED;
+	d->fslot = x->ffree[--x->n_ffree];
+	d->pending = 3;
+	d->err = 0;
+	d->want = d->size - ING_HEAD;
+
+	sqe = sqe_get(x);
+	io_uring_prep_openat_direct(sqe, AT_FDCWD, f->path, (int)x->open_flags,
+				    0, (unsigned)d->fslot);
+	sqe->flags |= IOSQE_IO_HARDLINK;
+	set_data(sqe, d, OP_OPEN);
+	sqe = sqe_get(x);
+	io_uring_prep_read(sqe, d->fslot, f->heap + ING_HEAD,
+			   (unsigned)(d->want + 1), ING_HEAD);
+	sqe->flags |= IOSQE_FIXED_FILE | IOSQE_IO_HARDLINK;
+	set_data(sqe, d, OP_READ);
+	sqe = sqe_get(x);
+	io_uring_prep_close_direct(sqe, (unsigned)d->fslot);
+	set_data(sqe, d, OP_CLOSE);
+	x->ops += 3;
+}
+
+static void submit_close(struct rr *x, struct rd *d)
+{
+	struct io_uring_sqe *sqe = sqe_get(x);
+
+	d->state = RD_CLOSING;
+	io_uring_prep_close_direct(sqe, (unsigned)d->fslot);
+	set_data(sqe, d, OP_CLOSE);
+	x->ops++;
+}
+
+/* Next chunk of a stream; parks when the stream holds its quota. */
+static void stream_next(struct rr *x, struct rd *d)
+{
+	struct ing_run *r = x->r;
+	struct io_uring_sqe *sqe;
+	struct ing_chunk *c;
+	uint64_t left = d->size - d->off;
+	bool last;
+
+	if (!ing_stream_room(r, d->s, false)) {
+		if (atomic_load(&r->stop)) {
+			ing_stream_fail(r, d->s, -ECANCELED, "'%s': %s",
+					d->f->path, "ingest stopped");
+			d->s = NULL;
+			d->f = NULL;
+			submit_close(x, d);
+			return;
+		}
+		d->state = RD_WANT_ROOM;
+		park(x, d);
+		return;
+	}
+	d->want = left < ING_CHUNK ? left : ING_CHUNK;
+	last = d->want == left;
+	c = calloc(1, sizeof(*c));
+	if (c)
+		c->heap = malloc(d->want + 1);
+	if (!c || !c->heap) {
+		if (c)
+			free(c);
+		ing_stream_fail(r, d->s, -ENOMEM, "'%s': out of memory",
+				d->f->path);
+		d->s = NULL;
+		d->f = NULL;
+		submit_close(x, d);
+		return;
+	}
+	c->slot = -1;
+	c->data = c->heap;
+	c->last = last;
+	d->c = c;
+	d->state = RD_READING;
+	sqe = sqe_get(x);
+	io_uring_prep_read(sqe, d->fslot, c->heap,
+			   (unsigned)(d->want + (last ? 1 : 0)), d->off);
+	sqe->flags |= IOSQE_FIXED_FILE;
+	set_data(sqe, d, OP_READ);
+	x->ops++;
+}
+
+/* After statx: medium (needs budget) or stream (needs a stream permit). */
+static void advance(struct rr *x, struct rd *d)
+{
+	struct ing_run *r = x->r;
+	struct ing_file *f = d->f;
+
+	if (d->size <= ING_MED_MAX) {
+		uint64_t ch = ing_charge(r, d->size + 1);
+
+		if (!ing_budget_try(&r->budget, ch)) {
+			d->state = RD_WANT_BUDGET;
+			park(x, d);
+			return;
+		}
+		f->charged = ch;
+		f->heap = malloc(d->size + 1);
+		if (!f->heap) {
+			ing_file_fail(r, f, -ENOMEM, "'%s': out of memory",
+				      f->path);
+			rd_free(x, d);
+			return;
+		}
+		memcpy(f->heap, ing_slot_ptr(r, f->slot), ING_HEAD);
+		ing_slot_put(r, f->slot);
+		f->slot = -1;
+		submit_medium(x, d);
+		return;
+	}
+	if (!ing_budget_try(&r->streams, 1)) {
+		d->state = RD_WANT_STREAM;
+		park(x, d);
+		return;
+	}
+	{
+		struct ing_chunk *c = calloc(1, sizeof(*c));
+
+		f->stat_size = d->size;
+		d->s = c ? ing_stream_new(r, f) : NULL;
+		if (!d->s) {
+			free(c);
+			ing_budget_give(&r->streams, 1);
+			ing_file_fail(r, f, -ENOMEM, "'%s': out of memory",
+				      f->path);
+			rd_free(x, d);
+			return;
+		}
+		/* chunk 0 is the head, already read */
+		c->slot = f->slot;
+		f->slot = -1;
+		c->data = ing_slot_ptr(r, c->slot);
+		c->len = ING_HEAD;
+		ing_stream_push(r, d->s, c);
+	}
+	d->off = ING_HEAD;
+	d->state = RD_OPENING;
+	d->fslot = x->ffree[--x->n_ffree];
+	{
+		struct io_uring_sqe *sqe = sqe_get(x);
+
+		io_uring_prep_openat_direct(sqe, AT_FDCWD, f->path,
+					    (int)x->open_flags, 0,
+					    (unsigned)d->fslot);
+		set_data(sqe, d, OP_OPEN);
+		x->ops++;
+	}
+}
+
+static void retry_parked(struct rr *x)
+{
+	struct rd *list = x->parked, *d;
+
+	x->parked = NULL;
+	while ((d = list)) {
+		list = d->next;
+		if (!sq_room(x, 4) || x->n_ffree < 1) {
+			park(x, d);
+			continue;
+		}
+		if (d->state == RD_WANT_ROOM)
+			stream_next(x, d);
+		else
+			advance(x, d);
+	}
+}
+
+static void head_done(struct rr *x, struct ing_file *f)
+{
+	struct ing_run *r = x->r;
+	struct rd *d;
+
+	x->heads--;
+	x->ffree[x->n_ffree++] = f->fslot;
+	f->fslot = -1;
+	if (f->err) {
+		ing_file_fail(r, f, f->err, "%s '%s': %s",
+			      f->failop ? "open" : "read", f->path,
+			      strerror(-f->err));
+		return;
+	}
+	if (f->len < ING_HEAD) {
+		f->data = ing_slot_ptr(r, f->slot);
+		f->size = f->len;
+		ing_dispatch_whole(r, f);
+		return;
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d) {
+		ing_file_fail(r, f, -ENOMEM, "'%s': out of memory", f->path);
+		return;
+	}
+	d->f = f;
+	d->fslot = -1;
+	submit_statx(x, d);
+}
+
+static void on_head_cqe(struct rr *x, struct ing_file *f, unsigned op, int res)
+{
+	/* hard links: all three completions always arrive, in order */
+	switch (op) {
+	case OP_H_OPEN:
+		if (res < 0 && !f->err) {
+			f->err = res;
+			f->failop = 1;
+		}
+		break;
+	case OP_H_READ:
+		if (res >= 0)
+			f->len = (size_t)res;
+		else if (!f->err)
+			f->err = res;
+		break;
+	}
+	if (--f->step == 0)
+		head_done(x, f);
+}
+
+static void changed(struct ing_run *r, struct ing_file *f, uint64_t expect,
+		    uint64_t got)
+{
+	ing_file_fail(r, f, UDOS_ECHANGED,
+		      "'%s' changed while being read (size %llu, read %llu)",
+		      f->path, (unsigned long long)expect,
+		      (unsigned long long)got);
+}
+
+static void on_rd_cqe(struct rr *x, struct rd *d, unsigned op, int res)
+{
+	struct ing_run *r = x->r;
+	struct ing_file *f = d->f;
+
+	switch (op) {
+	case OP_STATX:
+		if (res < 0) {
+			ing_file_fail(r, f, res, "statx '%s': %s", f->path,
+				      strerror(-res));
+			rd_free(x, d);
+			return;
+		}
+		if (!S_ISREG(d->stx.stx_mode)) {
+			ing_file_fail(r, f, -EINVAL,
+				      "'%s' is no longer a regular file",
+				      f->path);
+			rd_free(x, d);
+			return;
+		}
+		d->size = d->stx.stx_size;
+		if (d->size < ING_HEAD) {
+			changed(r, f, d->size, ING_HEAD);
+			rd_free(x, d);
+			return;
+		}
+		advance(x, d);
+		return;
+	case OP_OPEN:
+		if (d->state == RD_MED) {
+			if (res < 0 && !d->err)
+				d->err = res;
+			break;
+		}
+		/* stream open */
+		if (res < 0) {
+			x->ffree[x->n_ffree++] = d->fslot;
+			d->fslot = -1;
+			ing_stream_fail(r, d->s, res, "open '%s': %s", f->path,
+					strerror(-res));
+			rd_free(x, d);
+			return;
+		}
+		stream_next(x, d);
+		return;
+	case OP_READ:
+		if (d->state == RD_MED) {
+			if (res < 0 && !d->err)
+				d->err = res;
+			else if (res >= 0 && (uint64_t)res != d->want &&
+				 !d->err)
+				d->err = 1; /* changed */
+			d->off = res >= 0 ? (uint64_t)res : 0;
+			break;
+		}
+		/* stream chunk */
+		if (res < 0 || (uint64_t)res != d->want) {
+			struct ing_chunk *c = d->c;
+
+			d->c = NULL;
+			ing_chunk_free(r, c);
+			if (res < 0)
+				ing_stream_fail(r, d->s, res, "read '%s': %s",
+						f->path, strerror(-res));
+			else
+				ing_stream_fail(r, d->s, UDOS_ECHANGED,
+						"'%s' changed while being "
+						"read (size %llu)",
+						f->path,
+						(unsigned long long)d->size);
+			d->s = NULL;
+			d->f = NULL;
+			submit_close(x, d);
+			return;
+		}
+		d->c->len = (size_t)res;
+		d->off += (uint64_t)res;
+		{
+			struct ing_chunk *c = d->c;
+			bool last = c->last;
+
+			d->c = NULL;
+			ing_stream_push(r, d->s, c);
+			if (last) {
+				/* the appender owns the file now */
+				d->s = NULL;
+				d->f = NULL;
+				submit_close(x, d);
+				return;
+			}
+		}
+		stream_next(x, d);
+		return;
+	case OP_CLOSE:
+		if (d->state == RD_MED)
+			break;
+		rd_free(x, d);
+		return;
+	}
+	/* medium chain: 3 completions */
+	if (--d->pending)
+		return;
+	x->ffree[x->n_ffree++] = d->fslot;
+	d->fslot = -1;
+	if (d->err < 0) {
+		ing_file_fail(r, f, d->err, "read '%s': %s", f->path,
+			      strerror(-d->err));
+	} else if (d->err) {
+		changed(r, f, d->size, ING_HEAD + d->off);
+	} else {
+		f->data = f->heap;
+		f->len = d->size;
+		f->size = d->size;
+		f->stat_size = d->size;
+		ing_dispatch_whole(r, f);
+	}
+	rd_free(x, d);
+}
+
+static void reap(struct rr *x)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, n = 0;
+
+	io_uring_for_each_cqe(&x->ring, head, cqe) {
+		uint64_t ud = io_uring_cqe_get_data64(cqe);
+		unsigned op = (unsigned)(ud & TAG_MASK);
+		void *p = (void *)(uintptr_t)(ud & ~TAG_MASK);
+
+		n++;
+		x->ops--;
+		if (op <= OP_H_CLOSE)
+			on_head_cqe(x, p, op, cqe->res);
+		else
+			on_rd_cqe(x, p, op, cqe->res);
+	}
+	io_uring_cq_advance(&x->ring, n);
+}
+
+int ing_ring_read(struct ing_run *r)
+{
+	struct rr x;
+	unsigned qd = r->o.queue_depth;
+	bool closed = false;
+	int rc;
+
+	memset(&x, 0, sizeof(x));
+	x.r = r;
+	x.open_flags = O_RDONLY | O_CLOEXEC |
+		       (r->o.follow_symlinks ? 0 : O_NOFOLLOW);
+	x.statx_flags = r->o.follow_symlinks ? 0 : AT_SYMLINK_NOFOLLOW;
+	rc = setup(&x);
+	if (rc < 0) {
+		teardown(&x);
+		return rc;
+	}
+
+	for (;;) {
+		struct __kernel_timespec ts = { 0, 1000000 };
+		struct io_uring_cqe *cqe;
+		bool admitted = false;
+
+		if (x.parked)
+			retry_parked(&x);
+		/* admit new files while there is a slot, a fixed file and
+		 * queue depth */
+		while (!closed && !atomic_load(&r->stop) && x.heads < qd &&
+		       x.n_ffree > 4 * ING_MAX_STREAMS && sq_room(&x, 3)) {
+			struct ing_node *n;
+			int slot = ing_slot_get(r, false);
+
+			if (slot < 0)
+				break;
+			n = ing_queue_pop(&r->files,
+					  x.ops || x.parked ? 0 : 50,
+					  &closed);
+			if (!n) {
+				ing_slot_put(r, slot);
+				break;
+			}
+			((struct ing_file *)n)->slot = slot;
+			start_head(&x, (struct ing_file *)n);
+			admitted = true;
+		}
+		if (closed && !x.ops && !x.parked)
+			break;
+		if (atomic_load(&r->stop) && !x.ops) {
+			/* parked files are dropped */
+			while (x.parked) {
+				struct rd *d = x.parked;
+
+				x.parked = d->next;
+				if (d->s)
+					ing_stream_fail(r, d->s, -ECANCELED,
+							"ingest stopped");
+				else if (d->f)
+					ing_file_free(r, d->f);
+				d->fslot = -1;
+				rd_free(&x, d);
+			}
+			break;
+		}
+		if (!x.ops) {
+			if (!admitted && !x.parked && !closed) {
+				/* all head slots are downstream: wait for
+				 * one, then loop to pick a file */
+				int slot = ing_slot_get(r, true);
+
+				if (slot >= 0)
+					ing_slot_put(r, slot);
+			} else if (x.parked) {
+				usleep(200);
+			}
+			continue;
+		}
+		/* wait for a completion; with a short timeout when new files
+		 * or parked work might be waiting */
+		if (x.parked || (!closed && x.heads < qd))
+			rc = io_uring_submit_and_wait_timeout(&x.ring, &cqe, 1,
+							      &ts, NULL);
+		else
+			rc = io_uring_submit_and_wait(&x.ring, 1);
+		if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY) {
+			ing_set_fatal(r, udos__err(rc, "io_uring: %s",
+						   strerror(-rc)));
+			break;
+		}
+		reap(&x);
+	}
+	rc = 0;
+	teardown(&x);
+	return rc;
+}

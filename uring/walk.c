@@ -1,0 +1,380 @@
+/* uring/walk.c - parallel directory walker feeding the reader's file queue. */
+#include "ingest_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define WALK_THREADS 3
+
+struct wdir {
+	struct wdir *next;
+	char path[];
+};
+
+struct walk {
+	struct ing_run *r;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct wdir *stack;    /* LIFO: depth first keeps the stack short */
+	unsigned busy;
+	bool source_done;
+	int err;
+	/* (dev, ino) of folders seen, only with follow_symlinks */
+	uint64_t *seen;
+	size_t seen_cap, seen_len;
+};
+
+static struct wdir *wdir_new(const char *p, size_t len)
+{
+	struct wdir *d = malloc(sizeof(*d) + len + 1);
+
+	if (!d)
+		return NULL;
+	memcpy(d->path, p, len);
+	d->path[len] = '\0';
+	d->next = NULL;
+	return d;
+}
+
+/* Record a folder; false if it was seen before (a symlink loop). */
+static bool seen_add(struct walk *wk, dev_t dev, ino_t ino)
+{
+	uint64_t a = (uint64_t)dev + 1, b = (uint64_t)ino;
+	size_t i, mask;
+
+	pthread_mutex_lock(&wk->mu);
+	if ((wk->seen_len + 1) * 2 > wk->seen_cap) {
+		size_t ncap = wk->seen_cap ? wk->seen_cap * 2 : 1024;
+		uint64_t *n = calloc(ncap, 2 * sizeof(uint64_t));
+
+		if (!n) {
+			pthread_mutex_unlock(&wk->mu);
+			return true;
+		}
+		for (i = 0; i < wk->seen_cap; i++) {
+			size_t j;
+
+			if (!wk->seen[2 * i])
+				continue;
+			j = (size_t)(wk->seen[2 * i] * 31 + wk->seen[2 * i + 1]) &
+			    (ncap - 1);
+			while (n[2 * j])
+				j = (j + 1) & (ncap - 1);
+			n[2 * j] = wk->seen[2 * i];
+			n[2 * j + 1] = wk->seen[2 * i + 1];
+		}
+		free(wk->seen);
+		wk->seen = n;
+		wk->seen_cap = ncap;
+	}
+	mask = wk->seen_cap - 1;
+	i = (size_t)(a * 31 + b) & mask;
+	while (wk->seen[2 * i]) {
+		if (wk->seen[2 * i] == a && wk->seen[2 * i + 1] == b) {
+			pthread_mutex_unlock(&wk->mu);
+			return false;
+		}
+		i = (i + 1) & mask;
+	}
+	wk->seen[2 * i] = a;
+	wk->seen[2 * i + 1] = b;
+	wk->seen_len++;
+	pthread_mutex_unlock(&wk->mu);
+	return true;
+}
+
+static void push_dir(struct walk *wk, struct wdir *d)
+{
+	pthread_mutex_lock(&wk->mu);
+	d->next = wk->stack;
+	wk->stack = d;
+	pthread_cond_signal(&wk->cv);
+	pthread_mutex_unlock(&wk->mu);
+}
+
+static void skip(struct ing_run *r, int kind, const char *path)
+{
+	atomic_fetch_add(&r->skipped, 1);
+	ing_warn(r, kind, 0, path,
+		 kind == UDOS_INGEST_WARN_SYMLINK ? "symlink skipped"
+						  : "not a regular file, skipped");
+}
+
+/* Classify one path by stat; push it as a file or folder. */
+static void classify(struct walk *wk, const char *path, size_t len, bool arg)
+{
+	struct ing_run *r = wk->r;
+	struct stat sb;
+	struct ing_file *f;
+	struct wdir *d;
+
+	if (lstat(path, &sb) < 0) {
+		int e = -errno;
+
+		if (arg) {
+			f = ing_file_new(path, len, NULL);
+			if (f) {
+				atomic_fetch_add(&r->files_total, 1);
+				ing_file_fail(r, f, e, "stat '%s': %s", path,
+					      strerror(-e));
+			}
+		} else {
+			ing_warn(r, UDOS_INGEST_WARN_WALK, e, path,
+				 "cannot stat: %s", strerror(-e));
+		}
+		return;
+	}
+	if (S_ISLNK(sb.st_mode)) {
+		if (!r->o.follow_symlinks) {
+			skip(r, UDOS_INGEST_WARN_SYMLINK, path);
+			return;
+		}
+		if (stat(path, &sb) < 0) {
+			ing_warn(r, UDOS_INGEST_WARN_WALK, -errno, path,
+				 "dangling symlink: %s", strerror(errno));
+			return;
+		}
+	}
+	if (S_ISREG(sb.st_mode)) {
+		f = ing_file_new(path, len, NULL);
+		if (!f) {
+			ing_set_fatal(r, -ENOMEM);
+			return;
+		}
+		f->stat_size = (uint64_t)sb.st_size;
+		atomic_fetch_add(&r->files_total, 1);
+		atomic_fetch_add(&r->bytes_total, (uint64_t)sb.st_size);
+		if (!ing_queue_push(&r->files, &f->node))
+			ing_file_free(r, f);
+	} else if (S_ISDIR(sb.st_mode)) {
+		if (r->o.follow_symlinks && !seen_add(wk, sb.st_dev, sb.st_ino)) {
+			ing_warn(r, UDOS_INGEST_WARN_LOOP, 0, path,
+				 "folder already walked, skipped");
+			return;
+		}
+		d = wdir_new(path, len);
+		if (!d) {
+			ing_set_fatal(r, -ENOMEM);
+			return;
+		}
+		push_dir(wk, d);
+	} else {
+		skip(r, UDOS_INGEST_WARN_SPECIAL, path);
+	}
+}
+
+struct ent {
+	ino_t ino;
+	struct ing_file *f;
+};
+
+static int ent_cmp(const void *a, const void *b)
+{
+	const struct ent *x = a, *y = b;
+
+	return x->ino < y->ino ? -1 : x->ino > y->ino;
+}
+
+static void walk_dir(struct walk *wk, struct wdir *d)
+{
+	struct ing_run *r = wk->r;
+	size_t dlen = strlen(d->path);
+	struct ent *ents = NULL;
+	size_t n = 0, cap = 0, i;
+	struct dirent *de;
+	DIR *dir;
+	int fd;
+
+	fd = open(d->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+			   (r->o.follow_symlinks ? 0 : O_NOFOLLOW));
+	if (fd < 0 || !(dir = fdopendir(fd))) {
+		int e = errno;
+
+		if (fd >= 0)
+			close(fd);
+		ing_warn(r, UDOS_INGEST_WARN_WALK, -e, d->path,
+			 "cannot read folder: %s", strerror(e));
+		return;
+	}
+	while (dlen > 1 && d->path[dlen - 1] == '/')
+		dlen--;
+	while (!atomic_load(&r->stop) && (errno = 0, de = readdir(dir))) {
+		const char *nm = de->d_name;
+		unsigned char t = de->d_type;
+
+		if (nm[0] == '.' &&
+		    (!nm[1] || (nm[1] == '.' && !nm[2])))
+			continue;
+		if (t == DT_UNKNOWN || (t == DT_LNK && r->o.follow_symlinks) ||
+		    (t == DT_DIR && r->o.follow_symlinks)) {
+			char *p = malloc(dlen + strlen(nm) + 2);
+
+			if (!p) {
+				ing_set_fatal(r, -ENOMEM);
+				break;
+			}
+			memcpy(p, d->path, dlen);
+			p[dlen] = '/';
+			strcpy(p + dlen + 1, nm);
+			classify(wk, p, strlen(p), false);
+			free(p);
+			continue;
+		}
+		if (t == DT_DIR) {
+			size_t nl = strlen(nm);
+			struct wdir *sub = malloc(sizeof(*sub) + dlen + nl + 2);
+
+			if (!sub) {
+				ing_set_fatal(r, -ENOMEM);
+				break;
+			}
+			memcpy(sub->path, d->path, dlen);
+			sub->path[dlen] = '/';
+			memcpy(sub->path + dlen + 1, nm, nl + 1);
+			push_dir(wk, sub);
+			continue;
+		}
+		if (t == DT_LNK) {
+			char *p = malloc(dlen + strlen(nm) + 2);
+
+			if (p) {
+				memcpy(p, d->path, dlen);
+				p[dlen] = '/';
+				strcpy(p + dlen + 1, nm);
+			}
+			skip(r, UDOS_INGEST_WARN_SYMLINK, p ? p : nm);
+			free(p);
+			continue;
+		}
+		if (t != DT_REG) {
+			char *p = malloc(dlen + strlen(nm) + 2);
+
+			if (p) {
+				memcpy(p, d->path, dlen);
+				p[dlen] = '/';
+				strcpy(p + dlen + 1, nm);
+			}
+			skip(r, UDOS_INGEST_WARN_SPECIAL, p ? p : nm);
+			free(p);
+			continue;
+		}
+		if (n == cap) {
+			size_t nc = cap ? cap * 2 : 256;
+			struct ent *ne = realloc(ents, nc * sizeof(*ents));
+
+			if (!ne) {
+				ing_set_fatal(r, -ENOMEM);
+				break;
+			}
+			ents = ne;
+			cap = nc;
+		}
+		ents[n].ino = de->d_ino;
+		ents[n].f = ing_file_new(d->path, dlen, nm);
+		if (!ents[n].f) {
+			ing_set_fatal(r, -ENOMEM);
+			break;
+		}
+		n++;
+	}
+	if (errno && !atomic_load(&r->stop))
+		ing_warn(r, UDOS_INGEST_WARN_WALK, -errno, d->path,
+			 "error reading folder: %s", strerror(errno));
+	closedir(dir);
+	/* Inode order: on ext4 and xfs it is close to disk order, which is
+	 * what a cold read wants. */
+	if (n > 1)
+		qsort(ents, n, sizeof(*ents), ent_cmp);
+	for (i = 0; i + 1 < n; i++)
+		ents[i].f->node.next = &ents[i + 1].f->node;
+	if (n && !atomic_load(&r->stop)) {
+		atomic_fetch_add(&r->files_total, n);
+		if (!ing_queue_push_list(&r->files, &ents[0].f->node,
+					 &ents[n - 1].f->node, n)) {
+			for (i = 0; i < n; i++)
+				ing_file_free(r, ents[i].f);
+		}
+	} else {
+		for (i = 0; i < n; i++)
+			ing_file_free(r, ents[i].f);
+	}
+	free(ents);
+}
+
+static void *walk_thread(void *arg)
+{
+	struct walk *wk = arg;
+	struct wdir *d;
+
+	pthread_mutex_lock(&wk->mu);
+	for (;;) {
+		while (!wk->stack && !(wk->source_done && !wk->busy))
+			pthread_cond_wait(&wk->cv, &wk->mu);
+		if (!wk->stack)
+			break;
+		d = wk->stack;
+		wk->stack = d->next;
+		wk->busy++;
+		pthread_mutex_unlock(&wk->mu);
+		if (!atomic_load(&wk->r->stop))
+			walk_dir(wk, d);
+		free(d);
+		pthread_mutex_lock(&wk->mu);
+		wk->busy--;
+		if (!wk->stack && !wk->busy)
+			pthread_cond_broadcast(&wk->cv);
+	}
+	pthread_mutex_unlock(&wk->mu);
+	return NULL;
+}
+
+int ing_walk_run(struct ing_run *r, ing_next_fn next, void *ctx)
+{
+	struct walk wk = { .r = r };
+	pthread_t tids[WALK_THREADS];
+	unsigned nt = 0, i;
+	const char *p;
+	int rc = 0;
+
+	pthread_mutex_init(&wk.mu, NULL);
+	pthread_cond_init(&wk.cv, NULL);
+	for (i = 0; i < WALK_THREADS; i++) {
+		if (pthread_create(&tids[nt], NULL, walk_thread, &wk) == 0)
+			nt++;
+	}
+	if (!nt) {
+		rc = -EAGAIN;
+		goto done;
+	}
+	while (!atomic_load(&r->stop)) {
+		rc = next(ctx, &p);
+		if (rc <= 0)
+			break;
+		rc = 0;
+		classify(&wk, p, strlen(p), true);
+	}
+done:
+	pthread_mutex_lock(&wk.mu);
+	wk.source_done = true;
+	pthread_cond_broadcast(&wk.cv);
+	pthread_mutex_unlock(&wk.mu);
+	for (i = 0; i < nt; i++)
+		pthread_join(tids[i], NULL);
+	while (wk.stack) {
+		struct wdir *d = wk.stack;
+
+		wk.stack = d->next;
+		free(d);
+	}
+	free(wk.seen);
+	pthread_mutex_destroy(&wk.mu);
+	pthread_cond_destroy(&wk.cv);
+	atomic_store(&r->walk_done, true);
+	ing_queue_close(&r->files);
+	return rc;
+}
