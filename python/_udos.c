@@ -1,0 +1,286 @@
+/*
+ * python/_udos.c - the _udos extension module: init, error mapping, helpers.
+ *
+ * The pure-Python package udos/ wraps the types defined here (Store in
+ * store_type.c, Reader in reader_type.c) into a disk-objectstore compatible
+ * Container. Exceptions are the classes of udos.exceptions, looked up once
+ * at import.
+ */
+#include "udos_py.h"
+
+#include <errno.h>
+#include <string.h>
+
+static PyObject *exc_not_existent;  /* UDOS_ENOTFOUND */
+static PyObject *exc_inconsistent;  /* UDOS_ECORRUPT, EHASH, ECODEC */
+static PyObject *exc_not_init;      /* UDOS_ENOTSTORE */
+static PyObject *exc_locked;        /* UDOS_ELOCKED */
+static PyObject *exc_udos;          /* the rest of the udos range */
+
+PyObject *udos_py_raise(int code, const char *what)
+{
+	const char *detail = udos_error_detail();
+	char msg[1024];
+	PyObject *type = exc_udos;
+
+	if (!detail || !*detail)
+		detail = what ? what : "";
+	if (*detail)
+		snprintf(msg, sizeof(msg), "%s: %s", udos_strerror(code),
+			 detail);
+	else
+		snprintf(msg, sizeof(msg), "%s", udos_strerror(code));
+
+	if (code > -5000 && code < 0) {
+		PyObject *args;
+
+		if (code == -EINVAL) {
+			PyErr_SetString(PyExc_ValueError, msg);
+			return NULL;
+		}
+		if (code == -ENOMEM) {
+			PyErr_NoMemory();
+			return NULL;
+		}
+		/* OSError(errno, msg) picks the matching subclass itself */
+		args = Py_BuildValue("(is)", -code, msg);
+		if (args) {
+			PyErr_SetObject(PyExc_OSError, args);
+			Py_DECREF(args);
+		}
+		return NULL;
+	}
+	switch (code) {
+	case UDOS_ENOTFOUND:
+		type = exc_not_existent;
+		break;
+	case UDOS_ECORRUPT:
+	case UDOS_EHASH:
+	case UDOS_ECODEC:
+		type = exc_inconsistent;
+		break;
+	case UDOS_ENOTSTORE:
+		type = exc_not_init;
+		break;
+	case UDOS_ELOCKED:
+		type = exc_locked;
+		break;
+	case UDOS_EEXIST:
+		type = PyExc_FileExistsError;
+		break;
+	default:
+		break;
+	}
+	PyErr_SetString(type ? type : PyExc_RuntimeError, msg);
+	return NULL;
+}
+
+PyObject *udos_py_not_existent(void)
+{
+	return exc_not_existent;
+}
+
+int udos_py_parse_key(udos_oid *out, PyObject *key)
+{
+	const char *s;
+	Py_ssize_t len;
+
+	if (!PyUnicode_Check(key)) {
+		PyErr_Format(PyExc_TypeError,
+			     "hash key must be str, not %.100s",
+			     Py_TYPE(key)->tp_name);
+		return -2;
+	}
+	s = PyUnicode_AsUTF8AndSize(key, &len);
+	if (!s) {
+		PyErr_Clear();
+		return -1;
+	}
+	if (len != UDOS_OID_HEXSZ)
+		return -1;
+	/* keys are lowercase, as disk-objectstore writes them */
+	for (Py_ssize_t i = 0; i < len; i++)
+		if (s[i] >= 'A' && s[i] <= 'F')
+			return -1;
+	if (udos_oid_parse(out, s, (size_t)len) < 0)
+		return -1;
+	return 0;
+}
+
+PyObject *udos_py_fmt_key(const udos_oid *oid)
+{
+	char hex[UDOS_OID_HEXSZ + 1];
+
+	udos_oid_fmt(hex, oid);
+	return PyUnicode_FromStringAndSize(hex, UDOS_OID_HEXSZ);
+}
+
+void udos_py_lock(PyThread_type_lock l)
+{
+	if (PyThread_acquire_lock(l, NOWAIT_LOCK))
+		return;
+	Py_BEGIN_ALLOW_THREADS
+	PyThread_acquire_lock(l, WAIT_LOCK);
+	Py_END_ALLOW_THREADS
+}
+
+/* ---- module functions ------------------------------------------------- */
+
+PyDoc_STRVAR(init_store_doc,
+"init_store(path, pack_size_target=0, loose_prefix_len=-1, compression=None)\n"
+"Create a new container in `path`.");
+
+static PyObject *init_store(PyObject *self, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "path", "pack_size_target",
+				  "loose_prefix_len", "compression", NULL };
+	PyObject *pathobj = NULL;
+	unsigned long long target = 0;
+	int prefix = -1;
+	const char *compression = NULL;
+	udos_init_opts opts = UDOS_INIT_OPTS_INIT;
+	int rc;
+
+	(void)self;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|Kiz", kwlist,
+					 PyUnicode_FSConverter, &pathobj,
+					 &target, &prefix, &compression))
+		return NULL;
+	opts.pack_size_target = target;
+	opts.loose_prefix_len = prefix;
+	opts.compression = compression;
+	Py_BEGIN_ALLOW_THREADS
+	rc = udos_store_init(PyBytes_AS_STRING(pathobj), &opts);
+	Py_END_ALLOW_THREADS
+	if (rc < 0) {
+		udos_py_raise(rc, PyBytes_AS_STRING(pathobj));
+		Py_DECREF(pathobj);
+		return NULL;
+	}
+	Py_DECREF(pathobj);
+	Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(codec_parse_doc,
+"codec_parse(spec) -> (codec, level)\n"
+"Parse 'zstd:N', 'zlib:N', 'zlib+N' or 'none'; ValueError if invalid.");
+
+static PyObject *codec_parse(PyObject *self, PyObject *arg)
+{
+	const char *spec;
+	int codec = 0, level = 0;
+
+	(void)self;
+	spec = PyUnicode_AsUTF8(arg);
+	if (!spec)
+		return NULL;
+	if (udos_codec_parse(&codec, &level, spec) < 0) {
+		PyErr_Format(PyExc_ValueError,
+			     "Unknown or unsupported compression algorithm '%s'",
+			     spec);
+		return NULL;
+	}
+	return Py_BuildValue("(si)", udos_codec_name(codec), level);
+}
+
+static PyObject *lib_version(PyObject *self, PyObject *unused)
+{
+	(void)self;
+	(void)unused;
+	return PyUnicode_FromString(udos_version());
+}
+
+PyDoc_STRVAR(hash_doc, "sha256_hex(data) -> str\nThe object id of `data`.");
+
+static PyObject *sha256_hex(PyObject *self, PyObject *arg)
+{
+	Py_buffer view;
+	udos_oid oid;
+
+	(void)self;
+	if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+		return NULL;
+	Py_BEGIN_ALLOW_THREADS
+	udos_oid_hash(&oid, view.buf, (size_t)view.len);
+	Py_END_ALLOW_THREADS
+	PyBuffer_Release(&view);
+	return udos_py_fmt_key(&oid);
+}
+
+static PyMethodDef module_methods[] = {
+	{ "init_store", (PyCFunction)(void (*)(void))init_store,
+	  METH_VARARGS | METH_KEYWORDS, init_store_doc },
+	{ "codec_parse", codec_parse, METH_O, codec_parse_doc },
+	{ "version", lib_version, METH_NOARGS, "The C library's version." },
+	{ "sha256_hex", sha256_hex, METH_O, hash_doc },
+	{ NULL, NULL, 0, NULL },
+};
+
+static struct PyModuleDef udos_module = {
+	PyModuleDef_HEAD_INIT, "_udos",
+	"C core of the udos package (use udos.Container).", -1,
+	module_methods, NULL, NULL, NULL, NULL,
+};
+
+static int get_exc(PyObject *mod, const char *name, PyObject **out)
+{
+	*out = PyObject_GetAttrString(mod, name);
+	return *out ? 0 : -1;
+}
+
+PyMODINIT_FUNC PyInit__udos(void);
+
+PyMODINIT_FUNC PyInit__udos(void)
+{
+	PyObject *m = NULL, *excmod = NULL;
+
+	excmod = PyImport_ImportModule("udos.exceptions");
+	if (!excmod)
+		return NULL;
+	if (get_exc(excmod, "NotExistent", &exc_not_existent) < 0 ||
+	    get_exc(excmod, "InconsistentContent", &exc_inconsistent) < 0 ||
+	    get_exc(excmod, "_NotInitialisedError", &exc_not_init) < 0 ||
+	    get_exc(excmod, "LockedError", &exc_locked) < 0 ||
+	    get_exc(excmod, "UdosError", &exc_udos) < 0)
+		goto fail;
+	Py_CLEAR(excmod);
+
+	if (PyType_Ready(&udos_py_store_type) < 0 ||
+	    PyType_Ready(&udos_py_reader_type) < 0)
+		goto fail;
+	m = PyModule_Create(&udos_module);
+	if (!m)
+		goto fail;
+	Py_INCREF(&udos_py_store_type);
+	if (PyModule_AddObject(m, "Store", (PyObject *)&udos_py_store_type) <
+	    0) {
+		Py_DECREF(&udos_py_store_type);
+		goto fail;
+	}
+	Py_INCREF(&udos_py_reader_type);
+	if (PyModule_AddObject(m, "Reader",
+			       (PyObject *)&udos_py_reader_type) < 0) {
+		Py_DECREF(&udos_py_reader_type);
+		goto fail;
+	}
+	if (PyModule_AddIntConstant(m, "LOC_MISSING", UDOS_LOC_MISSING) < 0 ||
+	    PyModule_AddIntConstant(m, "LOC_LOOSE", UDOS_LOC_LOOSE) < 0 ||
+	    PyModule_AddIntConstant(m, "LOC_PACKED", UDOS_LOC_PACKED) < 0 ||
+	    PyModule_AddIntConstant(m, "COMPRESS_NO", UDOS_COMPRESS_NO) < 0 ||
+	    PyModule_AddIntConstant(m, "COMPRESS_YES", UDOS_COMPRESS_YES) < 0 ||
+	    PyModule_AddIntConstant(m, "COMPRESS_AUTO", UDOS_COMPRESS_AUTO) <
+		    0 ||
+	    PyModule_AddIntConstant(m, "COMPRESS_KEEP", UDOS_COMPRESS_KEEP) <
+		    0 ||
+	    PyModule_AddIntConstant(m, "CODEC_NONE", UDOS_CODEC_NONE) < 0 ||
+	    PyModule_AddIntConstant(m, "CODEC_ZLIB", UDOS_CODEC_ZLIB) < 0 ||
+	    PyModule_AddIntConstant(m, "CODEC_ZSTD", UDOS_CODEC_ZSTD) < 0 ||
+	    PyModule_AddStringConstant(m, "HEADER_VERSION",
+				       UDOS_VERSION_STRING) < 0)
+		goto fail;
+	return m;
+fail:
+	Py_XDECREF(excmod);
+	Py_XDECREF(m);
+	return NULL;
+}

@@ -1,0 +1,44 @@
+"""udos: a content-addressed object store in C, with disk-objectstore's Container API.
+
+    from udos import Container
+    with Container('/path/to/folder') as container:
+        container.init_container()
+        key = container.add_object(b'hello')
+        assert container.get_object_content(key) == b'hello'
+"""
+
+# exceptions first: the C module looks its exception classes up at import
+from . import exceptions  # noqa: F401  isort:skip
+from ._udos import HEADER_VERSION as __version__  # noqa: E402
+from .container import CompressMode, Container, ObjectType  # noqa: E402
+from .dataclasses import ObjectCount, ObjectMeta, TotalSize, ValidationIssues  # noqa: E402
+from .exceptions import (  # noqa: E402
+    CorruptError,
+    InconsistentContent,
+    LockedError,
+    ModificationNotAllowed,
+    NotExistent,
+    NotFound,
+    NotInitialised,
+    UdosError,
+)
+from .utils import LazyOpener  # noqa: E402
+
+__all__ = (
+    'CompressMode',
+    'Container',
+    'CorruptError',
+    'InconsistentContent',
+    'LazyOpener',
+    'LockedError',
+    'ModificationNotAllowed',
+    'NotExistent',
+    'NotFound',
+    'NotInitialised',
+    'ObjectCount',
+    'ObjectMeta',
+    'ObjectType',
+    'TotalSize',
+    'UdosError',
+    'ValidationIssues',
+)

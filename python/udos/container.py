@@ -1,0 +1,768 @@
+"""``udos.Container``: the disk-objectstore ``Container`` API on the udos C library.
+
+The hot paths (single and bulk reads, loose adds, adds to packs, imports
+between udos containers, file ingest) are single calls into the C extension
+``udos._udos``, which releases the GIL around all I/O, hashing and
+compression. This module only adapts arguments and results.
+
+The on-disk format is udos's own (packs with self-describing records and a
+RocksDB index), not disk-objectstore's: the API and its semantics are the
+same, the folder is not interchangeable. Use ``import_objects`` to copy
+objects from a disk-objectstore container.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import threading
+import weakref
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+from . import _udos
+from .dataclasses import ObjectCount, ObjectMeta, TotalSize, ValidationIssues
+from .exceptions import InconsistentContent, NotExistent, NotInitialised, _NotInitialisedError
+from .utils import CompressMode, ProgressAdapter
+
+__all__ = ('CompressMode', 'Container', 'ObjectType')
+
+
+class ObjectType(Enum):
+    """Where an object is (``ObjectMeta.type``)."""
+
+    LOOSE = 'loose'
+    PACKED = 'packed'
+    MISSING = 'missing'
+
+
+_MISSING_META = ObjectMeta(ObjectType.MISSING, None, None, None, None, None)
+
+_COMPRESS = {
+    CompressMode.NO: _udos.COMPRESS_NO,
+    CompressMode.YES: _udos.COMPRESS_YES,
+    CompressMode.AUTO: _udos.COMPRESS_AUTO,
+    CompressMode.KEEP: _udos.COMPRESS_KEEP,
+}
+
+
+def _compress_arg(compress: Any) -> int:
+    """A bool or CompressMode (or its value string) as the C library's mode."""
+    if isinstance(compress, bool):
+        return _udos.COMPRESS_YES if compress else _udos.COMPRESS_NO
+    if isinstance(compress, str):
+        try:
+            compress = CompressMode(compress)
+        except ValueError:
+            pass
+    try:
+        return _COMPRESS[compress]
+    except (KeyError, TypeError):
+        raise ValueError(f'Unknown compression mode {compress!r}') from None
+
+
+def _meta(tup: tuple) -> ObjectMeta:
+    """ObjectMeta from the C tuple (loc, size, pack_id, codec, offset, stored_size)."""
+    loc = tup[0]
+    if loc == _udos.LOC_PACKED:
+        return ObjectMeta(ObjectType.PACKED, tup[1], tup[2], tup[3] != _udos.CODEC_NONE, tup[4], tup[5])
+    if loc == _udos.LOC_LOOSE:
+        return ObjectMeta(ObjectType.LOOSE, tup[1], None, None, None, None)
+    return _MISSING_META
+
+
+def _unique(hashkeys: Iterable[str]) -> list:
+    """The keys, each once, in first-seen order."""
+    return list(dict.fromkeys(hashkeys))
+
+
+class _CallbackStream:
+    """Wraps a stream to report bytes read through the callback protocol."""
+
+    def __init__(self, stream: Any, callback: Callable, total: int, description: str) -> None:
+        self._stream = stream
+        self._callback = callback
+        self._total = total
+        self._description = description
+        self._started = False
+
+    def read(self, size: int = -1) -> bytes:
+        if not self._started:
+            self._started = True
+            self._callback(action='init', value={'total': self._total, 'description': self._description})
+        data = self._stream.read(size)
+        if data:
+            self._callback(action='update', value=len(data))
+        return data
+
+    def close_callback(self) -> None:
+        if not self._started:
+            self._callback(action='init', value={'total': self._total, 'description': self._description})
+        self._callback(action='close', value=None)
+
+
+# Containers of this process, so that a forked child drops (without closing:
+# that would release the parent's locks) the stores it inherited.
+_ALL_CONTAINERS: 'weakref.WeakSet[Container]' = weakref.WeakSet()
+_INHERITED_STORES: list = []
+
+
+def _after_fork_in_child() -> None:
+    for container in list(_ALL_CONTAINERS):
+        if container._store is not None:  # pylint: disable=protected-access
+            _INHERITED_STORES.append(container._store)  # pylint: disable=protected-access
+            container._store = None  # pylint: disable=protected-access
+        container._open_lock = threading.Lock()  # pylint: disable=protected-access
+
+
+if hasattr(os, 'register_at_fork'):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class Container:  # pylint: disable=too-many-public-methods
+    """A container of objects in a folder, with the API of disk-objectstore's ``Container``.
+
+    The container is opened on first use and reopened after ``close()`` if used
+    again. A Container may be shared by threads; several processes may open the
+    same folder (one of them at a time writes packs).
+    """
+
+    def __init__(self, folder: str | Path) -> None:
+        self._folder = Path(folder).resolve()
+        self._store: _udos.Store | None = None
+        self._open_lock = threading.Lock()
+        self._info: dict | None = None
+        _ALL_CONTAINERS.add(self)
+
+    # ---- opening and closing ---------------------------------------------
+
+    def _open_store(self) -> _udos.Store:
+        with self._open_lock:
+            if self._store is None:
+                try:
+                    self._store = _udos.Store(str(self._folder))
+                except NotInitialised:
+                    raise _NotInitialisedError(
+                        'The container is not initialised yet - use .init_container() first'
+                    ) from None
+            return self._store
+
+    def _st(self) -> _udos.Store:
+        store = self._store
+        return store if store is not None else self._open_store()
+
+    def get_folder(self) -> Path:
+        """The container's folder."""
+        return self._folder
+
+    def close(self) -> None:
+        """Close the container (idempotent). Using it again reopens it."""
+        store, self._store = self._store, None
+        if store is not None:
+            store.close()
+
+    def __enter__(self) -> Container:
+        return self
+
+    def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # pylint: disable=broad-except
+            pass
+
+    def __repr__(self) -> str:
+        return f'<udos.Container {str(self._folder)!r}>'
+
+    # ---- configuration ----------------------------------------------------
+
+    @property
+    def is_initialised(self) -> bool:
+        """True if the folder holds an initialised container."""
+        if self._store is not None and (self._folder / 'config.json').exists():
+            return True
+        try:
+            self._open_store()
+        except (NotInitialised, OSError):
+            return False
+        return True
+
+    def init_container(  # pylint: disable=too-many-arguments
+        self,
+        clear: bool = False,
+        pack_size_target: int = 4 * 1024 * 1024 * 1024,
+        loose_prefix_len: int = 2,
+        hash_type: str = 'sha256',
+        compression_algorithm: str = 'zlib+1',
+    ) -> None:
+        """Create the container in its folder (which must be missing or empty).
+
+        ``compression_algorithm`` is disk-objectstore's ``'zlib+N'`` or udos's
+        ``'zlib:N'``, ``'zstd:N'`` or ``'none'``. With ``clear=True`` the folder is
+        deleted first.
+        """
+        if loose_prefix_len < 0:
+            raise ValueError('The loose prefix length can only be zero or a positive integer')
+        if pack_size_target <= 0:
+            raise ValueError('The pack size target can only be a non-zero positive integer')
+        if hash_type != 'sha256':
+            raise ValueError(f'Unknown hash type "{hash_type}"')
+        if not isinstance(compression_algorithm, str):
+            raise ValueError(f"Unknown or unsupported compression algorithm '{compression_algorithm}'")
+        _udos.codec_parse(compression_algorithm)  # ValueError if unknown
+
+        if clear:
+            self.close()
+            if self._folder.exists():
+                shutil.rmtree(self._folder)
+            self._info = None
+
+        if self.is_initialised:
+            raise FileExistsError(
+                'The container already exists, so you cannot initialise it - '
+                'use the clear option if you want to overwrite with a clean one'
+            )
+        self.close()
+        self._info = None
+        try:
+            _udos.init_store(
+                str(self._folder),
+                pack_size_target=pack_size_target,
+                loose_prefix_len=loose_prefix_len,
+                compression=compression_algorithm,
+            )
+        except FileExistsError:
+            raise FileExistsError(
+                'There is already some file or folder in the Container folder, I cannot initialise it!'
+            ) from None
+
+    def _config(self) -> dict:
+        info = self._info
+        if info is None:
+            info = self._info = self._st().info()
+        return info
+
+    @property
+    def loose_prefix_len(self) -> int:
+        """Length of the folder prefix of loose objects."""
+        return self._config()['loose_prefix_len']
+
+    @property
+    def pack_size_target(self) -> int:
+        """Size in bytes past which a new pack file is started."""
+        return self._config()['pack_size_target']
+
+    @property
+    def hash_type(self) -> str:
+        """The hash of object keys (always ``'sha256'``)."""
+        return self._config()['hash_type']
+
+    @property
+    def container_id(self) -> str:
+        """The container's unique id (a UUID string)."""
+        return self._config()['container_id']
+
+    @property
+    def compression_algorithm(self) -> str:
+        """The codec used for compressed objects: ``'zlib+N'`` (disk-objectstore's
+        spelling), ``'zstd:N'`` or ``'none'``."""
+        spec = self._config()['compression']
+        if spec.startswith('zlib:'):
+            return 'zlib+' + spec[5:]
+        return spec
+
+    # ---- reading ----------------------------------------------------------
+
+    def get_object_content(self, hashkey: str) -> bytes:
+        """The content of one object (NotExistent if missing)."""
+        store = self._store
+        if store is None:
+            store = self._open_store()
+        return store.get(hashkey)
+
+    def get_object_stream(self, hashkey: str) -> _udos.Reader:
+        """A read-only binary stream on an object, to use as a context manager.
+
+        It supports read, readinto, seek (whence 0, 1, 2) and tell; seeking in a
+        compressed object does not write a loose copy.
+        """
+        return self._st().open(hashkey)
+
+    @contextmanager
+    def get_object_stream_and_meta(self, hashkey: str) -> Iterator[tuple[_udos.Reader, ObjectMeta]]:
+        """Context manager yielding ``(stream, ObjectMeta)`` for one object."""
+        with self._st().open(hashkey) as stream:
+            yield stream, _meta(stream.meta)
+
+    def _objects_stream_meta(self, hashkeys: Sequence[str], skip_if_missing: bool) -> Iterator[tuple]:
+        store = self._st()
+        missing = []
+        for hashkey, tup in store.stat_many(_unique(hashkeys), skip_if_missing=False):
+            if tup[0] == _udos.LOC_MISSING:
+                missing.append(hashkey)
+                continue
+            try:
+                stream = store.open(hashkey)
+            except NotExistent:  # deleted meanwhile
+                missing.append(hashkey)
+                continue
+            try:
+                yield hashkey, stream, _meta(stream.meta)
+            finally:
+                stream.close()
+        if not skip_if_missing:
+            for hashkey in missing:
+                yield hashkey, None, _MISSING_META
+
+    @contextmanager
+    def get_objects_stream_and_meta(
+        self, hashkeys: Sequence[str], skip_if_missing: bool = True
+    ) -> Iterator[Iterator[tuple[str, _udos.Reader | None, ObjectMeta]]]:
+        """Context manager yielding a generator of ``(hashkey, stream, ObjectMeta)``.
+
+        Objects come in storage order (loose first, then by pack and offset),
+        each key once; a stream is valid until the generator moves on. Missing
+        keys come last with stream None, unless ``skip_if_missing``.
+        """
+        generator = self._objects_stream_meta(hashkeys, skip_if_missing)
+        try:
+            yield generator
+        finally:
+            generator.close()
+
+    def get_objects_meta(self, hashkeys: Sequence[str], skip_if_missing: bool = True) -> Iterator[tuple[str, ObjectMeta]]:
+        """Generator of ``(hashkey, ObjectMeta)`` in storage order (missing last)."""
+        missing = []
+        for hashkey, tup in self._st().stat_many(_unique(hashkeys), skip_if_missing=skip_if_missing):
+            if tup[0] == _udos.LOC_MISSING:
+                missing.append(hashkey)
+            else:
+                yield hashkey, _meta(tup)
+        for hashkey in missing:
+            yield hashkey, _MISSING_META
+
+    def get_object_meta(self, hashkey: str) -> ObjectMeta:
+        """ObjectMeta of one object (NotExistent if missing)."""
+        tup = self._st().stat(hashkey)
+        if tup[0] == _udos.LOC_MISSING:
+            raise NotExistent(f'No object with hash key {hashkey}')
+        return _meta(tup)
+
+    def has_objects(self, hashkeys: Sequence[str]) -> list[bool]:
+        """For each key (in input order), whether the object exists."""
+        return self._st().has_many(list(hashkeys))
+
+    def has_object(self, hashkey: str) -> bool:
+        """Whether the object exists."""
+        return self._st().has(hashkey)
+
+    def get_objects_content(self, hashkeys: Sequence[str], skip_if_missing: bool = True) -> dict[str, bytes | None]:
+        """Contents of many objects as ``{hashkey: bytes}`` (read in storage order).
+
+        Missing keys are left out, or map to None if ``skip_if_missing`` is False.
+        """
+        store = self._store
+        if store is None:
+            store = self._open_store()
+        return store.get_many(hashkeys, skip_if_missing=skip_if_missing)
+
+    def list_all_objects(self) -> Iterator[str]:
+        """Every object's key, once (packed first, then loose-only)."""
+        yield from self._st().list_all()
+
+    def count_objects(self) -> ObjectCount:
+        """Numbers of packed objects, loose files (packed or not) and pack files."""
+        status = self._st().status()
+        return ObjectCount(packed=status['packed_count'], loose=status['loose_count'], pack_files=status['pack_count'])
+
+    def get_total_size(self) -> TotalSize:
+        """Sizes of objects and of the files that hold them (bytes)."""
+        status = self._st().status()
+        return TotalSize(
+            total_size_packed=status['packed_size'],
+            total_size_packed_on_disk=status['packed_stored_size'],
+            total_size_packfiles_on_disk=status['pack_files_size'],
+            total_size_packindexes_on_disk=status['index_size'],
+            total_size_loose=status['loose_size'],
+        )
+
+    # ---- loose writes -----------------------------------------------------
+
+    def add_object(self, content: bytes) -> str:
+        """Store ``content`` as a loose object (file and folder fsynced); return its key."""
+        store = self._store
+        if store is None:
+            store = self._open_store()
+        return store.add_loose(content)
+
+    def add_streamed_object(self, stream: Any) -> str:
+        """Store a loose object read from ``stream.read(n)`` until it ends; bounded memory."""
+        return self._st().add_loose_stream(stream)
+
+    def loosen_object(self, hashkey: str) -> Path:
+        """Make a (packed) object also available as a loose file; return its path.
+
+        As in disk-objectstore, a concurrent ``clean_storage`` may remove it again.
+        """
+        loose_path = self._loose_path(hashkey)
+        if loose_path.exists():
+            return loose_path
+        # The C library's loose writers skip objects that are already packed,
+        # so the copy is written here: sandbox temp file, fsync, link into place.
+        sandbox = self._folder / 'sandbox'
+        fd, tmp_name = tempfile.mkstemp(dir=sandbox, prefix='loosen-')
+        try:
+            hasher = hashlib.sha256()
+            with os.fdopen(fd, 'wb') as out, self.get_object_stream(hashkey) as stream:
+                while True:
+                    chunk = stream.read(1 << 20)
+                    if not chunk:
+                        break
+                    hasher.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            if hasher.hexdigest() != hashkey:
+                raise InconsistentContent(f'Object {hashkey} does not match its hash key')
+            loose_path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(tmp_name, loose_path)
+            except FileExistsError:
+                pass
+            dir_fd = os.open(loose_path.parent, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        finally:
+            try:
+                os.unlink(tmp_name)
+            except FileNotFoundError:
+                pass
+        return loose_path
+
+    def _loose_path(self, hashkey: str) -> Path:
+        prefix_len = self.loose_prefix_len
+        if prefix_len:
+            return self._folder / 'loose' / hashkey[:prefix_len] / hashkey[prefix_len:]
+        return self._folder / 'loose' / hashkey
+
+    # ---- pack writes ------------------------------------------------------
+
+    def _st_for_pack(self) -> _udos.Store:
+        try:
+            return self._st()
+        except NotInitialised:
+            raise ValueError('Invalid use of function, please first initialise the container.') from None
+
+    def add_objects_to_pack(  # pylint: disable=too-many-arguments,unused-argument
+        self,
+        content_list: Sequence[bytes],
+        compress: bool | CompressMode = False,
+        no_holes: bool = False,
+        no_holes_read_twice: bool = True,
+        callback: Callable | None = None,
+        do_fsync: bool = True,
+        do_commit: bool = True,
+    ) -> list[str]:
+        """Add byte strings straight to packs; return their keys in input order.
+
+        Objects already present are not written again (so there are never holes;
+        ``no_holes`` is accepted and has nothing to do). Everything is committed
+        at the end (``do_commit=False`` still commits: udos has no open session
+        to leave uncommitted); ``do_fsync=False`` skips the fdatasync/index sync.
+        """
+        store = self._st_for_pack()
+        progress = ProgressAdapter(callback, 'Bulk storing', total=len(content_list)) if callback else None
+        keys = store.pack_add(content_list, compress=_compress_arg(compress), sync=do_fsync, progress=progress)
+        if progress is not None:
+            progress.close()
+        return keys
+
+    def add_streamed_objects_to_pack(  # pylint: disable=too-many-arguments,unused-argument
+        self,
+        stream_list: Sequence[Any],
+        compress: bool | CompressMode = False,
+        open_streams: bool = False,
+        no_holes: bool = False,
+        no_holes_read_twice: bool = True,
+        callback: Callable | None = None,
+        do_fsync: bool = True,
+        do_commit: bool = True,
+    ) -> list[str]:
+        """Add objects read from streams (``read(n)``) straight to packs.
+
+        With ``open_streams``, each item is a context manager (e.g.
+        ``udos.utils.LazyOpener``) entered to get the stream. Memory stays bounded
+        whatever the sizes. Keys are returned in input order.
+        """
+        store = self._st_for_pack()
+        streams = stream_list if isinstance(stream_list, (list, tuple)) else list(stream_list)
+        progress = ProgressAdapter(callback, 'Bulk storing', total=len(streams)) if callback else None
+        keys = store.pack_add(
+            streams, compress=_compress_arg(compress), sync=do_fsync, open_streams=open_streams, progress=progress
+        )
+        if progress is not None:
+            progress.close()
+        return keys
+
+    def add_streamed_object_to_pack(  # pylint: disable=too-many-arguments,unused-argument
+        self,
+        stream: Any,
+        compress: bool | CompressMode = False,
+        open_streams: bool = False,
+        no_holes: bool = False,
+        no_holes_read_twice: bool = True,
+        callback: Callable | None = None,
+        callback_size_hint: int = 0,
+        do_fsync: bool = True,
+        do_commit: bool = True,
+    ) -> str:
+        """Add one object read from a stream straight to a pack; return its key.
+
+        The callback reports bytes read (total = ``callback_size_hint``).
+        """
+        store = self._st_for_pack()
+        wrapped = None
+        if callback is not None:
+            if open_streams:
+                with stream as opened:
+                    wrapped = _CallbackStream(opened, callback, callback_size_hint, 'Streamed object')
+                    key = store.pack_add([wrapped], compress=_compress_arg(compress), sync=do_fsync)[0]
+            else:
+                wrapped = _CallbackStream(stream, callback, callback_size_hint, 'Streamed object')
+                key = store.pack_add([wrapped], compress=_compress_arg(compress), sync=do_fsync)[0]
+            wrapped.close_callback()
+            return key
+        return store.pack_add([stream], compress=_compress_arg(compress), sync=do_fsync, open_streams=open_streams)[0]
+
+    def add_files(  # pylint: disable=too-many-arguments
+        self,
+        paths: Iterable[str | os.PathLike],
+        to: str = 'pack',
+        recursive: bool = True,
+        callback: Callable | None = None,
+        compress: bool | CompressMode = False,
+        do_fsync: bool = True,
+    ) -> dict[str, str]:
+        """Store files (and the regular files under folders) and return ``{path: hashkey}``.
+
+        ``to`` is ``'pack'`` (one pack writer, group commits) or ``'loose'``.
+        Folders are walked (recursively unless ``recursive=False``); symbolic
+        links and special files inside folders are skipped. Files are read by
+        file descriptor in C, without the GIL.
+        """
+        if to not in ('pack', 'loose'):
+            raise ValueError(f"'to' must be 'pack' or 'loose', not {to!r}")
+        files: list[str] = []
+        for path in paths:
+            path = os.fspath(path)
+            if os.path.isdir(path):
+                files.extend(_walk(path, recursive))
+            else:
+                files.append(path)
+        store = self._st_for_pack() if to == 'pack' else self._st()
+        progress = ProgressAdapter(callback, 'Adding files', total=len(files)) if callback else None
+        keys = store.add_paths(
+            files, to_pack=(to == 'pack'), compress=_compress_arg(compress), sync=do_fsync, progress=progress
+        )
+        if progress is not None:
+            progress.close()
+        return dict(zip(files, keys))
+
+    # ---- maintenance ------------------------------------------------------
+
+    def pack_all_loose(  # pylint: disable=too-many-arguments
+        self,
+        compress: bool | CompressMode = CompressMode.NO,
+        validate_objects: bool = True,
+        do_fsync: bool = True,
+        callback: Callable | None = None,
+        clean_loose_per_pack: bool = False,
+    ) -> None:
+        """Move every loose object into packs (one process at a time packs).
+
+        Loose files stay until ``clean_storage()`` (or ``clean_loose_per_pack``).
+        Contents are re-hashed while packing; a loose file whose content does not
+        match its name is left out and, with ``validate_objects``, raises
+        InconsistentContent once the others are packed.
+        """
+        store = self._st()
+        progress = ProgressAdapter(callback, 'Packing loose objects') if callback else None
+        result = store.pack_loose(
+            compress=_compress_arg(compress), clean=clean_loose_per_pack, sync=do_fsync, progress=progress
+        )
+        if progress is not None:
+            progress.close()
+        if validate_objects and result['corrupt']:
+            raise InconsistentContent(
+                f"{result['corrupt']} loose object(s) do not match their hash key and were not packed"
+            )
+
+    def clean_storage(self, vacuum: bool = False) -> None:  # pylint: disable=unused-argument
+        """Remove loose files whose object is safely packed (packed copy checked first).
+
+        ``vacuum`` is accepted for compatibility; the RocksDB index compacts itself.
+        """
+        self._st().clean()
+
+    def delete_objects(self, hashkeys: Sequence[str]) -> list[str]:
+        """Delete objects (loose files and index entries); return the keys that existed.
+
+        Space in packs comes back on ``repack()``.
+        """
+        return self._st().delete(_unique(hashkeys))
+
+    def repack(self, compress_mode: CompressMode = CompressMode.KEEP, callback: Callable | None = None) -> None:
+        """Rewrite every pack without its deleted objects (and recompress as asked)."""
+        store = self._st()
+        progress = ProgressAdapter(callback, 'Repack') if callback else None
+        store.repack(None, compress=_compress_arg(compress_mode), progress=progress)
+        if progress is not None:
+            progress.close()
+
+    def repack_pack(
+        self, pack_id: str | int, compress_mode: CompressMode = CompressMode.KEEP, callback: Callable | None = None
+    ) -> None:
+        """Rewrite one pack without its deleted objects."""
+        try:
+            pack_int = int(pack_id)
+        except (TypeError, ValueError):
+            raise ValueError(f'Invalid pack id {pack_id!r}') from None
+        if pack_int < 0:
+            raise ValueError(f'Invalid pack id {pack_id!r}')
+        store = self._st()
+        progress = ProgressAdapter(callback, f'Repack {pack_int}') if callback else None
+        store.repack(pack_int, compress=_compress_arg(compress_mode), progress=progress)
+        if progress is not None:
+            progress.close()
+
+    def validate(self, callback: Callable | None = None) -> ValidationIssues:
+        """Check every object (full re-hash) and every pack record; return the issues."""
+        progress = ProgressAdapter(callback, 'Validating') if callback else None
+        findings, _ = self._st().validate(full=True, progress=progress)
+        if progress is not None:
+            progress.close()
+        issues: dict[str, list[str]] = {
+            'invalid_hashes_loose': [],
+            'invalid_hashes_packed': [],
+            'invalid_sizes_packed': [],
+            'overlapping_packed': [],
+            'other_issues': [],
+        }
+        for kind, key, path, offset, message in findings:
+            if kind in ('loose-name', 'unknown'):
+                # stray files in loose/ (disk-objectstore ignores them too) and
+                # the unindexed tail a crash leaves (repaired by the next writer)
+                continue
+            if kind == 'loose-hash' and key:
+                issues['invalid_hashes_loose'].append(key)
+            elif key and kind.startswith(('record-', 'index-')):
+                issues['invalid_hashes_packed'].append(key)
+            else:
+                where = f'{path}@{offset}' if path else ''
+                issues['other_issues'].append(f'{kind} {where}: {message}'.strip())
+        return ValidationIssues(**issues)
+
+    def import_objects(  # pylint: disable=too-many-arguments,too-many-locals
+        self,
+        hashkeys: Sequence[str],
+        source_container: Any,
+        compress: bool | CompressMode = False,
+        target_memory_bytes: int = 104857600,
+        callback: Callable | None = None,
+        do_fsync: bool = True,
+    ) -> dict[str, str]:
+        """Copy objects from another container (udos or disk-objectstore) into packs.
+
+        Returns ``{source hashkey: hashkey here}`` for the objects found in the
+        source (both use sha256, so the keys are equal).
+        """
+        store = self._st_for_pack()
+        keys = _unique(hashkeys)
+        mode = _compress_arg(compress)
+        progress = ProgressAdapter(callback, 'Copy objects', total=len(keys)) if callback else None
+        if isinstance(source_container, Container):
+            imported = store.import_from(source_container._st(), keys, compress=mode, sync=do_fsync, progress=progress)
+            mapping = {key: key for key in imported}
+        else:
+            mapping = self._import_foreign(store, keys, source_container, mode, target_memory_bytes, do_fsync, progress)
+        if progress is not None:
+            progress.close()
+        return mapping
+
+    @staticmethod
+    def _import_foreign(  # pylint: disable=too-many-arguments
+        store: _udos.Store,
+        keys: list,
+        source: Any,
+        mode: int,
+        target_memory_bytes: int,
+        do_fsync: bool,
+        progress: ProgressAdapter | None,
+    ) -> dict[str, str]:
+        """Import through the source's own Python API (disk-objectstore's or alike)."""
+        hash_type = getattr(source, 'hash_type', 'sha256')
+        if hash_type != 'sha256':
+            raise ValueError(f'Cannot import from a container with hash type {hash_type!r}')
+        mapping: dict[str, str] = {}
+        batch_keys: list[str] = []
+        batch: list[bytes] = []
+        batch_size = 0
+        done = 0
+        big = max(target_memory_bytes, 1 << 20)
+
+        def flush() -> None:
+            nonlocal batch_size
+            if batch:
+                for old, new in zip(batch_keys, store.pack_add(batch, compress=mode, sync=do_fsync)):
+                    mapping[old] = new
+                batch_keys.clear()
+                batch.clear()
+                batch_size = 0
+
+        with source.get_objects_stream_and_meta(keys, skip_if_missing=True) as triplets:
+            for key, stream, meta in triplets:
+                if stream is None:
+                    continue
+                size = meta['size'] or 0
+                if size >= big:
+                    flush()
+                    mapping[key] = store.pack_add([stream], compress=mode, sync=do_fsync)[0]
+                else:
+                    data = stream.read()
+                    batch_keys.append(key)
+                    batch.append(data)
+                    batch_size += len(data)
+                    if batch_size >= target_memory_bytes:
+                        flush()
+                done += 1
+                if progress is not None:
+                    progress(done, len(keys))
+        flush()
+        return mapping
+
+
+def _walk(top: str, recursive: bool) -> Iterator[str]:
+    """Regular files under ``top`` (no symlinks), in a stable order."""
+    try:
+        entries = sorted(os.scandir(top), key=lambda e: e.name)
+    except OSError:
+        return
+    subdirs = []
+    for entry in entries:
+        if entry.is_symlink():
+            continue
+        if entry.is_file(follow_symlinks=False):
+            yield entry.path
+        elif recursive and entry.is_dir(follow_symlinks=False):
+            subdirs.append(entry.path)
+    for sub in subdirs:
+        yield from _walk(sub, recursive)
+

@@ -1,0 +1,70 @@
+/* python/udos_py.h - declarations shared by the C files of the _udos module. */
+#ifndef UDOS_PY_H
+#define UDOS_PY_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdbool.h>
+
+#include <udos/udos.h>
+
+/*
+ * The Store type (store_type.c): one open udos_store.
+ *
+ * Lifetime: every call that uses `st` holds a "use" (users > 0) for its
+ * duration, and so does every open Reader. close() only marks the object
+ * closed; the udos_store is freed by whoever drops the last use, so a
+ * close() from another thread never frees the store under a running call.
+ * users/closed are only touched with the GIL held.
+ */
+typedef struct {
+	PyObject_HEAD
+	udos_store *st;
+	long users;
+	bool closed;
+	PyThread_type_lock wlock; /* serialises pack writers of this object */
+	PyObject *path;           /* str */
+} udos_py_store;
+
+/* The Reader type (reader_type.c): a binary file-like object on one object. */
+typedef struct {
+	PyObject_HEAD
+	udos_py_store *store; /* strong ref; holds a use while open */
+	udos_reader *r;
+	PyThread_type_lock lock; /* one thread at a time in r */
+	udos_meta meta;
+	char hex[UDOS_OID_HEXSZ + 1];
+} udos_py_reader;
+
+extern PyTypeObject udos_py_store_type;
+extern PyTypeObject udos_py_reader_type;
+
+/* _udos.c: set a Python exception for a negative udos/errno code and
+ * return NULL. `what` (may be NULL) names the subject when the library left
+ * no detail. */
+PyObject *udos_py_raise(int code, const char *what);
+
+/* The NotExistent class (borrowed). */
+PyObject *udos_py_not_existent(void);
+
+/* store_type.c: take/drop a use of the store (GIL held). take fails with
+ * ValueError if the store is closed. */
+int udos_py_store_take(udos_py_store *s);
+void udos_py_store_drop(udos_py_store *s);
+
+/* Parse a Python str (64 hex chars) into an oid. Returns 0, or -1 with no
+ * exception set when the key is not a valid id (callers treat it as a
+ * missing object), or -2 with TypeError set when not a str. */
+int udos_py_parse_key(udos_oid *out, PyObject *key);
+PyObject *udos_py_fmt_key(const udos_oid *oid);
+
+/* reader_type.c: wrap an open udos_reader (takes ownership; takes a use of
+ * the store). */
+PyObject *udos_py_reader_new(udos_py_store *s, udos_reader *r,
+			     const udos_oid *oid);
+
+/* Acquire a PyThread lock, releasing the GIL while waiting. */
+void udos_py_lock(PyThread_type_lock l);
+
+#endif
