@@ -631,7 +631,8 @@ int ing_ring_read(struct ing_run *r)
 
 	memset(&x, 0, sizeof(x));
 	x.r = r;
-	x.open_flags = O_RDONLY | O_CLOEXEC |
+	/* O_CLOEXEC is refused for direct descriptors */
+	x.open_flags = O_RDONLY |
 		       (r->o.follow_symlinks ? 0 : O_NOFOLLOW);
 	x.statx_flags = r->o.follow_symlinks ? 0 : AT_SYMLINK_NOFOLLOW;
 	rc = setup(&x);
