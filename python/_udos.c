@@ -8,6 +8,8 @@
  */
 #include "udos_py.h"
 
+#include <udos/ingest.h>
+
 #include <errno.h>
 #include <string.h>
 
@@ -275,6 +277,12 @@ PyMODINIT_FUNC PyInit__udos(void)
 	    PyModule_AddIntConstant(m, "CODEC_NONE", UDOS_CODEC_NONE) < 0 ||
 	    PyModule_AddIntConstant(m, "CODEC_ZLIB", UDOS_CODEC_ZLIB) < 0 ||
 	    PyModule_AddIntConstant(m, "CODEC_ZSTD", UDOS_CODEC_ZSTD) < 0 ||
+	    PyModule_AddIntConstant(m, "INGEST_IO_AUTO", UDOS_INGEST_IO_AUTO) <
+		    0 ||
+	    PyModule_AddIntConstant(m, "INGEST_IO_URING", UDOS_INGEST_IO_URING) <
+		    0 ||
+	    PyModule_AddIntConstant(m, "INGEST_IO_THREADS",
+				    UDOS_INGEST_IO_THREADS) < 0 ||
 	    PyModule_AddStringConstant(m, "HEADER_VERSION",
 				       UDOS_VERSION_STRING) < 0)
 		goto fail;

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <udos/ingest.h>
+
 /* ---- lifetime ----------------------------------------------------------- */
 
 int udos_py_store_take(udos_py_store *s)
@@ -1351,6 +1353,150 @@ done:
 	return res;
 }
 
+/* ---- ingest (uring/) ---------------------------------------------------- */
+
+struct ingested {
+	char *path;
+	char *detail;
+	int error;
+	udos_oid oid;
+};
+
+struct ingest_ctx {
+	struct ingested *v;
+	size_t n, cap;
+	int err;
+	struct progress pg;
+};
+
+static void ingest_file_fn(void *ctx, const udos_ingest_file *f)
+{
+	struct ingest_ctx *ic = ctx;
+	struct ingested *e;
+
+	if (ic->err)
+		return;
+	if (ic->n == ic->cap) {
+		size_t ncap = ic->cap ? ic->cap * 2 : 256;
+		struct ingested *nv = realloc(ic->v, ncap * sizeof(*nv));
+
+		if (!nv) {
+			ic->err = -ENOMEM;
+			return;
+		}
+		ic->v = nv;
+		ic->cap = ncap;
+	}
+	e = &ic->v[ic->n];
+	e->path = strdup(f->path);
+	e->detail = f->error ? strdup(f->detail ? f->detail : "") : NULL;
+	if (!e->path) {
+		free(e->detail);
+		ic->err = -ENOMEM;
+		return;
+	}
+	e->error = f->error;
+	e->oid = f->oid;
+	ic->n++;
+}
+
+static void ingest_progress_fn(void *ctx, const udos_ingest_progress *p)
+{
+	struct ingest_ctx *ic = ctx;
+
+	progress_fn(&ic->pg, p->files_done, p->files_total);
+}
+
+PyDoc_STRVAR(ingest_doc,
+"ingest(paths, to_pack=True, compress=False, sync=True, progress=None,\n"
+"       io=INGEST_IO_AUTO)\n"
+"-> list of (path: bytes, key or None, error code, detail)\n"
+"Store files and the regular files under folders with the io_uring ingest\n"
+"engine (parallel read, hash and compress). Symlinks and special files are\n"
+"skipped. Per-file failures are returned, not raised.");
+
+static PyObject *store_ingest(udos_py_store *s, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "paths", "to_pack", "compress", "sync",
+				  "progress", "io", NULL };
+	PyObject *paths, *conv = NULL, *compress_o = Py_False;
+	PyObject *progress = Py_None, *res = NULL;
+	int to_pack = 1, sync = 1, io = UDOS_INGEST_IO_AUTO, rc;
+	const char **v = NULL;
+	Py_ssize_t n = 0;
+	udos_ingest_opts opts = UDOS_INGEST_OPTS_INIT;
+	udos_ingest_summary sum;
+	struct ingest_ctx ic;
+
+	memset(&ic, 0, sizeof(ic));
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O|pOpOi", kwlist, &paths,
+					 &to_pack, &compress_o, &sync,
+					 &progress, &io))
+		return NULL;
+	if (compress_arg(compress_o, &opts.compress) < 0)
+		return NULL;
+	if (progress != Py_None)
+		ic.pg.cb = progress;
+	opts.io = io;
+	opts.target = to_pack ? UDOS_INGEST_TO_PACK : UDOS_INGEST_TO_LOOSE;
+	opts.no_sync = !sync;
+	opts.on_file = ingest_file_fn;
+	opts.progress = ic.pg.cb ? ingest_progress_fn : NULL;
+	opts.ctx = &ic;
+	conv = fs_paths(paths, &v, &n);
+	if (!conv)
+		return NULL;
+	if (udos_py_store_take(s) < 0)
+		goto done;
+	if (to_pack)
+		udos_py_lock(s->wlock);
+	Py_BEGIN_ALLOW_THREADS
+	rc = udos_ingest_paths(&sum, s->st, v, (size_t)n, &opts);
+	if (to_pack)
+		udos_store_unlock_writer(s->st);
+	Py_END_ALLOW_THREADS
+	if (to_pack)
+		PyThread_release_lock(s->wlock);
+	udos_py_store_drop(s);
+	if (pyerr_restore(&ic.pg.err))
+		goto done;
+	if (rc < 0 || ic.err < 0) {
+		udos_py_raise(rc < 0 ? rc : ic.err, NULL);
+		goto done;
+	}
+	res = PyList_New((Py_ssize_t)ic.n);
+	if (!res)
+		goto done;
+	for (size_t i = 0; i < ic.n; i++) {
+		struct ingested *e = &ic.v[i];
+		PyObject *key, *item;
+
+		if (e->error) {
+			key = Py_None;
+			Py_INCREF(key);
+		} else if (!(key = udos_py_fmt_key(&e->oid))) {
+			Py_CLEAR(res);
+			goto done;
+		}
+		item = Py_BuildValue("(yNis)", e->path, key, e->error,
+				     e->detail ? e->detail : "");
+		if (!item) {
+			Py_CLEAR(res);
+			goto done;
+		}
+		PyList_SET_ITEM(res, (Py_ssize_t)i, item);
+	}
+done:
+	for (size_t i = 0; i < ic.n; i++) {
+		free(ic.v[i].path);
+		free(ic.v[i].detail);
+	}
+	free(ic.v);
+	PyMem_Free(v);
+	Py_DECREF(conv);
+	return res;
+}
+
 /* ---- maintenance -------------------------------------------------------- */
 
 PyDoc_STRVAR(pack_loose_doc,
@@ -1787,6 +1933,7 @@ static PyMethodDef store_methods[] = {
 	{ "pack_add", KWFN(store_pack_add), KW, pack_add_doc },
 	{ "add_paths", KWFN(store_add_paths), KW, add_paths_doc },
 	{ "import_from", KWFN(store_import_from), KW, import_from_doc },
+	{ "ingest", KWFN(store_ingest), KW, ingest_doc },
 	{ "pack_loose", KWFN(store_pack_loose), KW, pack_loose_doc },
 	{ "clean", (PyCFunction)store_clean, METH_NOARGS,
 	  "clean() -> number of loose files removed (packed copies checked)" },
