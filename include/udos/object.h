@@ -93,8 +93,9 @@ typedef struct udos_writer_opts {
 	bool no_sync;           /* skip fdatasync/WAL sync (tests, benchmarks) */
 	uint64_t commit_every_objects; /* auto-commit; 0 = 20000 */
 	uint64_t commit_every_bytes;   /* auto-commit; 0 = 256 MiB */
-	/* called after every commit (auto or explicit), with the number of
-	 * objects that commit made durable; may be NULL */
+	/* called after every commit (auto or explicit) that made at least
+	 * one new object durable, with their count; not called for a commit
+	 * with nothing new (dedup hits alone). May be NULL. */
 	void (*on_commit)(void *ctx, uint64_t n_committed);
 	void *ctx;
 } udos_writer_opts;
