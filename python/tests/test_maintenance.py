@@ -1,0 +1,246 @@
+"""pack_all_loose, clean_storage, delete, repack, validate, import, loosen, add_files, callbacks."""
+
+import hashlib
+import os
+
+import pytest
+
+import udos
+from udos import CompressMode, ObjectType
+from udos.exceptions import InconsistentContent, NotExistent
+
+
+def sha(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+class Recorder:
+    """A callback following the disk-objectstore protocol, checking its order."""
+
+    def __init__(self):
+        self.events = []
+
+    def __call__(self, action, value):
+        self.events.append((action, value))
+
+    def check(self):
+        assert self.events, 'callback never called'
+        state = 'closed'
+        for action, value in self.events:
+            if action == 'init':
+                assert state == 'closed'
+                assert set(value) == {'total', 'description'}
+                assert isinstance(value['total'], int) and isinstance(value['description'], str)
+                state = 'open'
+            elif action == 'update':
+                assert state == 'open' and isinstance(value, int) and value > 0
+            else:
+                assert action == 'close' and value is None and state == 'open'
+                state = 'closed'
+        assert state == 'closed'
+        return sum(v for a, v in self.events if a == 'update')
+
+
+@pytest.mark.parametrize('compress', [False, True, CompressMode.AUTO, CompressMode.KEEP])
+def test_pack_all_loose_and_clean(container, compress):
+    contents = [f'object {i}'.encode() * (i + 1) for i in range(30)]
+    keys = [container.add_object(c) for c in contents]
+    cb = Recorder()
+    container.pack_all_loose(compress=compress, callback=cb)
+    assert cb.check() == 30
+    count = container.count_objects()
+    assert count.packed == 30 and count.loose == 30  # loose kept until clean_storage
+    container.clean_storage()
+    container.clean_storage(vacuum=True)
+    count = container.count_objects()
+    assert count.packed == 30 and count.loose == 0
+    for key, data in zip(keys, contents):
+        assert container.get_object_content(key) == data
+        assert container.get_object_meta(key).type == ObjectType.PACKED
+    container.pack_all_loose()  # nothing to do
+    assert container.validate().is_valid()
+
+
+def test_pack_all_loose_clean_per_pack(container):
+    keys = [container.add_object(os.urandom(100)) for _ in range(5)]
+    container.pack_all_loose(clean_loose_per_pack=True, do_fsync=False, validate_objects=False)
+    assert container.count_objects().loose == 0
+    assert container.has_objects(keys) == [True] * 5
+
+
+def test_delete_and_repack(container):
+    packed = container.add_objects_to_pack([f'p{i}'.encode() * 1000 for i in range(20)])
+    loose = container.add_object(b'loose one')
+    size_before = container.get_total_size().total_size_packfiles_on_disk
+    deleted = container.delete_objects(packed[:10] + [loose, 'f' * 64, 'bad'])
+    assert set(deleted) == set(packed[:10] + [loose])
+    assert container.delete_objects(packed[:10]) == []
+    for key in packed[:10] + [loose]:
+        assert not container.has_object(key)
+        with pytest.raises(NotExistent):
+            container.get_object_content(key)
+    cb = Recorder()
+    container.repack(callback=cb)
+    cb.check()
+    assert container.get_total_size().total_size_packfiles_on_disk < size_before
+    assert container.get_objects_content(packed[10:]) == {k: container.get_object_content(k) for k in packed[10:]}
+    assert container.validate().is_valid()
+
+
+def test_repack_pack_recompress(container):
+    data = b'very compressible ' * 5000
+    key = container.add_objects_to_pack([data])[0]
+    meta = container.get_object_meta(key)
+    assert not meta.pack_compressed
+    container.repack_pack(meta.pack_id, compress_mode=CompressMode.YES)
+    meta = container.get_object_meta(key)
+    assert meta.pack_compressed and meta.pack_length < len(data)
+    assert container.get_object_content(key) == data
+    container.repack_pack(str(meta.pack_id), compress_mode=CompressMode.NO)
+    assert not container.get_object_meta(key).pack_compressed
+    with pytest.raises(ValueError):
+        container.repack_pack('nope')
+    assert container.get_object_content(key) == data
+
+
+def test_validate_finds_corruption(container):
+    good = container.add_object(b'good')
+    bad = container.add_object(b'will be damaged')
+    path = container.get_folder() / 'loose' / bad[:2] / bad[2:]
+    os.chmod(path, 0o644)
+    path.write_bytes(b'damaged!')
+    cb = Recorder()
+    issues = container.validate(callback=cb)
+    cb.check()
+    assert not issues.is_valid()
+    assert issues.invalid_hashes_loose == [bad]
+    assert issues['invalid_hashes_packed'] == []
+    # packing refuses the damaged object, keeps the rest
+    with pytest.raises(InconsistentContent):
+        container.pack_all_loose()
+    assert container.count_objects().packed == 1
+    container.clean_storage()
+    assert container.get_object_meta(good).type == ObjectType.PACKED
+    assert container.get_object_meta(bad).type == ObjectType.LOOSE  # left for inspection
+
+
+def test_validate_packed_corruption(container):
+    key = container.add_objects_to_pack([b'A' * 10000])[0]
+    meta = container.get_object_meta(key)
+    pack = container.get_folder() / 'packs' / str(meta.pack_id)
+    raw = bytearray(pack.read_bytes())
+    pos = raw.rindex(b'A' * 100)
+    raw[pos] = ord('B')
+    os.chmod(pack, 0o644)
+    pack.write_bytes(bytes(raw))
+    container.close()
+    issues = container.validate()
+    assert not issues.is_valid()
+    assert key in issues.invalid_hashes_packed
+    # a verifying reader notices at the end of the object
+    with pytest.raises(InconsistentContent):
+        with container._st().open(key, verify=True) as stream:  # pylint: disable=protected-access
+            stream.read()
+
+
+def test_import_between_udos_containers(make_container):
+    src = make_container('src')
+    dst = make_container('dst', compression_algorithm='zstd:3')
+    keys = src.add_objects_to_pack([os.urandom(100) for _ in range(50)], compress=True)
+    keys.append(src.add_object(b'loose in source'))
+    cb = Recorder()
+    mapping = dst.import_objects(keys + ['f' * 64], src, compress=True, callback=cb)
+    cb.check()
+    assert mapping == {k: k for k in keys}
+    assert dst.get_objects_content(keys) == src.get_objects_content(keys)
+    assert dst.count_objects().packed == len(keys)
+    assert dst.import_objects(keys, src) == {k: k for k in keys}  # dedup
+    assert dst.count_objects().packed == len(keys)
+
+
+def test_import_from_any_container_api(make_container):
+    """A source that is not a udos Container is read through its Python API."""
+    src = make_container('src')
+    keys = src.add_objects_to_pack([os.urandom(n) for n in (1, 10, 3 * 1024 * 1024)])
+
+    class Foreign:
+        hash_type = 'sha256'
+
+        def get_objects_stream_and_meta(self, hashkeys, skip_if_missing=True):
+            return src.get_objects_stream_and_meta(hashkeys, skip_if_missing)
+
+    dst = make_container('dst')
+    mapping = dst.import_objects(keys, Foreign(), target_memory_bytes=1000)
+    assert mapping == {k: k for k in keys}
+    assert dst.get_objects_content(keys) == src.get_objects_content(keys)
+
+
+def test_loosen_object(container):
+    data = b'packed and compressed ' * 100
+    key = container.add_objects_to_pack([data], compress=True)[0]
+    path = container.loosen_object(key)
+    assert path.read_bytes() == data
+    assert container.loosen_object(key) == path
+    assert container.count_objects().loose == 1
+    with pytest.raises(NotExistent):
+        container.loosen_object('f' * 64)
+
+
+def test_add_files(container, tmp_path):
+    tree = tmp_path / 'tree'
+    (tree / 'sub' / 'deeper').mkdir(parents=True)
+    files = {tree / 'a': b'aaa', tree / 'sub' / 'b': b'bbb', tree / 'sub' / 'deeper' / 'c': b'',
+             tree / 'dup': b'aaa'}
+    for path, data in files.items():
+        path.write_bytes(data)
+    os.symlink(tree / 'a', tree / 'link')
+    cb = Recorder()
+    result = container.add_files([tree], callback=cb)
+    cb.check()
+    assert result == {str(p): sha(d) for p, d in files.items()}
+    for path, data in files.items():
+        assert container.get_object_content(result[str(path)]) == data
+        assert container.get_object_meta(result[str(path)]).type == ObjectType.PACKED
+    top = container.add_files([tree], recursive=False, to='loose')
+    assert top == {str(tree / 'a'): sha(b'aaa'), str(tree / 'dup'): sha(b'aaa')}
+    single = container.add_files([tree / 'sub' / 'b'], to='loose')
+    assert single == {str(tree / 'sub' / 'b'): sha(b'bbb')}
+    with pytest.raises(FileNotFoundError):
+        container.add_files([tmp_path / 'nope'])
+    with pytest.raises(ValueError):
+        container.add_files([tree], to='elsewhere')
+
+
+def test_callbacks_add_to_pack(container):
+    cb = Recorder()
+    container.add_objects_to_pack([bytes([i]) for i in range(100)], callback=cb)
+    assert cb.check() == 100
+    cb = Recorder()
+    container.add_streamed_objects_to_pack([udos_bytes(i) for i in range(10)], callback=cb)
+    assert cb.check() == 10
+    cb = Recorder()
+    import io
+    container.add_streamed_object_to_pack(io.BytesIO(b'x' * 5000), callback=cb, callback_size_hint=5000)
+    assert cb.check() == 5000
+    assert cb.events[0] == ('init', {'total': 5000, 'description': cb.events[0][1]['description']})
+
+    def failing(action, value):
+        if action == 'update':
+            raise KeyError('stop')
+
+    with pytest.raises(KeyError):
+        container.add_objects_to_pack([b'q', b'r'], callback=failing)
+
+
+def udos_bytes(i):
+    import io
+    return io.BytesIO(f'stream {i}'.encode())
+
+
+def test_compress_mode_strings_and_errors(container):
+    container.add_objects_to_pack([b'x'], compress=CompressMode.AUTO)
+    with pytest.raises(ValueError):
+        container.add_objects_to_pack([b'x'], compress='sometimes')
+    with pytest.raises(ValueError):
+        container.pack_all_loose(compress=42)
+    assert udos.ValidationIssues([], [], [], []).is_valid()
