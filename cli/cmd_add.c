@@ -316,10 +316,10 @@ int cmd_add(struct cli *cli, int argc, char **argv)
 		/* Keep what was added even after a failure: the commit makes it
 		 * durable and prints its lines. */
 		crc = commit(&s);
-		if (crc < 0) {
+		if (crc < 0 && rc != EXIT_STORE) /* else already said */
 			cli_err(cli, crc, NULL);
+		if (crc < 0)
 			rc = EXIT_STORE;
-		}
 		udos_writer_close(s.w);
 	}
 	for (size_t k = 0; k < s.n; k++)

@@ -65,8 +65,10 @@ int cli_err(const struct cli *cli, int code, const char *subject)
 
 	if (!detail || !detail[0] || strstr(what, detail))
 		snprintf(buf, sizeof(buf), "%s", what);
-	else if (!strncmp(detail, what, strlen(what)))
-		/* ELOCKED: "another process is writing packs (pid N)" */
+	else if (strstr(detail, what))
+		/* the detail already says the cause: "cannot write 'packs/0':
+		 * no space left on device", "another process is writing packs
+		 * (pid N)" */
 		snprintf(buf, sizeof(buf), "%s", detail);
 	else
 		snprintf(buf, sizeof(buf), "%s: %s", what, detail);

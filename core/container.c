@@ -115,7 +115,7 @@ static int config_write(int dirfd, const udos_store_info *in)
 		    0644);
 	if (fd < 0)
 		return udos__err(-errno, "cannot write '%s': %s", tmp,
-				 strerror(errno));
+				 udos_strerror(-errno));
 	rc = udos__write_all(fd, text, (size_t)len);
 	if (rc == 0)
 		rc = udos__fsync(fd);
@@ -126,7 +126,7 @@ static int config_write(int dirfd, const udos_store_info *in)
 		rc = udos__fsync_dir(dirfd, ".");
 	if (rc < 0)
 		return udos__err(rc, "cannot write config.json: %s",
-				 strerror(-rc));
+				 udos_strerror(rc));
 	return 0;
 }
 
@@ -251,13 +251,13 @@ static int config_load(udos_store *st)
 					 "not a udos container '%s' (no "
 					 "config.json)", st->path);
 		return udos__err(-errno, "cannot read '%s/config.json': %s",
-				 st->path, strerror(errno));
+				 st->path, udos_strerror(-errno));
 	}
 	n = udos__read_full(fd, text, MAX_CONFIG_SIZE);
 	close(fd);
 	if (n < 0)
 		return udos__err((int)n, "cannot read '%s/config.json': %s",
-				 st->path, strerror((int)-n));
+				 st->path, udos_strerror((int)n));
 	text[n] = '\0';
 	memset(in, 0, sizeof(*in));
 	snprintf(in->hash_type, sizeof(in->hash_type), "sha256");
@@ -326,11 +326,11 @@ int udos_store_init(const char *path, const udos_init_opts *opts)
 
 	if (mkdir(path, 0755) < 0 && errno != EEXIST)
 		return udos__err(-errno, "cannot create '%s': %s", path,
-				 strerror(errno));
+				 udos_strerror(-errno));
 	dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0)
 		return udos__err(-errno, "cannot open '%s': %s", path,
-				 strerror(errno));
+				 udos_strerror(-errno));
 	if (faccessat(dirfd, CONFIG_NAME, F_OK, 0) == 0) {
 		rc = udos__err(UDOS_EEXIST, "'%s' is already a udos "
 			       "container", path);
@@ -365,7 +365,7 @@ int udos_store_init(const char *path, const udos_init_opts *opts)
 	for (size_t i = 0; i < 3; i++) {
 		if (mkdirat(dirfd, dirs[i], 0755) < 0) {
 			rc = udos__err(-errno, "cannot create '%s/%s': %s",
-				       path, dirs[i], strerror(errno));
+				       path, dirs[i], udos_strerror(-errno));
 			goto done;
 		}
 	}
@@ -417,10 +417,10 @@ int udos_store_open(udos_store **out, const char *path, unsigned flags)
 	if (st->dirfd < 0) {
 		if (errno == ENOENT || errno == ENOTDIR)
 			rc = udos__err(UDOS_ENOTSTORE, "not a udos container "
-				       "'%s' (%s)", path, strerror(errno));
+				       "'%s' (%s)", path, udos_strerror(-errno));
 		else
 			rc = udos__err(-errno, "cannot open '%s': %s", path,
-				       strerror(errno));
+				       udos_strerror(-errno));
 		goto fail;
 	}
 	rc = config_load(st);
@@ -475,7 +475,7 @@ int udos_store_lock_writer(udos_store *st)
 	fd = openat(st->dirfd, LOCK_NAME, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		rc = udos__err(-errno, "cannot open '%s/%s': %s", st->path,
-			       LOCK_NAME, strerror(errno));
+			       LOCK_NAME, udos_strerror(-errno));
 		goto out;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
@@ -491,7 +491,7 @@ int udos_store_lock_writer(udos_store *st)
 				       st->path);
 		else
 			rc = udos__err(-e, "cannot lock '%s/%s': %s", st->path,
-				       LOCK_NAME, strerror(e));
+				       LOCK_NAME, udos_strerror(-e));
 		goto out;
 	}
 	len = snprintf(pidbuf, sizeof(pidbuf), "%d\n", (int)getpid());
@@ -625,7 +625,7 @@ int udos__store_packfd(udos_store *st, uint32_t pack_id)
 		rc = errno;
 		fd = udos__err(rc == ENOENT ? UDOS_ECORRUPT : -rc,
 			       "cannot open pack '%s/%s': %s", st->path, rel,
-			       strerror(rc));
+			       udos_strerror(-rc));
 		goto out;
 	}
 	st->packfds[pack_id] = fd;
@@ -653,7 +653,7 @@ int64_t udos__packs_max_id(udos_store *st)
 
 	if (fd < 0)
 		return udos__err(-errno, "cannot open '%s/packs': %s",
-				 st->path, strerror(errno));
+				 st->path, udos_strerror(-errno));
 	d = fdopendir(fd);
 	if (!d) {
 		close(fd);

@@ -132,6 +132,6 @@ ssize_t udos__fd_read(void *ctx, void *buf, size_t len)
 			return n;
 		if (errno != EINTR)
 			return udos__err(-errno, "read error: %s",
-					 strerror(errno));
+					 udos_strerror(-errno));
 	}
 }

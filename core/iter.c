@@ -50,7 +50,7 @@ static int fe_loose(void *ctx, const char *rel, const udos_oid *oid)
 		return errno == ENOENT ? 0 : udos__err(-errno, "cannot stat "
 						       "'%s/%s': %s",
 						       f->st->path, rel,
-						       strerror(errno));
+						       udos_strerror(-errno));
 	m.loc = UDOS_LOC_LOOSE;
 	m.size = m.stored_size = (uint64_t)sb.st_size;
 	return f->fn(f->ctx, oid, &m);
@@ -111,7 +111,7 @@ static int dir_usage(udos_store *st, const char *rel, uint64_t *count,
 
 	if (fd < 0)
 		return udos__err(-errno, "cannot list '%s/%s': %s", st->path,
-				 rel, strerror(errno));
+				 rel, udos_strerror(-errno));
 	d = fdopendir(fd);
 	if (!d) {
 		close(fd);

@@ -27,7 +27,7 @@ int udos__loose_tmp(int *fd_out, char *name_out, size_t cap, udos_store *st)
 		    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return udos__err(-errno, "cannot create '%s/%s': %s", st->path,
-				 name_out, strerror(errno));
+				 name_out, udos_strerror(-errno));
 	*fd_out = fd;
 	return 0;
 }
@@ -62,7 +62,7 @@ int udos__loose_commit(udos_store *st, int fd, const char *tmpname,
 	if (rc < 0) {
 		unlinkat(st->dirfd, tmpname, 0);
 		return udos__err(rc, "cannot write '%s/%s': %s", st->path,
-				 tmpname, strerror(-rc));
+				 tmpname, udos_strerror(rc));
 	}
 	udos__loose_relpath(rel, sizeof(rel), st->info.loose_prefix_len, oid);
 	snprintf(dir, sizeof(dir), "%.*s", (int)(strrchr(rel, '/') - rel),
@@ -88,13 +88,13 @@ int udos__loose_commit(udos_store *st, int fd, const char *tmpname,
 	if (rc < 0) {
 		unlinkat(st->dirfd, tmpname, 0);
 		return udos__err(rc, "cannot store '%s/%s': %s", st->path, rel,
-				 strerror(-rc));
+				 udos_strerror(rc));
 	}
 	if (!nosync) {
 		rc = udos__fsync_dir(st->dirfd, dir);
 		if (rc < 0)
 			return udos__err(rc, "cannot sync '%s/%s': %s",
-					 st->path, dir, strerror(-rc));
+					 st->path, dir, udos_strerror(rc));
 	}
 	if (new_out)
 		*new_out = true;
@@ -115,7 +115,7 @@ int udos__loose_put(udos_store *st, const udos_oid *oid, const void *data,
 		close(fd);
 		unlinkat(st->dirfd, tmp, 0);
 		return udos__err(rc, "cannot write '%s/%s': %s", st->path, tmp,
-				 strerror(-rc));
+				 udos_strerror(rc));
 	}
 	return udos__loose_commit(st, fd, tmp, oid, nosync, new_out);
 }
@@ -132,7 +132,7 @@ int udos__loose_open(udos_store *st, const udos_oid *oid)
 	if (errno == ENOENT || errno == ENOTDIR)
 		return UDOS_ENOTFOUND;
 	return udos__err(-errno, "cannot open '%s/%s': %s", st->path, rel,
-			 strerror(errno));
+			 udos_strerror(-errno));
 }
 
 /* present loose or packed? */
@@ -206,7 +206,7 @@ int udos_add_loose_cb(udos_oid *out, bool *new_out, udos_store *st,
 		rc = udos__write_all(fd, buf, (size_t)n);
 		if (rc < 0) {
 			udos__err(rc, "cannot write '%s/%s': %s", st->path,
-				  tmp, strerror(-rc));
+				  tmp, udos_strerror(rc));
 			goto fail;
 		}
 	}
@@ -263,7 +263,7 @@ static int walk_dir(udos_store *st, const char *reldir, const char *prefix,
 		return errno == ENOENT ? 0
 				       : udos__err(-errno, "cannot list '%s/%s'"
 						   ": %s", st->path, reldir,
-						   strerror(errno));
+						   udos_strerror(-errno));
 	d = fdopendir(fd);
 	if (!d) {
 		close(fd);
@@ -301,7 +301,7 @@ int udos__loose_walk(udos_store *st, udos__loose_fn fn, void *ctx)
 	fd = openat(st->dirfd, "loose", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return udos__err(-errno, "cannot list '%s/loose': %s",
-				 st->path, strerror(errno));
+				 st->path, udos_strerror(-errno));
 	d = fdopendir(fd);
 	if (!d) {
 		close(fd);

@@ -43,7 +43,7 @@ static int pack_cb(void *ctx, const char *rel, const udos_oid *oid)
 		return errno == ENOENT ? 0 /* cleaned by another process */
 				       : udos__err(-errno, "cannot read '%s/%s'"
 						   ": %s", p->st->path, rel,
-						   strerror(errno));
+						   udos_strerror(-errno));
 	before = lseek(fd, 0, SEEK_END);
 	lseek(fd, 0, SEEK_SET);
 	rc = udos__writer_stream(&got, &is_new, p->w, udos__fd_read, &fd,
@@ -145,7 +145,7 @@ static int clean_cb(void *ctx, const char *rel, const udos_oid *oid)
 		c->removed++;
 	else if (errno != ENOENT)
 		return udos__err(-errno, "cannot remove '%s/%s': %s",
-				 c->st->path, rel, strerror(errno));
+				 c->st->path, rel, udos_strerror(-errno));
 	return 0;
 }
 

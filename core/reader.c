@@ -45,7 +45,7 @@ static int stat_loose(udos_meta *out, udos_store *st, const udos_oid *oid)
 		if (errno == ENOENT || errno == ENOTDIR)
 			return UDOS_ENOTFOUND;
 		return udos__err(-errno, "cannot stat '%s/%s': %s", st->path,
-				 rel, strerror(errno));
+				 rel, udos_strerror(-errno));
 	}
 	memset(out, 0, sizeof(*out));
 	out->loc = UDOS_LOC_LOOSE;
@@ -304,7 +304,7 @@ ssize_t udos_reader_read(udos_reader *r, void *buf, size_t len)
 		n = udos__pread_full(r->fd, buf, len, r->base + r->pos);
 		if (n < 0)
 			return udos__err((int)n, "read error: %s",
-					 strerror((int)-n));
+					 udos_strerror((int)n));
 		if ((size_t)n < len)
 			return corrupt(r, r->meta.loc == UDOS_LOC_LOOSE
 						  ? "file shrank while reading"
@@ -534,7 +534,7 @@ int udos_object_delete(udos_store *st, const udos_oid *oid)
 		found = true;
 	else if (errno != ENOENT && errno != ENOTDIR)
 		return udos__err(-errno, "cannot delete '%s/%s': %s", st->path,
-				 rel, strerror(errno));
+				 rel, udos_strerror(-errno));
 	if (!found)
 		return udos__err(UDOS_ENOTFOUND, "object '%s' not found",
 				 udos_oid_fmt(hex, oid));

@@ -134,7 +134,7 @@ static int repack_one(struct rp *p, uint32_t id)
 	udos__store_forget_pack(p->st, id);
 	if (unlinkat(p->st->dirfd, rel, 0) < 0)
 		return udos__err(-errno, "cannot remove '%s/%s': %s",
-				 p->st->path, rel, strerror(errno));
+				 p->st->path, rel, udos_strerror(-errno));
 	if (!p->opts->no_sync)
 		udos__fsync_dir(p->st->dirfd, "packs");
 	return 0;

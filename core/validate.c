@@ -53,7 +53,7 @@ int udos__record_check(udos__rec *rec, int *kind, int fd, uint64_t off,
 	}
 	n = udos__pread_full(fd, h, sizeof(h), off);
 	if (n < 0)
-		return udos__err((int)n, "read error: %s", strerror((int)-n));
+		return udos__err((int)n, "read error: %s", udos_strerror((int)n));
 	if (n != sizeof(h)) {
 		*kind = UDOS_FIND_RECORD_TRUNCATED;
 		return udos__err(UDOS_ECORRUPT, "pack shrank while reading");
@@ -93,7 +93,7 @@ int udos__record_check(udos__rec *rec, int *kind, int fd, uint64_t off,
 		n = udos__pread_full(fd, buf, want, at);
 		if (n < 0 || (size_t)n != want) {
 			rc = n < 0 ? udos__err((int)n, "read error: %s",
-					       strerror((int)-n))
+					       udos_strerror((int)n))
 				   : udos__err(UDOS_ECORRUPT, "pack shrank");
 			goto done;
 		}
@@ -240,7 +240,7 @@ static int val_loose(void *ctx, const char *rel, const udos_oid *oid)
 	if (fd < 0) {
 		if (errno != ENOENT) /* packed and cleaned meanwhile */
 			find(v, UDOS_FIND_IO, oid, rel, 0, "cannot read '%s': "
-			     "%s", rel, strerror(errno));
+			     "%s", rel, udos_strerror(-errno));
 		return v->stop;
 	}
 	buf = udos__alloc(CHUNK);
@@ -252,7 +252,7 @@ static int val_loose(void *ctx, const char *rel, const udos_oid *oid)
 		ssize_t n = udos__read_full(fd, buf, CHUNK);
 		if (n < 0) {
 			find(v, UDOS_FIND_IO, oid, rel, 0, "cannot read '%s': "
-			     "%s", rel, strerror((int)-n));
+			     "%s", rel, udos_strerror((int)n));
 			goto done;
 		}
 		udos__sha256_update(sha, buf, (size_t)n);

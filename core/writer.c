@@ -132,7 +132,7 @@ static int pack_fail(udos_writer *w, int rc, const char *what)
 	udos__pack_relpath(rel, sizeof(rel), w->pack_id);
 	w->err = rc;
 	return udos__err(rc, "cannot %s '%s/%s': %s", what, w->st->path, rel,
-			 strerror(-rc));
+			 udos_strerror(rc));
 }
 
 static int flush(udos_writer *w)
@@ -184,7 +184,7 @@ static int create_pack(udos_writer *w, uint32_t id)
 		    0644);
 	if (fd < 0)
 		return udos__err(-errno, "cannot create pack '%s/%s': %s",
-				 w->st->path, rel, strerror(errno));
+				 w->st->path, rel, udos_strerror(-errno));
 	pack_header(h, w->st, id);
 	rc = udos__pwrite_all(fd, h, sizeof(h), 0);
 	if (rc == 0 && !w->opts.no_sync)
@@ -193,7 +193,7 @@ static int create_pack(udos_writer *w, uint32_t id)
 		close(fd);
 		unlinkat(w->st->dirfd, rel, 0);
 		return udos__err(rc, "cannot create pack '%s/%s': %s",
-				 w->st->path, rel, strerror(-rc));
+				 w->st->path, rel, udos_strerror(rc));
 	}
 	if (w->fd >= 0)
 		close(w->fd);
@@ -216,7 +216,7 @@ static int open_pack(udos_writer *w, uint32_t id, uint64_t end)
 	if (fd < 0)
 		return udos__err(errno == ENOENT ? UDOS_ECORRUPT : -errno,
 				 "cannot open pack '%s/%s': %s", w->st->path,
-				 rel, strerror(errno));
+				 rel, udos_strerror(-errno));
 	pack_header(want, w->st, id);
 	if (fstat(fd, &sb) < 0) {
 		rc = -errno;
@@ -236,7 +236,7 @@ static int open_pack(udos_writer *w, uint32_t id, uint64_t end)
 		if (ftruncate(fd, (off_t)end) < 0 ||
 		    (!w->opts.no_sync && udos__fdatasync(fd) < 0))
 			rc = udos__err(-errno, "cannot repair pack '%s/%s': %s",
-				       w->st->path, rel, strerror(errno));
+				       w->st->path, rel, udos_strerror(-errno));
 	}
 	if (rc < 0) {
 		close(fd);
@@ -265,7 +265,7 @@ static int restore_tail(udos_writer *w)
 		udos__pack_relpath(rel, sizeof(rel), (uint32_t)id);
 		if (unlinkat(w->st->dirfd, rel, 0) < 0 && errno != ENOENT)
 			return udos__err(-errno, "cannot remove '%s/%s': %s",
-					 w->st->path, rel, strerror(errno));
+					 w->st->path, rel, udos_strerror(-errno));
 		udos__store_forget_pack(w->st, (uint32_t)id);
 	}
 	udos__pack_relpath(rel, sizeof(rel), w->tail_pack);
