@@ -594,11 +594,19 @@ int udos__writer_end(udos_writer *w, const udos_oid *oid, int codec,
 	if (w->rec_start >= file_end) {
 		memcpy(w->wbuf.data + (w->rec_start - file_end), h, sizeof(h));
 	} else {
-		rc = udos__pwrite_all(w->fd, h, sizeof(h), w->rec_start);
+		/* the header may straddle the last flush: the part past
+		 * file_end is still in wbuf (as zeros) and goes there */
+		size_t in_file = file_end - w->rec_start < sizeof(h)
+					 ? (size_t)(file_end - w->rec_start)
+					 : sizeof(h);
+
+		rc = udos__pwrite_all(w->fd, h, in_file, w->rec_start);
 		if (rc < 0) {
 			udos__writer_abort(w);
 			return pack_fail(w, rc, "write");
 		}
+		if (in_file < sizeof(h))
+			memcpy(w->wbuf.data, h + in_file, sizeof(h) - in_file);
 	}
 	w->in_rec = false;
 	l.codec = codec;

@@ -191,3 +191,14 @@ def test_list_count_size(container):
     assert size.total_size_packfiles_on_disk >= size.total_size_packed_on_disk
     assert size.total_size_packindexes_on_disk > 0
     assert size['total_size_loose'] == size.total_size_loose
+
+
+def test_many_small_objects_cross_writer_buffer(container):
+    """Record headers straddling the pack writer's 1 MiB buffer (core/writer.c fix)."""
+    import random
+    rng = random.Random(1234)
+    contents = [rng.randbytes(rng.randint(0, 1000)) for _ in range(6000)]
+    keys = container.add_objects_to_pack(contents)
+    got = container.get_objects_content(keys)
+    assert all(got[k] == d for k, d in zip(keys, contents))
+    assert container.validate().is_valid()
