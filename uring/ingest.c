@@ -532,10 +532,13 @@ static void appender(struct ing_run *r)
 	bool closed = false;
 
 	while (!closed) {
-		n = ing_queue_pop(&r->app, (int)ms, &closed);
-		if (n) {
+		struct ing_node *next;
+
+		ing_queue_pop_batch(&r->app, 256, (int)ms, &n, &closed);
+		for (; n; n = next) {
 			struct ing_file *f = (struct ing_file *)n;
 
+			next = n->next;
 			if (f->kind == ING_STREAM)
 				append_stream(r, f);
 			else
@@ -563,6 +566,8 @@ static void *driver(void *arg)
 	struct driver_arg *d = arg;
 	struct ing_run *r = d->r;
 	int rc = 0;
+
+	pthread_setname_np(pthread_self(), "udos-read");
 
 	if (r->io_used == UDOS_INGEST_IO_URING) {
 		rc = ing_ring_read(r);
@@ -603,6 +608,8 @@ struct walk_arg {
 static void *walker(void *arg)
 {
 	struct walk_arg *a = arg;
+
+	pthread_setname_np(pthread_self(), "udos-src");
 
 	a->rc = ing_walk_run(a->r, a->next, a->ctx);
 	if (a->rc < 0)

@@ -56,6 +56,10 @@ void ing_queue_push_front(struct ing_queue *q, struct ing_node *n);
  * timeout or when closed and empty (*closed_out says which, may be NULL). */
 struct ing_node *ing_queue_pop(struct ing_queue *q, int timeout_ms,
 			       bool *closed_out);
+/* Pop one (waiting as ing_queue_pop) and then up to max-1 more without
+ * waiting; *first_out gets a NULL-terminated list. Returns the count. */
+size_t ing_queue_pop_batch(struct ing_queue *q, size_t max, int timeout_ms,
+			   struct ing_node **first_out, bool *closed_out);
 /* Take everything queued (no wait). Returns the first node or NULL. */
 struct ing_node *ing_queue_take_all(struct ing_queue *q, bool *closed_out);
 void ing_queue_close(struct ing_queue *q);

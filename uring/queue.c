@@ -135,6 +135,37 @@ struct ing_node *ing_queue_pop(struct ing_queue *q, int timeout_ms,
 	return n;
 }
 
+size_t ing_queue_pop_batch(struct ing_queue *q, size_t max, int timeout_ms,
+			   struct ing_node **first_out, bool *closed_out)
+{
+	struct ing_node *n, *last = NULL;
+	size_t k = 0;
+
+	n = ing_queue_pop(q, timeout_ms, closed_out);
+	*first_out = n;
+	if (!n)
+		return 0;
+	k = 1;
+	last = n;
+	pthread_mutex_lock(&q->mu);
+	while (k < max && q->head) {
+		struct ing_node *m = q->head;
+
+		q->head = m->next;
+		if (!q->head)
+			q->tail = NULL;
+		q->len--;
+		last->next = m;
+		last = m;
+		k++;
+	}
+	if (q->cap && k > 1)
+		pthread_cond_broadcast(&q->cv_push);
+	pthread_mutex_unlock(&q->mu);
+	last->next = NULL;
+	return k;
+}
+
 struct ing_node *ing_queue_take_all(struct ing_queue *q, bool *closed_out)
 {
 	struct ing_node *n;

@@ -67,7 +67,34 @@ struct rr {
 	struct rd *parked;       /* waiting for budget, a stream or room */
 	unsigned open_flags;
 	unsigned statx_flags;
+	/* whole files for the workers, handed over once per reap */
+	struct ing_node *disp_first, *disp_last;
+	size_t disp_n;
 };
+
+static void dispatch(struct rr *x, struct ing_file *f)
+{
+	f->kind = ING_WHOLE;
+	f->task.type = ING_T_WHOLE;
+	f->task.obj = f;
+	f->task.node.next = NULL;
+	if (x->disp_last)
+		x->disp_last->next = &f->task.node;
+	else
+		x->disp_first = &f->task.node;
+	x->disp_last = &f->task.node;
+	x->disp_n++;
+}
+
+static void dispatch_flush(struct rr *x)
+{
+	if (!x->disp_n)
+		return;
+	ing_queue_push_list(&x->r->tasks, x->disp_first, x->disp_last,
+			    x->disp_n);
+	x->disp_first = x->disp_last = NULL;
+	x->disp_n = 0;
+}
 
 static bool no_uring_env(void)
 {
@@ -440,7 +467,7 @@ static void head_done(struct rr *x, struct ing_file *f)
 	if (f->len < ING_HEAD) {
 		f->data = ing_slot_ptr(r, f->slot);
 		f->size = f->len;
-		ing_dispatch_whole(r, f);
+		dispatch(x, f);
 		return;
 	}
 	d = calloc(1, sizeof(*d));
@@ -597,7 +624,7 @@ static void on_rd_cqe(struct rr *x, struct rd *d, unsigned op, int res)
 		f->len = d->size;
 		f->size = d->size;
 		f->stat_size = d->size;
-		ing_dispatch_whole(r, f);
+		dispatch(x, f);
 	}
 	rd_free(x, d);
 }
@@ -620,6 +647,7 @@ static void reap(struct rr *x)
 			on_rd_cqe(x, p, op, cqe->res);
 	}
 	io_uring_cq_advance(&x->ring, n);
+	dispatch_flush(x);
 }
 
 int ing_ring_read(struct ing_run *r)

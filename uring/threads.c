@@ -186,6 +186,8 @@ static void *reader_main(void *arg)
 	struct ing_run *r = arg;
 	struct ing_node *n;
 
+	pthread_setname_np(pthread_self(), "udos-pread");
+
 	while ((n = ing_queue_pop(&r->files, -1, NULL))) {
 		if (atomic_load(&r->stop)) {
 			ing_file_free(r, (struct ing_file *)n);

@@ -311,6 +311,8 @@ static void *walk_thread(void *arg)
 	struct walk *wk = arg;
 	struct wdir *d;
 
+	pthread_setname_np(pthread_self(), "udos-walk");
+
 	pthread_mutex_lock(&wk->mu);
 	for (;;) {
 		while (!wk->stack && !(wk->source_done && !wk->busy))

@@ -9,7 +9,42 @@ struct worker {
 	struct ing_run *r;
 	udos__sha256 *sha;
 	udos__zenc *z;
+	udos_buf scratch;        /* compressor output, reused */
+	/* finished files for the appender, handed over in batches */
+	struct ing_node *out_first, *out_last;
+	size_t out_n;
 };
+
+#define OUT_BATCH 32
+#define TASK_BATCH 8
+
+/*
+ * Formats that are compressed already (the list of core/codec.c's `auto`
+ * heuristic; TODO: have core export it).
+ */
+static bool compressed_magic(const uint8_t *p, size_t n)
+{
+	static const struct {
+		size_t off, len;
+		const char *m;
+	} magics[] = {
+		{ 0, 2, "\x1f\x8b" },           { 0, 4, "\x28\xb5\x2f\xfd" },
+		{ 0, 6, "\xfd" "7zXZ\0" },      { 0, 3, "BZh" },
+		{ 0, 4, "PK\x03\x04" },         { 0, 8, "\x89PNG\r\n\x1a\n" },
+		{ 0, 3, "\xff\xd8\xff" },       { 0, 4, "GIF8" },
+		{ 0, 6, "7z\xbc\xaf\x27\x1c" }, { 0, 4, "\x04\x22\x4d\x18" },
+		{ 0, 4, "OggS" },               { 0, 4, "fLaC" },
+		{ 4, 4, "ftyp" },               { 8, 4, "WEBP" },
+		{ 0, 3, "ID3" },                { 0, 4, "\x89HDF" },
+	};
+
+	for (size_t i = 0; i < sizeof(magics) / sizeof(magics[0]); i++) {
+		if (n >= magics[i].off + magics[i].len &&
+		    !memcmp(p + magics[i].off, magics[i].m, magics[i].len))
+			return true;
+	}
+	return false;
+}
 
 static int pick_codec(struct ing_run *r, const void *head, size_t head_len,
 		      uint64_t total)
@@ -24,11 +59,56 @@ static int pick_codec(struct ing_run *r, const void *head, size_t head_len,
 							     : UDOS_CODEC_NONE;
 }
 
+static void hand_over(struct worker *wk, struct ing_file *f)
+{
+	f->node.next = NULL;
+	if (wk->out_last)
+		wk->out_last->next = &f->node;
+	else
+		wk->out_first = &f->node;
+	wk->out_last = &f->node;
+	wk->out_n++;
+}
+
+static void flush_out(struct worker *wk)
+{
+	if (!wk->out_n)
+		return;
+	ing_queue_push_list(&wk->r->app, wk->out_first, wk->out_last,
+			    wk->out_n);
+	wk->out_first = wk->out_last = NULL;
+	wk->out_n = 0;
+}
+
+static int compress_whole(struct worker *wk, struct ing_file *f)
+{
+	struct ing_run *r = wk->r;
+	int rc;
+
+	if (!wk->z || udos__zenc_codec(wk->z) != f->codec) {
+		udos__zenc_free(wk->z);
+		wk->z = NULL;
+		rc = udos__zenc_new(&wk->z, f->codec, r->level);
+		if (rc < 0)
+			return rc;
+	}
+	wk->scratch.len = 0;
+	rc = udos__zenc_run(wk->z, &wk->scratch, f->data, f->len, true);
+	if (rc < 0) {
+		/* leave no half frame behind in the encoder */
+		udos__zenc_free(wk->z);
+		wk->z = NULL;
+		return rc;
+	}
+	return 0;
+}
+
 /* Whole file: hash, decide, compress, then hand to the appender (pack) or
  * write the loose file here (loose writes may run on any thread). */
 static void do_whole(struct worker *wk, struct ing_file *f)
 {
 	struct ing_run *r = wk->r;
+	bool trial_done = false;
 	int rc;
 
 	udos__sha256_update(wk->sha, f->data, f->len);
@@ -41,8 +121,7 @@ static void do_whole(struct worker *wk, struct ing_file *f)
 		if (rc < 0) {
 			/* a store write failing (ENOSPC...) is not a
 			 * per-file problem */
-			if (rc != -EACCES)
-				ing_set_fatal(r, rc);
+			ing_set_fatal(r, rc);
 			ing_file_fail(r, f, rc, "%s", udos_error_detail());
 			return;
 		}
@@ -51,32 +130,49 @@ static void do_whole(struct worker *wk, struct ing_file *f)
 		return;
 	}
 
-	f->codec = pick_codec(r, f->data, f->len < UDOS_AUTO_SAMPLE ?
-				  f->len : UDOS_AUTO_SAMPLE, f->len);
-	if (f->codec != UDOS_CODEC_NONE) {
-		if (!wk->z || udos__zenc_codec(wk->z) != f->codec) {
-			udos__zenc_free(wk->z);
-			wk->z = NULL;
-			rc = udos__zenc_new(&wk->z, f->codec, r->level);
-			if (rc < 0) {
-				ing_set_fatal(r, rc);
-				ing_file_fail(r, f, rc, "%s",
-					      udos_error_detail());
-				return;
-			}
+	if (r->o.compress == UDOS_COMPRESS_AUTO && r->codec != UDOS_CODEC_NONE &&
+	    f->len <= UDOS_AUTO_SAMPLE) {
+		/*
+		 * The whole object is no bigger than the heuristic's sample:
+		 * compress it for real once instead of a trial at zstd -1
+		 * and then again, and apply the same rule ("clearly
+		 * smaller": 10% saved) to the real output.
+		 */
+		f->codec = UDOS_CODEC_NONE;
+		if (f->len >= UDOS_AUTO_MIN_SIZE &&
+		    !compressed_magic(f->data, f->len)) {
+			f->codec = r->codec;
+			trial_done = true;
 		}
-		f->out.len = 0;
-		rc = udos__zenc_run(wk->z, &f->out, f->data, f->len, true);
+	} else {
+		f->codec = pick_codec(r, f->data,
+				      f->len < UDOS_AUTO_SAMPLE ?
+				      f->len : UDOS_AUTO_SAMPLE, f->len);
+	}
+	if (f->codec != UDOS_CODEC_NONE) {
+		rc = compress_whole(wk, f);
 		if (rc < 0) {
-			/* leave the encoder in a clean state */
-			udos__zenc_free(wk->z);
-			wk->z = NULL;
 			ing_file_fail(r, f, rc, "compress '%s': %s", f->path,
 				      udos_error_detail());
 			return;
 		}
+		if (trial_done && wk->scratch.len * 10 >= f->len * 9) {
+			f->codec = UDOS_CODEC_NONE;
+		} else {
+			/* an exact-size copy: the scratch buffer is sized
+			 * for the compressor's worst case */
+			rc = udos_buf_append(&f->out, wk->scratch.data,
+					     wk->scratch.len);
+			if (rc < 0) {
+				ing_file_fail(r, f, rc, "'%s': out of memory",
+					      f->path);
+				return;
+			}
+		}
+		if (wk->scratch.cap > 8u * ING_MED_MAX)
+			udos_buf_release(&wk->scratch);
 	}
-	ing_submit_whole(r, f);
+	hand_over(wk, f);
 }
 
 static struct ing_chunk *find_chunk(struct ing_stream *s, uint64_t seq)
@@ -175,25 +271,43 @@ static void *worker_main(void *arg)
 {
 	struct worker *wk = arg;
 	struct ing_run *r = wk->r;
-	struct ing_node *n;
+	struct ing_node *n, *next;
+	bool closed = false;
 
-	while ((n = ing_queue_pop(&r->tasks, -1, NULL))) {
-		struct ing_task *t = (struct ing_task *)n;
+	pthread_setname_np(pthread_self(), "udos-work");
 
-		switch (t->type) {
-		case ING_T_WHOLE:
-			do_whole(wk, t->obj);
-			break;
-		case ING_T_HASH:
-			do_hash(wk, t->obj);
-			break;
-		case ING_T_COMP:
-			do_comp(wk, t->obj);
-			break;
+	for (;;) {
+		/* do not sit on finished files while waiting for work */
+		if (!ing_queue_pop_batch(&r->tasks, TASK_BATCH,
+					 wk->out_n ? 0 : -1, &n, &closed)) {
+			flush_out(wk);
+			if (closed)
+				break;
+			continue;
 		}
+		for (; n; n = next) {
+			struct ing_task *t = (struct ing_task *)n;
+
+			next = n->next;
+			switch (t->type) {
+			case ING_T_WHOLE:
+				do_whole(wk, t->obj);
+				break;
+			case ING_T_HASH:
+				do_hash(wk, t->obj);
+				break;
+			case ING_T_COMP:
+				do_comp(wk, t->obj);
+				break;
+			}
+		}
+		if (wk->out_n >= OUT_BATCH)
+			flush_out(wk);
 	}
+	flush_out(wk);
 	udos__sha256_free(wk->sha);
 	udos__zenc_free(wk->z);
+	udos_buf_release(&wk->scratch);
 	free(wk);
 	return NULL;
 }
