@@ -2,16 +2,66 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef UDOS_FAULT_INJECTION
+/* ---- fault injection (tests only; see internal.h) ---------------------- */
+static atomic_uint fault_kinds;  /* mask of points that count */
+static atomic_long fault_left;   /* calls to go; the one reaching 0 fails */
+static atomic_bool fault_hit;
+
+void udos__fault_arm(const char *kind, long n)
+{
+	unsigned mask = 0;
+
+	if (!strcmp(kind, "alloc"))
+		mask = UDOS_FAULT_ALLOC;
+	else if (!strcmp(kind, "sync"))
+		mask = UDOS_FAULT_SYNC;
+	else if (!strcmp(kind, "write"))
+		mask = UDOS_FAULT_WRITE;
+	else if (!strcmp(kind, "all"))
+		mask = UDOS_FAULT_ALLOC | UDOS_FAULT_SYNC | UDOS_FAULT_WRITE;
+	atomic_store(&fault_kinds, 0);
+	atomic_store(&fault_hit, false);
+	atomic_store(&fault_left, n > 0 ? n : 0);
+	atomic_store(&fault_kinds, n > 0 ? mask : 0);
+}
+
+bool udos__fault_fired(void)
+{
+	return atomic_load(&fault_hit);
+}
+
+bool udos__fault_point(unsigned kind)
+{
+	if (!(atomic_load(&fault_kinds) & kind))
+		return false;
+	/* exactly one caller sees the count go from 1 to 0 */
+	if (atomic_fetch_sub(&fault_left, 1) != 1)
+		return false;
+	atomic_store(&fault_hit, true);
+	return true;
+}
+#endif
+
 void *udos__alloc(size_t n)
 {
+	if (UDOS_FAULT(UDOS_FAULT_ALLOC)) { /* fault hook */
+		errno = ENOMEM;
+		return NULL;
+	}
 	return malloc(n ? n : 1);
 }
 
 void *udos__calloc(size_t n, size_t sz)
 {
+	if (UDOS_FAULT(UDOS_FAULT_ALLOC)) { /* fault hook */
+		errno = ENOMEM;
+		return NULL;
+	}
 	return calloc(n ? n : 1, sz ? sz : 1);
 }
 

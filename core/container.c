@@ -19,6 +19,7 @@
 #define DEFAULT_PACK_TARGET (4ull << 30)
 #define DEFAULT_COMPRESSION "zstd:3"
 #define MAX_CONFIG_SIZE 65536
+#define GEN_NAME "index.gen"
 
 int udos_size_parse(uint64_t *out, const char *s)
 {
@@ -52,6 +53,8 @@ void udos__pack_relpath(char *out, size_t cap, uint32_t pack_id)
 {
 	snprintf(out, cap, "packs/%" PRIu32, pack_id);
 }
+
+static uint64_t read_gen(udos_store *st);
 
 /* ---- config.json ------------------------------------------------------- */
 
@@ -406,6 +409,7 @@ int udos_store_open(udos_store **out, const char *path, unsigned flags)
 		return udos__err(-ENOMEM, "out of memory");
 	st->lockfd = -1;
 	st->dirfd = -1;
+	st->genfd = -1;
 	pthread_mutex_init(&st->mu, NULL);
 	pthread_rwlock_init(&st->ixlock, NULL);
 	st->path = strdup(path);
@@ -426,6 +430,12 @@ int udos_store_open(udos_store **out, const char *path, unsigned flags)
 	rc = config_load(st);
 	if (rc < 0)
 		goto fail;
+	st->genfd = openat(st->dirfd, GEN_NAME, O_RDWR | O_CREAT | O_CLOEXEC,
+			   0644);
+	if (st->genfd < 0) /* a read-only container: readers need no more */
+		st->genfd = openat(st->dirfd, GEN_NAME, O_RDONLY | O_CLOEXEC);
+	/* read before the index opens: whatever is written later is seen */
+	st->seen_gen = read_gen(st);
 	if (flags & UDOS_OPEN_WRITER) {
 		rc = udos_store_lock_writer(st);
 	} else {
@@ -449,6 +459,8 @@ void udos_store_close(udos_store *st)
 	udos__index_close(st->ix);
 	if (st->lockfd >= 0)
 		close(st->lockfd); /* releases the flock */
+	if (st->genfd >= 0)
+		close(st->genfd);
 	for (size_t i = 0; i < st->n_packfds; i++)
 		if (st->packfds[i] >= 0)
 			close(st->packfds[i]);
@@ -558,13 +570,50 @@ const char *udos_store_path(const udos_store *st)
 
 /* ---- index access under the store lock --------------------------------- */
 
+static uint64_t read_gen(udos_store *st)
+{
+	uint8_t b[8];
+	ssize_t n;
+
+	if (st->genfd < 0)
+		return UINT64_MAX; /* unknown: always catch up */
+	n = udos__pread_full(st->genfd, b, 8, 0);
+	if (n == 0)
+		return 0; /* no writer has written yet */
+	return n == 8 ? udos__get_le64(b) : UINT64_MAX;
+}
+
+/* A read-only handle catches up with the writer when the generation moved
+ * (or is unknown). Called with ixlock read-held. */
+static bool catch_up_if_stale(udos_store *st)
+{
+	uint64_t gen;
+
+	if (!st->ix || st->primary)
+		return false;
+	gen = read_gen(st);
+	if (gen == st->seen_gen && gen != UINT64_MAX)
+		return false;
+	if (udos__index_catch_up(st->ix) < 0)
+		return false;
+	st->seen_gen = gen;
+	return true;
+}
+
 int udos__store_index_get(udos__loc *out, udos_store *st, const udos_oid *oid)
 {
 	int rc;
 
 	pthread_rwlock_rdlock(&st->ixlock);
-	rc = st->ix ? udos__index_get(out, st->ix, oid)
-		    : udos__err(UDOS_EINDEX, "index is not open");
+	if (!st->ix) {
+		rc = udos__err(UDOS_EINDEX, "index is not open");
+		goto out;
+	}
+	rc = udos__index_get(out, st->ix, oid);
+	/* a writer in another process may have indexed it since we looked */
+	if (rc == UDOS_ENOTFOUND && catch_up_if_stale(st))
+		rc = udos__index_get(out, st->ix, oid);
+out:
 	pthread_rwlock_unlock(&st->ixlock);
 	return rc;
 }
@@ -574,8 +623,7 @@ int udos__store_index_foreach(udos_store *st, udos__index_fn fn, void *ctx)
 	int rc;
 
 	pthread_rwlock_rdlock(&st->ixlock);
-	if (st->ix && !st->primary)
-		udos__index_catch_up(st->ix);
+	catch_up_if_stale(st);
 	rc = st->ix ? udos__index_foreach(st->ix, fn, ctx)
 		    : udos__err(UDOS_EINDEX, "index is not open");
 	pthread_rwlock_unlock(&st->ixlock);
@@ -584,6 +632,7 @@ int udos__store_index_foreach(udos_store *st, udos__index_fn fn, void *ctx)
 
 int udos__store_index_write(udos_store *st, udos__batch *b, bool sync)
 {
+	uint8_t g[8];
 	int rc;
 
 	pthread_rwlock_rdlock(&st->ixlock);
@@ -592,6 +641,14 @@ int udos__store_index_write(udos_store *st, udos__batch *b, bool sync)
 		     : udos__err(UDOS_EINDEX, "index write without the "
 				 "writer lock");
 	pthread_rwlock_unlock(&st->ixlock);
+	/* after the batch, never before: a reader that sees the new value
+	 * finds the batch. Only the lock holder writes it; no fsync, as it
+	 * only matters to processes running now. */
+	if (rc == 0 && st->genfd >= 0) {
+		uint64_t gen = read_gen(st);
+		udos__put_le64(g, gen == UINT64_MAX ? 1 : gen + 1);
+		udos__pwrite_all(st->genfd, g, 8, 0);
+	}
 	return rc;
 }
 

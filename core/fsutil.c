@@ -11,6 +11,8 @@ int udos__write_all(int fd, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
 
+	if (UDOS_FAULT(UDOS_FAULT_WRITE)) /* fault hook: a full disk */
+		return -ENOSPC;
 	while (len) {
 		ssize_t n = write(fd, p, len);
 		if (n < 0) {
@@ -28,6 +30,8 @@ int udos__pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
 {
 	const uint8_t *p = buf;
 
+	if (UDOS_FAULT(UDOS_FAULT_WRITE)) /* fault hook: a full disk */
+		return -ENOSPC;
 	while (len) {
 		ssize_t n = pwrite(fd, p, len, (off_t)off);
 		if (n < 0) {
@@ -82,11 +86,15 @@ ssize_t udos__read_full(int fd, void *buf, size_t len)
 
 int udos__fsync(int fd)
 {
+	if (UDOS_FAULT(UDOS_FAULT_SYNC)) /* fault hook */
+		return -EIO;
 	return fsync(fd) < 0 ? -errno : 0;
 }
 
 int udos__fdatasync(int fd)
 {
+	if (UDOS_FAULT(UDOS_FAULT_SYNC)) /* fault hook */
+		return -EIO;
 	return fdatasync(fd) < 0 ? -errno : 0;
 }
 

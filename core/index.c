@@ -145,7 +145,7 @@ int udos__index_catch_up(udos__index *ix)
 	return 0;
 }
 
-static int get_once(udos__loc *out, udos__index *ix, const udos_oid *oid)
+int udos__index_get(udos__loc *out, udos__index *ix, const udos_oid *oid)
 {
 	char *err = NULL;
 	size_t len = 0;
@@ -162,17 +162,9 @@ static int get_once(udos__loc *out, udos__index *ix, const udos_oid *oid)
 	return rc;
 }
 
-int udos__index_get(udos__loc *out, udos__index *ix, const udos_oid *oid)
+bool udos__index_is_primary(const udos__index *ix)
 {
-	int rc = get_once(out, ix, oid);
-
-	if (rc != UDOS_ENOTFOUND || ix->primary)
-		return rc;
-	/* a writer in another process may have indexed it since we looked */
-	rc = udos__index_catch_up(ix);
-	if (rc < 0)
-		return rc;
-	return get_once(out, ix, oid);
+	return ix->primary;
 }
 
 struct udos__batch {

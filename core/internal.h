@@ -3,6 +3,7 @@
 #define UDOS_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -42,6 +43,27 @@ void udos_buf_release(udos_buf *b);
 
 void *udos__alloc(size_t n);  /* malloc; fault-injection point */
 void *udos__calloc(size_t n, size_t sz);
+
+/*
+ * Fault injection (STYLE 7), only in a -DUDOS_FAULT_INJECTION=ON build.
+ * udos__fault_arm(kind, n) makes the n-th call from now of the points of
+ * `kind` fail, once: "alloc" (udos__alloc/udos__calloc return NULL with
+ * ENOMEM), "sync" (udos__fsync/udos__fdatasync return -EIO), "write"
+ * (udos__write_all/udos__pwrite_all return -ENOSPC, writing nothing) or
+ * "all" (every point, counted together). n <= 0 disarms. Counting is per
+ * process and thread-safe. udos__fault_fired() says whether the armed
+ * fault has fired. Without the option UDOS_FAULT() is the constant false
+ * and the hooks compile to nothing.
+ */
+enum { UDOS_FAULT_ALLOC = 1, UDOS_FAULT_SYNC = 2, UDOS_FAULT_WRITE = 4 };
+#ifdef UDOS_FAULT_INJECTION
+void udos__fault_arm(const char *kind, long n);
+bool udos__fault_fired(void);
+bool udos__fault_point(unsigned kind);
+#define UDOS_FAULT(kind) udos__fault_point(kind)
+#else
+#define UDOS_FAULT(kind) false
+#endif
 
 /* ---- hash.c ------------------------------------------------------------- */
 
@@ -208,9 +230,10 @@ typedef struct udos__index udos__index;
 int udos__index_open(udos__index **out, const char *dir, bool primary,
 		     bool create);
 void udos__index_close(udos__index *ix);
-/* 0 found, UDOS_ENOTFOUND, or UDOS_EINDEX. Secondary: catches up with the
- * primary once on a miss before answering ENOTFOUND. */
+/* 0 found, UDOS_ENOTFOUND, or UDOS_EINDEX. No catching up: that policy is
+ * udos__store_index_get's. */
 int udos__index_get(udos__loc *out, udos__index *ix, const udos_oid *oid);
+bool udos__index_is_primary(const udos__index *ix);
 /* Bring a secondary up to date (no-op on a primary). */
 int udos__index_catch_up(udos__index *ix);
 
@@ -249,6 +272,11 @@ struct udos_store {
 	pthread_rwlock_t ixlock;
 	udos__index *ix;
 	bool primary;
+	/* index.gen: a counter every index writer bumps after each batch, so
+	 * that a read-only handle catches up with the writer (expensive) only
+	 * when something was written since it last did (one pread) */
+	int genfd;
+	_Atomic uint64_t seen_gen;
 
 	pthread_mutex_t mu;       /* guards the fields below */
 	int lockfd;               /* writer lock file, -1 when not held */
