@@ -116,6 +116,8 @@ struct ing_file {
 	int codec;
 	udos_buf out;           /* compressed bytes (codec != NONE) */
 	bool is_new;
+	bool known;             /* the index had it when the worker looked */
+	uint64_t check_seq;     /* commit_seq when the worker looked */
 	struct ing_stream *stream;
 	struct ing_task task;
 	/* reader state (uring path) */
@@ -190,6 +192,16 @@ struct ing_run {
 	/* callbacks: never two at a time */
 	pthread_mutex_t cb_mu;
 	struct ing_file *pend_head, *pend_tail; /* waiting for a commit */
+
+	/* dedup: workers look ids up in the index (in parallel); the
+	 * appender then only has to know what it added since the last
+	 * commit (aset) and re-check ids whose look-up raced a commit */
+	_Atomic uint64_t commit_seq;
+	struct ing_oidset {
+		udos_oid *slots;
+		uint8_t *used;
+		size_t cap, n;
+	} aset;
 
 	/* counters */
 	_Atomic uint64_t files_total, bytes_total, files_done, bytes_done,

@@ -130,6 +130,21 @@ static void do_whole(struct worker *wk, struct ing_file *f)
 		return;
 	}
 
+	/* Already indexed: nothing to compress or write. */
+	f->check_seq = atomic_load(&r->commit_seq);
+	{
+		udos__loc loc;
+
+		rc = udos__store_index_get(&loc, r->st, &f->oid);
+		if (rc == 0) {
+			f->known = true;
+			hand_over(wk, f);
+			return;
+		}
+		if (rc != UDOS_ENOTFOUND)
+			f->check_seq = UINT64_MAX; /* let the appender ask */
+	}
+
 	if (r->o.compress == UDOS_COMPRESS_AUTO && r->codec != UDOS_CODEC_NONE &&
 	    f->len <= UDOS_AUTO_SAMPLE) {
 		/*
