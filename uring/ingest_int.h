@@ -124,6 +124,7 @@ struct ing_file {
 	int fslot;              /* fixed file index, -1 */
 	int step;
 	int failop;
+	bool follow;            /* named by the caller: follow a symlink */
 	void *rd;               /* reader-private */
 	char path[];            /* NUL-terminated */
 };

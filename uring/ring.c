@@ -195,6 +195,12 @@ static void teardown(struct rr *x)
 	free(x->ffree);
 }
 
+static int open_flags(const struct rr *x, const struct ing_file *f)
+{
+	return (int)(f->follow ? x->open_flags & ~(unsigned)O_NOFOLLOW
+			       : x->open_flags);
+}
+
 static struct io_uring_sqe *sqe_get(struct rr *x)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&x->ring);
@@ -231,7 +237,7 @@ static void start_head(struct rr *x, struct ing_file *f)
 	f->len = 0;
 
 	sqe = sqe_get(x);
-	io_uring_prep_openat_direct(sqe, AT_FDCWD, f->path, (int)x->open_flags,
+	io_uring_prep_openat_direct(sqe, AT_FDCWD, f->path, open_flags(x, f),
 				    0, (unsigned)f->fslot);
 	sqe->flags |= IOSQE_IO_HARDLINK;
 	set_data(sqe, f, OP_H_OPEN);
@@ -271,7 +277,8 @@ static void submit_statx(struct rr *x, struct rd *d)
 	struct io_uring_sqe *sqe = sqe_get(x);
 
 	d->state = RD_STAT;
-	io_uring_prep_statx(sqe, AT_FDCWD, d->f->path, (int)x->statx_flags,
+	io_uring_prep_statx(sqe, AT_FDCWD, d->f->path,
+			    d->f->follow ? 0 : (int)x->statx_flags,
 			    STATX_TYPE | STATX_SIZE, &d->stx);
 	set_data(sqe, d, OP_STATX);
 	x->ops++;
@@ -290,7 +297,7 @@ static void submit_medium(struct rr *x, struct rd *d)
 	d->want = d->size - ING_HEAD;
 
 	sqe = sqe_get(x);
-	io_uring_prep_openat_direct(sqe, AT_FDCWD, f->path, (int)x->open_flags,
+	io_uring_prep_openat_direct(sqe, AT_FDCWD, f->path, open_flags(x, f),
 				    0, (unsigned)d->fslot);
 	sqe->flags |= IOSQE_IO_HARDLINK;
 	set_data(sqe, d, OP_OPEN);
@@ -425,7 +432,7 @@ static void advance(struct rr *x, struct rd *d)
 		struct io_uring_sqe *sqe = sqe_get(x);
 
 		io_uring_prep_openat_direct(sqe, AT_FDCWD, f->path,
-					    (int)x->open_flags, 0,
+					    open_flags(x, f), 0,
 					    (unsigned)d->fslot);
 		set_data(sqe, d, OP_OPEN);
 		x->ops++;

@@ -111,7 +111,8 @@ static void read_one(struct ing_run *r, struct ing_file *f)
 	/* O_NONBLOCK: a fifo swapped in after the walk must not hang us (it
 	 * has no effect on regular files) */
 	fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK |
-				   (r->o.follow_symlinks ? 0 : O_NOFOLLOW));
+				   (r->o.follow_symlinks || f->follow ?
+				    0 : O_NOFOLLOW));
 	if (fd < 0) {
 		ing_file_fail(r, f, -errno, "open '%s': %s", f->path,
 			      strerror(errno));

@@ -130,7 +130,9 @@ static void classify(struct walk *wk, const char *path, size_t len, bool arg)
 		return;
 	}
 	if (S_ISLNK(sb.st_mode)) {
-		if (!r->o.follow_symlinks) {
+		/* a symlink named by the caller is followed, like find -H;
+		 * one met while walking only with follow_symlinks */
+		if (!r->o.follow_symlinks && !arg) {
 			skip(r, UDOS_INGEST_WARN_SYMLINK, path);
 			return;
 		}
@@ -146,6 +148,7 @@ static void classify(struct walk *wk, const char *path, size_t len, bool arg)
 			ing_set_fatal(r, -ENOMEM);
 			return;
 		}
+		f->follow = arg;
 		f->stat_size = (uint64_t)sb.st_size;
 		atomic_fetch_add(&r->files_total, 1);
 		atomic_fetch_add(&r->bytes_total, (uint64_t)sb.st_size);
@@ -190,8 +193,8 @@ static void walk_dir(struct walk *wk, struct wdir *d)
 	DIR *dir;
 	int fd;
 
-	fd = open(d->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
-			   (r->o.follow_symlinks ? 0 : O_NOFOLLOW));
+	/* no O_NOFOLLOW: a folder named by the caller may be a symlink */
+	fd = open(d->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || !(dir = fdopendir(fd))) {
 		int e = errno;
 

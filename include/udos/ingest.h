@@ -142,8 +142,9 @@ typedef int (*udos_ingest_source_fn)(void *ctx, const char **path_out);
 
 /*
  * Ingest the given paths: files are stored, folders walked recursively.
- * Symlinks (unless opts->follow_symlinks) and special files are skipped
- * with an on_warning. Per-file failures go to on_file and are counted; the
+ * Symlinks met while walking (unless opts->follow_symlinks) and special
+ * files are skipped with an on_warning; a symlink given as a path is
+ * followed (like find -H). Per-file failures go to on_file and are counted; the
  * rest of the run goes on and everything stored stays stored.
  * The pack target opens (and closes) the store's udos_writer, so none may be
  * open; it takes the writer lock (UDOS_ELOCKED).
