@@ -21,11 +21,16 @@ struct udos_reader {
 	uint64_t base;   /* offset of the content in fd */
 	uint64_t pos;    /* logical position (may be past the end) */
 
+	/* bulk reads: the stored bytes are already in memory */
+	const uint8_t *mem;
+
 	/* compressed objects */
 	udos__zdec *zd;
+	bool own_zd;
 	uint64_t dpos;   /* uncompressed bytes produced so far */
 	uint64_t in_off; /* stored bytes consumed from the file */
-	uint8_t *in;
+	uint8_t *inbuf;  /* file mode staging */
+	const uint8_t *in;
 	size_t in_len, in_at;
 	bool zdone;
 
@@ -63,32 +68,38 @@ static void meta_from_loc(udos_meta *out, const udos__loc *l)
 	out->stored_size = l->stored_len;
 }
 
-int udos_object_stat(udos_meta *out, udos_store *st, const udos_oid *oid)
+/* Packed first: an object both packed and loose is read from its pack (as
+ * disk-objectstore reports it), and a packed object costs no loose-folder
+ * look-up. */
+static int stat_any(udos_meta *out, udos_store *st, const udos_oid *oid)
 {
 	udos__loc l;
+	char hex[65];
 	int rc;
 
-	UDOS_ASSERT_ARG(out && st && oid);
 	memset(out, 0, sizeof(*out));
-	rc = stat_loose(out, st, oid);
-	if (rc != UDOS_ENOTFOUND)
-		return rc;
 	rc = udos__store_index_get(&l, st, oid);
-	if (rc == 0) {
-		meta_from_loc(out, &l);
-		return 0;
-	}
-	if (rc != UDOS_ENOTFOUND)
-		return rc;
-	/* packed and cleaned between our two looks: the index has it now */
-	rc = stat_loose(out, st, oid);
 	if (rc == UDOS_ENOTFOUND) {
-		char hex[65];
+		rc = stat_loose(out, st, oid);
+		if (rc != UDOS_ENOTFOUND)
+			return rc;
+		/* packed and cleaned between our two looks */
+		rc = udos__store_index_get(&l, st, oid);
+	}
+	if (rc == 0)
+		meta_from_loc(out, &l);
+	if (rc == UDOS_ENOTFOUND) {
 		out->loc = UDOS_LOC_MISSING;
 		return udos__err(UDOS_ENOTFOUND, "object '%s' not found",
 				 udos_oid_fmt(hex, oid));
 	}
 	return rc;
+}
+
+int udos_object_stat(udos_meta *out, udos_store *st, const udos_oid *oid)
+{
+	UDOS_ASSERT_ARG(out && st && oid);
+	return stat_any(out, st, oid);
 }
 
 int udos_object_has(udos_store *st, const udos_oid *oid)
@@ -99,6 +110,24 @@ int udos_object_has(udos_store *st, const udos_oid *oid)
 	if (rc == UDOS_ENOTFOUND)
 		return 0;
 	return rc < 0 ? rc : 1;
+}
+
+/* The record header at the index's location must name the object with the
+ * index's lengths and codec: the cheap check every read affords. */
+static int check_header(const uint8_t *h, const udos_oid *oid,
+			const udos_meta *m)
+{
+	udos__rec rec;
+	char hex[65];
+
+	if (!h || udos__rec_decode(&rec, h) < 0 || udos_oid_cmp(&rec.oid, oid) ||
+	    rec.stored_len != m->stored_size || rec.raw_len != m->size ||
+	    rec.codec != m->codec)
+		return udos__err(UDOS_ECORRUPT, "object '%s': pack %u offset "
+				 "%llu does not hold its record",
+				 udos_oid_fmt(hex, oid), m->pack_id,
+				 (unsigned long long)m->offset);
+	return 0;
 }
 
 /* open with known meta (bulk reads skip the second look-up) */
@@ -134,7 +163,6 @@ static int reader_open_meta(udos_reader **out, udos_store *st,
 		r->meta.size = r->meta.stored_size = (uint64_t)sb.st_size;
 	} else {
 		uint8_t h[UDOS_REC_HDR_SIZE];
-		udos__rec rec;
 		ssize_t n;
 
 		rc = udos__store_packfd(st, m->pack_id);
@@ -142,24 +170,22 @@ static int reader_open_meta(udos_reader **out, udos_store *st,
 			goto fail;
 		r->fd = rc;
 		n = udos__pread_full(r->fd, h, sizeof(h), m->offset);
-		if (n != (ssize_t)sizeof(h) || udos__rec_decode(&rec, h) < 0 ||
-		    udos_oid_cmp(&rec.oid, oid) ||
-		    rec.stored_len != m->stored_size ||
-		    rec.raw_len != m->size || rec.codec != m->codec) {
-			rc = udos__err(n < 0 ? (int)n : UDOS_ECORRUPT,
-				       "object '%s': pack %u offset %llu "
-				       "does not hold its record",
-				       udos_oid_fmt(hex, oid), m->pack_id,
-				       (unsigned long long)m->offset);
+		if (n < 0) {
+			rc = udos__err((int)n, "pack %u: read error: %s",
+				       m->pack_id, udos_strerror((int)n));
 			goto fail;
 		}
+		rc = check_header(n == sizeof(h) ? h : NULL, oid, m);
+		if (rc < 0)
+			goto fail;
 		r->base = m->offset + UDOS_REC_HDR_SIZE;
 		if (m->codec != UDOS_CODEC_NONE) {
 			rc = udos__zdec_new(&r->zd, m->codec);
 			if (rc < 0)
 				goto fail;
-			r->in = udos__alloc(IN_CHUNK);
-			if (!r->in) {
+			r->own_zd = true;
+			r->inbuf = udos__alloc(IN_CHUNK);
+			if (!r->inbuf) {
 				rc = -ENOMEM;
 				goto fail;
 			}
@@ -205,9 +231,10 @@ void udos_reader_close(udos_reader *r)
 		return;
 	if (r->own_fd && r->fd >= 0)
 		close(r->fd);
-	udos__zdec_free(r->zd);
+	if (r->own_zd)
+		udos__zdec_free(r->zd);
 	udos__sha256_free(r->sha);
-	free(r->in);
+	free(r->inbuf);
 	free(r);
 }
 
@@ -248,15 +275,23 @@ static ssize_t decode(udos_reader *r, uint8_t *buf, size_t len)
 			uint64_t left = r->meta.stored_size - r->in_off;
 			size_t want = left < IN_CHUNK ? (size_t)left : IN_CHUNK;
 			ssize_t n;
-			if (!want)
+			if (!left)
 				return corrupt(r, "compressed data ends early");
-			n = udos__pread_full(r->fd, r->in, want,
-					     r->base + r->in_off);
-			if (n < 0)
-				return udos__err((int)n, "pack %u: read error",
-						 r->meta.pack_id);
-			if ((size_t)n < want)
-				return corrupt(r, "pack is truncated");
+			if (r->mem) {
+				/* all of it at once */
+				r->in = r->mem;
+				want = (size_t)left;
+			} else {
+				n = udos__pread_full(r->fd, r->inbuf, want,
+						     r->base + r->in_off);
+				if (n < 0)
+					return udos__err((int)n, "pack %u: "
+							 "read error",
+							 r->meta.pack_id);
+				if ((size_t)n < want)
+					return corrupt(r, "pack is truncated");
+				r->in = r->inbuf;
+			}
 			r->in_off += want;
 			r->in_len = want;
 			r->in_at = 0;
@@ -300,7 +335,10 @@ ssize_t udos_reader_read(udos_reader *r, void *buf, size_t len)
 	left = r->meta.size - r->pos;
 	if (len > left)
 		len = (size_t)left;
-	if (!r->zd) {
+	if (!r->zd && r->mem) {
+		memcpy(buf, r->mem + r->pos, len);
+		n = (ssize_t)len;
+	} else if (!r->zd) {
 		n = udos__pread_full(r->fd, buf, len, r->base + r->pos);
 		if (n < 0)
 			return udos__err((int)n, "read error: %s",
@@ -408,6 +446,11 @@ done:
 
 /* ---- bulk ---------------------------------------------------------------- */
 
+/* Records read per pread in bulk reads: neighbours in a pack come in with
+ * one system call, and a gap wider than BULK_GAP is not read through. */
+#define BULK_WINDOW (4u << 20)
+#define BULK_GAP (64u * 1024)
+
 struct slot {
 	size_t index;
 	udos_meta meta;
@@ -439,7 +482,7 @@ static int plan(struct slot **out, udos_store *st, const udos_oid *oids,
 	if (!s)
 		return udos__err(-ENOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++) {
-		int rc = udos_object_stat(&s[i].meta, st, &oids[i]);
+		int rc = stat_any(&s[i].meta, st, &oids[i]);
 		if (rc < 0 && rc != UDOS_ENOTFOUND) {
 			free(s);
 			return rc;
@@ -451,9 +494,114 @@ static int plan(struct slot **out, udos_store *st, const udos_oid *oids,
 	return 0;
 }
 
+struct bulk {
+	udos_store *st;
+	uint8_t *win;
+	uint32_t win_pack;
+	uint64_t win_off;
+	size_t win_len;
+	udos__zdec *zd[3];      /* one reusable decoder per codec */
+	udos__sha256 *sha;
+	udos_reader r;          /* reused for every windowed record */
+};
+
+/* Read records s[i..] of one pack into the window, as many as fit. */
+static int fill_window(struct bulk *b, const struct slot *s, size_t i,
+		       size_t n)
+{
+	const udos_meta *m = &s[i].meta;
+	uint64_t end = m->offset + UDOS_REC_HDR_SIZE + m->stored_size;
+	ssize_t got;
+	int fd;
+
+	for (size_t j = i + 1; j < n; j++) {
+		const udos_meta *o = &s[j].meta;
+		uint64_t oend = o->offset + UDOS_REC_HDR_SIZE + o->stored_size;
+		if (o->loc != UDOS_LOC_PACKED || o->pack_id != m->pack_id ||
+		    o->offset > end + BULK_GAP ||
+		    oend - m->offset > BULK_WINDOW)
+			break;
+		if (oend > end)
+			end = oend;
+	}
+	fd = udos__store_packfd(b->st, m->pack_id);
+	if (fd < 0)
+		return fd;
+	got = udos__pread_full(fd, b->win, (size_t)(end - m->offset),
+			       m->offset);
+	if (got < 0)
+		return udos__err((int)got, "pack %u: read error: %s",
+				 m->pack_id, udos_strerror((int)got));
+	b->win_pack = m->pack_id;
+	b->win_off = m->offset;
+	b->win_len = (size_t)got; /* short at a truncated pack: see below */
+	return 0;
+}
+
+/* The windowed reader for a packed record, or NULL to use a plain one. */
+static int windowed(udos_reader **out, struct bulk *b, const struct slot *s,
+		    size_t i, size_t n, const udos_oid *oid, unsigned flags)
+{
+	const udos_meta *m = &s[i].meta;
+	uint64_t need = UDOS_REC_HDR_SIZE + m->stored_size;
+	udos_reader *r = &b->r;
+	const uint8_t *h;
+	int rc;
+
+	*out = NULL;
+	if (need > BULK_WINDOW)
+		return 0;
+	if (!b->win) {
+		b->win = udos__alloc(BULK_WINDOW);
+		if (!b->win)
+			return udos__err(-ENOMEM, "out of memory");
+	}
+	if (b->win_len == 0 || b->win_pack != m->pack_id ||
+	    m->offset < b->win_off ||
+	    m->offset + need > b->win_off + b->win_len) {
+		rc = fill_window(b, s, i, n);
+		if (rc < 0)
+			return rc;
+		if (m->offset + need > b->win_off + b->win_len)
+			return 0; /* truncated pack: the plain reader says so */
+	}
+	h = b->win + (m->offset - b->win_off);
+	rc = check_header(h, oid, m);
+	if (rc < 0)
+		return rc;
+	memset(r, 0, sizeof(*r));
+	r->st = b->st;
+	r->oid = *oid;
+	r->meta = *m;
+	r->fd = -1;
+	r->mem = h + UDOS_REC_HDR_SIZE;
+	if (m->codec != UDOS_CODEC_NONE) {
+		if (!b->zd[m->codec]) {
+			rc = udos__zdec_new(&b->zd[m->codec], m->codec);
+			if (rc < 0)
+				return rc;
+		}
+		r->zd = b->zd[m->codec];
+		udos__zdec_reset(r->zd);
+	}
+	if (flags & UDOS_READ_VERIFY) {
+		if (!b->sha) {
+			rc = udos__sha256_new(&b->sha);
+			if (rc < 0)
+				return rc;
+		}
+		udos__sha256_reset(b->sha);
+		r->sha = b->sha;
+		r->verify = true;
+	}
+	*out = r;
+	return 0;
+}
+
 int udos_object_read_many(udos_store *st, const udos_oid *oids, size_t n,
 			  unsigned flags, udos_bulk_fn fn, void *ctx)
 {
+	struct bulk b = { .st = st };
 	struct slot *s;
 	int rc;
 
@@ -463,23 +611,31 @@ int udos_object_read_many(udos_store *st, const udos_oid *oids, size_t n,
 		return rc;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		const udos_oid *oid = &oids[s[i].index];
-		udos_reader *r = NULL;
+		udos_reader *r = NULL, *plain = NULL;
 
-		if (s[i].meta.loc != UDOS_LOC_MISSING) {
-			rc = reader_open_meta(&r, st, oid, &s[i].meta, flags);
+		if (s[i].meta.loc == UDOS_LOC_PACKED)
+			rc = windowed(&r, &b, s, i, n, oid, flags);
+		if (rc == 0 && !r && s[i].meta.loc != UDOS_LOC_MISSING) {
+			rc = reader_open_meta(&plain, st, oid, &s[i].meta,
+					      flags);
 			if (rc == UDOS_ENOTFOUND) /* cleaned meanwhile */
-				rc = udos_reader_open(&r, st, oid, flags);
+				rc = udos_reader_open(&plain, st, oid, flags);
 			if (rc == UDOS_ENOTFOUND) {
 				s[i].meta.loc = UDOS_LOC_MISSING;
 				rc = 0;
 			}
-			if (rc < 0)
-				break;
+			r = plain;
 		}
+		if (rc < 0)
+			break;
 		rc = fn(ctx, s[i].index, oid, r ? &r->meta : &s[i].meta, r);
-		udos_reader_close(r);
+		udos_reader_close(plain);
 	}
 	free(s);
+	free(b.win);
+	for (int c = 0; c < 3; c++)
+		udos__zdec_free(b.zd[c]);
+	udos__sha256_free(b.sha);
 	return rc;
 }
 

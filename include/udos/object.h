@@ -147,7 +147,9 @@ UDOS_API void udos_writer_close(udos_writer *w);
 
 /* ---- reading ---------------------------------------------------------- */
 
-/* Where is it? UDOS_ENOTFOUND if missing (out->loc = MISSING). */
+/* Where is it? UDOS_ENOTFOUND if missing (out->loc = MISSING). An object
+ * both packed and loose (packed, not yet cleaned) is reported, and read,
+ * as PACKED. */
 UDOS_API int udos_object_stat(udos_meta *out, udos_store *st,
 			      const udos_oid *oid);
 
@@ -191,8 +193,8 @@ UDOS_API int udos_object_read(void **data_out, size_t *len_out, udos_store *st,
 
 /*
  * Bulk read: calls fn once per id, ordered for sequential I/O (loose first,
- * then by pack and offset), not in input order; `index` is the position in
- * `oids`. For a missing id, r is NULL and meta->loc is MISSING. The reader
+ * then by pack and offset, neighbouring records read with one system
+ * call), not in input order; `index` is the position in `oids`. For a missing id, r is NULL and meta->loc is MISSING. The reader
  * is valid only during the call. A non-zero return from fn stops the walk
  * and is returned.
  */
