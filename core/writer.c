@@ -304,10 +304,12 @@ static int recover(udos_writer *w)
 	w->tail_end = w->end;
 	b = udos__batch_new();
 	if (!b)
-		return -ENOMEM;
+		return udos__err(-ENOMEM, "out of memory");
 	udos__batch_set_tail(b, w->tail_pack, w->tail_end);
-	rc = udos__fdatasync(w->fd);
-	if (rc == 0)
+	rc = w->opts.no_sync ? 0 : udos__fdatasync(w->fd);
+	if (rc < 0)
+		rc = pack_fail(w, rc, "sync");
+	else
 		rc = udos__store_index_write(w->st, b, !w->opts.no_sync);
 	udos__batch_free(b);
 	w->dirty = false;
@@ -678,7 +680,9 @@ int udos_writer_add_buf(udos_oid *out, bool *new_out, udos_writer *w,
 	UDOS_ASSERT_ARG(out && w && (data || !len));
 	if (new_out)
 		*new_out = false;
-	udos_oid_hash(&oid, data, len);
+	udos__sha256_reset(w->sha); /* a failed stream may have left state */
+	udos__sha256_update(w->sha, data, len);
+	udos__sha256_final(&oid, w->sha);
 	rc = udos__writer_has(w, &oid);
 	if (rc < 0)
 		return rc;
