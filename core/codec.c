@@ -377,6 +377,12 @@ static bool has_magic(const uint8_t *p, size_t n)
 	return false;
 }
 
+bool udos__auto_rules_out(const void *head, size_t head_len, uint64_t total)
+{
+	return total < UDOS_AUTO_MIN_SIZE || head_len < UDOS_AUTO_MIN_SIZE ||
+	       has_magic(head, head_len);
+}
+
 bool udos__worth_compressing(const void *head, size_t head_len,
 			     uint64_t total)
 {
@@ -384,9 +390,7 @@ bool udos__worth_compressing(const void *head, size_t head_len,
 	size_t n = head_len < UDOS_AUTO_SAMPLE ? head_len : UDOS_AUTO_SAMPLE;
 	size_t c;
 
-	if (total < UDOS_AUTO_MIN_SIZE || head_len < UDOS_AUTO_MIN_SIZE)
-		return false;
-	if (has_magic(head, head_len))
+	if (udos__auto_rules_out(head, head_len, total))
 		return false;
 	t = trial_get();
 	if (!t)
@@ -395,6 +399,5 @@ bool udos__worth_compressing(const void *head, size_t head_len,
 			      1);
 	if (ZSTD_isError(c))
 		return false;
-	/* "clearly smaller": at least 10% saved on the sample */
-	return c * 10 < n * 9;
+	return UDOS_AUTO_WORTH(c, n);
 }

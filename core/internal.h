@@ -168,6 +168,10 @@ size_t udos__zbound(int codec, size_t len);
  */
 bool udos__worth_compressing(const void *head, size_t head_len,
 			     uint64_t total);
+/* The cheap half of the heuristic: tiny, or a known compressed format. */
+bool udos__auto_rules_out(const void *head, size_t head_len, uint64_t total);
+/* "clearly smaller": compression must save at least 10% */
+#define UDOS_AUTO_WORTH(stored, raw) ((stored) * 10 < (raw) * 9)
 #define UDOS_AUTO_SAMPLE (64 * 1024)
 #define UDOS_AUTO_MIN_SIZE 64
 

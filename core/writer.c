@@ -675,6 +675,7 @@ int udos_writer_add_buf(udos_oid *out, bool *new_out, udos_writer *w,
 			const void *data, size_t len)
 {
 	udos_oid oid;
+	bool small_auto;
 	int codec, rc;
 
 	UDOS_ASSERT_ARG(out && w && (data || !len));
@@ -689,13 +690,26 @@ int udos_writer_add_buf(udos_oid *out, bool *new_out, udos_writer *w,
 	*out = oid;
 	if (rc == 1)
 		return 0;
-	codec = pick_codec(w, w->opts.compress, data, len, len);
+	/* a small object under `auto` is compressed once, for real, and kept
+	 * raw if that did not pay: no separate trial */
+	small_auto = w->opts.compress == UDOS_COMPRESS_AUTO &&
+		     len <= UDOS_AUTO_SAMPLE &&
+		     w->st->info.default_codec != UDOS_CODEC_NONE;
+	if (small_auto)
+		codec = udos__auto_rules_out(data, len, len)
+				? UDOS_CODEC_NONE
+				: w->st->info.default_codec;
+	else
+		codec = pick_codec(w, w->opts.compress, data, len, len);
 	if (codec == UDOS_CODEC_NONE)
 		return udos__writer_put(w, &oid, codec, len, data, len,
 					new_out);
 	w->cbuf.len = 0;
 	rc = udos__zenc_run(w->zdef, &w->cbuf, data, len, true);
-	if (rc == 0)
+	if (rc == 0 && small_auto && !UDOS_AUTO_WORTH(w->cbuf.len, len))
+		rc = udos__writer_put(w, &oid, UDOS_CODEC_NONE, len, data, len,
+				      new_out);
+	else if (rc == 0)
 		rc = udos__writer_put(w, &oid, codec, len, w->cbuf.data,
 				      w->cbuf.len, new_out);
 	w->cbuf.len = 0;
