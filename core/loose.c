@@ -67,9 +67,17 @@ int udos__loose_commit(udos_store *st, int fd, const char *tmpname,
 	udos__loose_relpath(rel, sizeof(rel), st->info.loose_prefix_len, oid);
 	snprintf(dir, sizeof(dir), "%.*s", (int)(strrchr(rel, '/') - rel),
 		 rel);
+	/* A new sub-folder's own entry must be durable too, or the object
+	 * reported stored can vanish with it. If that fsync fails the empty
+	 * folder goes, so that a retry makes (and syncs) it again. */
 	if (st->info.loose_prefix_len > 0 &&
-	    mkdirat(st->dirfd, dir, 0755) == 0 && !nosync)
-		udos__fsync_dir(st->dirfd, "loose");
+	    mkdirat(st->dirfd, dir, 0755) == 0 && !nosync &&
+	    (rc = udos__fsync_dir(st->dirfd, "loose")) < 0) {
+		unlinkat(st->dirfd, dir, AT_REMOVEDIR);
+		unlinkat(st->dirfd, tmpname, 0);
+		return udos__err(rc, "cannot sync '%s/loose': %s", st->path,
+				 udos_strerror(rc));
+	}
 
 	rc = rename_noreplace(st->dirfd, tmpname, rel);
 	if (rc == -EEXIST) {
