@@ -11,8 +11,10 @@ int udos__write_all(int fd, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
 
-	if (UDOS_FAULT(UDOS_FAULT_WRITE)) /* fault hook: a full disk */
+	if (UDOS_FAULT(UDOS_FAULT_WRITE)) { /* fault hook: a full disk */
+		errno = ENOSPC;
 		return -ENOSPC;
+	}
 	while (len) {
 		ssize_t n = write(fd, p, len);
 		if (n < 0) {
@@ -30,8 +32,10 @@ int udos__pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
 {
 	const uint8_t *p = buf;
 
-	if (UDOS_FAULT(UDOS_FAULT_WRITE)) /* fault hook: a full disk */
+	if (UDOS_FAULT(UDOS_FAULT_WRITE)) { /* fault hook: a full disk */
+		errno = ENOSPC;
 		return -ENOSPC;
+	}
 	while (len) {
 		ssize_t n = pwrite(fd, p, len, (off_t)off);
 		if (n < 0) {
@@ -86,15 +90,19 @@ ssize_t udos__read_full(int fd, void *buf, size_t len)
 
 int udos__fsync(int fd)
 {
-	if (UDOS_FAULT(UDOS_FAULT_SYNC)) /* fault hook */
+	if (UDOS_FAULT(UDOS_FAULT_SYNC)) { /* fault hook */
+		errno = EIO;
 		return -EIO;
+	}
 	return fsync(fd) < 0 ? -errno : 0;
 }
 
 int udos__fdatasync(int fd)
 {
-	if (UDOS_FAULT(UDOS_FAULT_SYNC)) /* fault hook */
+	if (UDOS_FAULT(UDOS_FAULT_SYNC)) { /* fault hook */
+		errno = EIO;
 		return -EIO;
+	}
 	return fdatasync(fd) < 0 ? -errno : 0;
 }
 
