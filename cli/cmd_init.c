@@ -19,7 +19,7 @@ static const struct opt init_opts[] = {
 	{ 0, "pack-size", OPT_STR, A(pack_size), "SIZE", NULL,
 	  "close a pack past this size: 512M, 4G (default: 4G)" },
 	{ 0, "compression", OPT_STR, A(compression), "zstd:N|zlib:N|none", NULL,
-	  "default codec (default: zstd:3)" },
+	  "default codec (default: zstd:1)" },
 	{ 0, "loose-prefix-len", OPT_STR, A(prefix_len), "N", NULL,
 	  "hex digits of the loose/ folder level, 0..8 (default: 2)" },
 	OPT_END_MARK

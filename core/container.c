@@ -17,7 +17,7 @@
 #define CONFIG_NAME "config.json"
 #define LOCK_NAME "writer.lock"
 #define DEFAULT_PACK_TARGET (4ull << 30)
-#define DEFAULT_COMPRESSION "zstd:3"
+#define DEFAULT_COMPRESSION "zstd:1"
 #define MAX_CONFIG_SIZE 65536
 #define GEN_NAME "index.gen"
 

@@ -30,7 +30,7 @@ typedef struct udos_init_opts {
 	unsigned version;          /* UDOS_INIT_OPTS_VERSION */
 	uint64_t pack_size_target; /* bytes; 0 = default 4 GiB */
 	int loose_prefix_len;      /* 0..8; -1 = default 2 */
-	const char *compression;   /* "zstd:N", "zlib:N", "none"; NULL = "zstd:3" */
+	const char *compression;   /* "zstd:N", "zlib:N", "none"; NULL = "zstd:1" */
 } udos_init_opts;
 
 #define UDOS_INIT_OPTS_VERSION 1

@@ -7,6 +7,7 @@
 #include "object.h"
 #include "iter.h"
 #include "maint.h"
+#include "ingest.h"
 
 #ifdef __cplusplus
 extern "C" {

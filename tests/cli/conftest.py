@@ -69,7 +69,7 @@ class Udos:
 
 @pytest.fixture
 def udos(tmp_path):
-    """A fresh, initialised container (zstd:3, defaults)."""
+    """A fresh, initialised container (zstd:1, defaults)."""
     u = Udos(tmp_path / "store")
     u.ok("init", u.store, store=False)
     return u

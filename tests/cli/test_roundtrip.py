@@ -179,7 +179,7 @@ def test_ls_and_status(udos, tmp_path):
     assert st["loose_size"] == sum(os.path.getsize(p) for p in loose)
     assert st["packed_size"] == sum(os.path.getsize(p) for p in packed)
     assert st["pack_count"] >= 1
-    assert st["compression"] == "zstd:3"
+    assert st["compression"] == "zstd:1"
     assert len(st["container_id"]) == 36
     assert st["compression_ratio"] > 1
     human = udos.ok("status").stdout.decode()
