@@ -21,4 +21,13 @@ echo "== tests under sanitizers"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	ctest --test-dir build-asan --output-on-failure -j"$jobs"
+echo "== build (fault injection, ASan + UBSan)"
+# Every fsync, write and allocation point of a few operations is made to
+# fail in turn: each must fail cleanly and leave a store that validates.
+scripts/build.sh build-fault -DCMAKE_BUILD_TYPE=Debug -DUDOS_SANITIZE=ON \
+	-DUDOS_PYTHON=OFF -DUDOS_FAULT_INJECTION=ON
+echo "== fault-injection tests"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	ctest --test-dir build-fault --output-on-failure -R test_faults
 echo "all tests passed"
