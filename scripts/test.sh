@@ -8,7 +8,7 @@ scripts/setup.sh
 jobs=$(nproc)
 
 echo "== build (RelWithDebInfo, -Werror)"
-scripts/build.sh build
+scripts/build.sh build -DUDOS_PYTHON=ON
 echo "== tests"
 ctest --test-dir build --output-on-failure -j"$jobs"
 
