@@ -128,6 +128,11 @@ int udos__index_open(udos__index **out, const char *dir, bool primary,
 			goto fail;
 		}
 		ix->secdir = strdup(tmpl);
+		if (!ix->secdir) {
+			rmdir(tmpl);
+			rc = udos__err(-ENOMEM, "out of memory");
+			goto fail;
+		}
 		ix->db = rocksdb_open_as_secondary(ix->opts, dir, ix->secdir,
 						   &err);
 	}

@@ -460,6 +460,14 @@ int udos_store_validate(udos_validate_result *out, udos_store *st,
 			ps->limit = 0;
 		out->tail_bytes += ps->size - ps->limit;
 		v.total += ps->limit;
+		if (have_tail && id == tail_pack && ps->size < tail_end)
+			find(&v, UDOS_FIND_RECORD_TRUNCATED, NULL, rel,
+			     ps->size, "pack '%s' is %" PRIu64 " bytes, shorter "
+			     "than its committed end %" PRIu64, rel, ps->size,
+			     tail_end);
+		else if (ps->limit && ps->limit < UDOS_PACK_HDR_SIZE)
+			find(&v, UDOS_FIND_PACK_HEADER, NULL, rel, 0,
+			     "pack '%s' is too short for its header", rel);
 	}
 	rc = udos__loose_walk(st, count_loose, &v);
 	if (rc == 0)

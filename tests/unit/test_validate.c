@@ -147,6 +147,21 @@ static void test_truncated_pack(void **state)
 	free(p);
 }
 
+static void test_emptied_pack(void **state)
+{
+	struct fx *x = *state;
+	char *p = path(x, "packs/0");
+
+	assert_int_equal(truncate(p, 0), 0);
+	udos_store_close(x->st);
+	assert_ok(udos_store_open(&x->st, x->root, 0));
+	/* the pack itself, and every object indexed in it */
+	assert_int_equal(run(x, false), 21);
+	assert_true(has_kind(x, UDOS_FIND_RECORD_TRUNCATED));
+	assert_true(has_kind(x, UDOS_FIND_INDEX_DANGLING));
+	free(p);
+}
+
 static void test_missing_pack(void **state)
 {
 	struct fx *x = *state;
@@ -201,6 +216,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_truncated_pack, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_missing_pack, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_emptied_pack, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_loose_problems, setup,
 						teardown),
