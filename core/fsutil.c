@@ -50,13 +50,18 @@ int udos__pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-ssize_t udos__pread_full(int fd, void *buf, size_t len, uint64_t off)
+/* read until len bytes or end of file; at `off`, or at the file position
+ * when off is UINT64_MAX */
+static ssize_t read_loop(int fd, void *buf, size_t len, uint64_t off)
 {
 	uint8_t *p = buf;
 	size_t got = 0;
 
 	while (got < len) {
-		ssize_t n = pread(fd, p + got, len - got, (off_t)(off + got));
+		ssize_t n = off == UINT64_MAX
+				    ? read(fd, p + got, len - got)
+				    : pread(fd, p + got, len - got,
+					    (off_t)(off + got));
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -69,23 +74,14 @@ ssize_t udos__pread_full(int fd, void *buf, size_t len, uint64_t off)
 	return (ssize_t)got;
 }
 
+ssize_t udos__pread_full(int fd, void *buf, size_t len, uint64_t off)
+{
+	return read_loop(fd, buf, len, off);
+}
+
 ssize_t udos__read_full(int fd, void *buf, size_t len)
 {
-	uint8_t *p = buf;
-	size_t got = 0;
-
-	while (got < len) {
-		ssize_t n = read(fd, p + got, len - got);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	return (ssize_t)got;
+	return read_loop(fd, buf, len, UINT64_MAX);
 }
 
 int udos__fsync(int fd)
