@@ -1,27 +1,30 @@
-/* cli/cmd_add.c - `udos add`: files in, one manifest line per file out. */
+/* cli/cmd_add.c - `udos add`: files in through the ingest engine, one
+ * manifest line per file out. */
 #include "cmd.h"
 
 #include <errno.h>
-#include <fcntl.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "opt.h"
 #include "output.h"
-#include "pathwalk.h"
 
 struct add_args {
 	const char *to;
 	const char *compress;
 	const char *files_from;
-	const char *commit_every;
+	const char *io;
+	const char *max_inflight;
 	bool recursive;
 	bool nul;
 	bool json;
+	bool follow;
 };
 
 #define A(f) offsetof(struct add_args, f)
@@ -32,14 +35,18 @@ static const struct opt add_opts[] = {
 	  "packed objects' compression (default: auto)" },
 	{ 'r', "recursive", OPT_BOOL, A(recursive), NULL, NULL,
 	  "add the files under directories" },
+	{ 0, "follow-symlinks", OPT_BOOL, A(follow), NULL, NULL,
+	  "follow symlinks met inside directories (default: skip them)" },
 	{ 0, "files-from", OPT_STR, A(files_from), "FILE|-", NULL,
 	  "also add the paths listed in FILE (- is stdin)" },
 	{ '0', "null", OPT_BOOL, A(nul), NULL, NULL,
 	  "--files-from entries end with NUL, not newline" },
-	{ 0, "commit-every", OPT_STR, A(commit_every), "N", NULL,
-	  "--to pack: commit (and print) at least every N objects" },
 	{ 0, "json", OPT_BOOL, A(json), NULL, NULL,
 	  "one JSON object per line: hash, size, path, stored" },
+	{ 0, "io", OPT_STR, A(io), NULL, "auto|uring|threads",
+	  "how files are read (default: auto, io_uring else threads)" },
+	{ 0, "max-inflight", OPT_STR, A(max_inflight), "SIZE", NULL,
+	  "cap on bytes being read or processed (default: 256M, min 16M)" },
 	OPT_END_MARK
 };
 #undef A
@@ -51,211 +58,571 @@ static const struct opt_cmd add_cmd = {
 	"--json each line is {\"hash\", \"size\", \"path\", \"stored\"}, stored "
 	"being\nfalse when nothing was written: the object was already packed\n"
 	"(or, with --to loose, present at all) or came earlier in this run.\n\n"
+	"Files are read, hashed and compressed in parallel. Named files (on\n"
+	"the command line or in --files-from) are printed in the order given;\n"
+	"files found under a directory are printed as they finish.\n\n"
 	"The default is --to pack: bulk-friendly, objects are group-committed\n"
 	"and a line is printed only once its object is durable. --to loose\n"
 	"writes one file per object, durable (and printed) one by one.\n"
 	"Loose objects are always stored raw; --compress applies to packs.\n\n"
-	"With -r, directories are walked; symlinks, fifos, sockets and devices\n"
-	"found inside are skipped with a warning. Named symlinks are followed.\n"
-	"A missing, unreadable or non-regular named path (a directory without\n"
-	"-r too) is reported and the rest goes on; the exit status is then 1.\n",
+	"With -r, directories are walked; symlinks (unless --follow-symlinks),\n"
+	"fifos, sockets and devices found inside are skipped with a warning.\n"
+	"Named symlinks are followed. A missing, unreadable or non-regular\n"
+	"named path (a directory without -r too), or a file that changes while\n"
+	"it is read, is reported and the rest goes on; the exit status is\n"
+	"then 1. A store error (disk full, locked, corrupt) stops the run with\n"
+	"exit status 3; every line printed before it stays valid.\n\n"
+	"Progress is shown on stderr when it is a terminal; a summary line\n"
+	"follows at the end (both silenced by -q).\n",
 	add_opts,
 };
 
-/* A manifest line waiting for the commit that makes its object durable. */
-struct line {
-	udos_oid oid;
-	uint64_t size;
-	char *path;
-	bool stored;
+/* ---- named paths: printed in the order given -------------------------- */
+
+/*
+ * The engine reports files as they finish. A named file gets a sequence
+ * number when the source hands it over; its line waits in `pend` until
+ * every earlier named file has been reported. Files found under a folder
+ * have no number and are printed at once.
+ */
+struct named {
+	struct named *next;
+	uint64_t seq;
+	char path[];
+};
+
+#define NAMED_BUCKETS 4096
+
+struct pend {
+	char *line; /* NULL: no line (failed) */
+	bool done;
 };
 
 struct add_state {
 	struct cli *cli;
 	const struct add_args *a;
-	struct pathwalk walk;
-	udos_writer *w; /* NULL for --to loose */
-	struct line *q;
-	size_t n, cap;
-	uint64_t commit_limit; /* lines kept before forcing a commit */
-	uint64_t files, stored, bytes;
-	struct progress prog;
+	pthread_mutex_t mu; /* everything below; stdout and stderr */
+
+	/* source: argv, then the list */
+	char **argv;
+	int argc, argi;
+	FILE *list;
+	char *lbuf;
+	size_t lcap;
+
+	struct named *buckets[NAMED_BUCKETS];
+	uint64_t seq_next;        /* next number to hand out */
+	struct pend *pend;        /* ring of numbers [seq_base, seq_next) */
+	size_t pcap;              /* power of two */
+	uint64_t seq_base;        /* oldest number not yet printed */
+
+	uint64_t errors;          /* per-file failures (exit 1) */
+	int store_err;            /* first store-level failure seen */
+
+	/* progress on stderr */
+	bool show_progress;
+	bool drawn;
+	struct timespec t0;
 };
 
-/* sha256sum escapes names holding '\\' or '\n' and flags the line. */
-static void print_sum_line(const struct line *l)
+static size_t hash_path(const char *p)
 {
-	char hex[UDOS_OID_HEXSZ + 1];
-	const char *p = l->path;
-	bool esc = strpbrk(p, "\\\n") != NULL;
+	size_t h = 5381;
 
-	udos_oid_fmt(hex, &l->oid);
-	if (!esc) {
-		printf("%s  %s\n", hex, p);
-		return;
-	}
-	printf("\\%s  ", hex);
-	for (; *p; p++) {
-		if (*p == '\\')
-			fputs("\\\\", stdout);
-		else if (*p == '\n')
-			fputs("\\n", stdout);
-		else
-			putchar(*p);
-	}
-	putchar('\n');
+	for (; *p; p++)
+		h = h * 33 + (unsigned char)*p;
+	return h & (NAMED_BUCKETS - 1);
 }
 
-static void print_line(const struct add_state *s, const struct line *l)
+/* Append at the chain's end: the same path named twice is taken in
+ * order. */
+static int named_put(struct add_state *s, const char *path, uint64_t seq)
 {
-	char hex[UDOS_OID_HEXSZ + 1];
+	size_t len = strlen(path);
+	struct named *n = malloc(sizeof(*n) + len + 1);
+	struct named **pp;
 
-	if (!s->a->json) {
-		print_sum_line(l);
-		return;
-	}
-	printf("{\"hash\":\"%s\",\"size\":%llu,\"path\":",
-	       udos_oid_fmt(hex, &l->oid), (unsigned long long)l->size);
-	json_str(stdout, l->path);
-	printf(",\"stored\":%s}\n", l->stored ? "true" : "false");
-}
-
-/* Every queued object was added before the commit that just returned: all
- * are durable now. */
-static void flush_lines(struct add_state *s)
-{
-	size_t i;
-
-	for (i = 0; i < s->n; i++) {
-		print_line(s, &s->q[i]);
-		free(s->q[i].path);
-	}
-	s->n = 0;
-	fflush(stdout);
-}
-
-static void on_commit(void *ctx, uint64_t n_committed)
-{
-	(void)n_committed;
-	flush_lines(ctx);
-}
-
-/*
- * An explicit commit. on_commit is not called when nothing new was pending
- * (every queued line is a dedup hit), so flush here too.
- */
-static int commit(struct add_state *s)
-{
-	int rc = udos_writer_commit(s->w);
-
-	if (rc == 0)
-		flush_lines(s);
-	return rc;
-}
-
-static int queue_line(struct add_state *s, const struct line *l)
-{
-	if (s->n == s->cap) {
-		size_t ncap = s->cap ? s->cap * 2 : 256;
-		struct line *nq = realloc(s->q, ncap * sizeof(*nq));
-
-		if (!nq)
-			return -ENOMEM;
-		s->q = nq;
-		s->cap = ncap;
-	}
-	s->q[s->n] = *l;
-	s->q[s->n].path = strdup(l->path);
-	if (!s->q[s->n].path)
+	if (!n)
 		return -ENOMEM;
-	s->n++;
+	n->next = NULL;
+	n->seq = seq;
+	memcpy(n->path, path, len + 1);
+	for (pp = &s->buckets[hash_path(path)]; *pp; pp = &(*pp)->next)
+		;
+	*pp = n;
 	return 0;
 }
 
-/* The store-writing step: one regular file, by path. */
-static int add_file(void *ctx, const char *path, bool walked)
+/* The oldest number given to this path, removed; -1 if none. */
+static int64_t named_take(struct add_state *s, const char *path)
+{
+	struct named **pp, *n;
+	int64_t seq;
+
+	if (!path)
+		return -1;
+	for (pp = &s->buckets[hash_path(path)]; (n = *pp); pp = &n->next) {
+		if (!strcmp(n->path, path)) {
+			*pp = n->next;
+			seq = (int64_t)n->seq;
+			free(n);
+			return seq;
+		}
+	}
+	return -1;
+}
+
+static void named_free(struct add_state *s)
+{
+	size_t i;
+
+	for (i = 0; i < NAMED_BUCKETS; i++) {
+		struct named *n = s->buckets[i], *next;
+
+		for (; n; n = next) {
+			next = n->next;
+			free(n);
+		}
+	}
+}
+
+/* ---- output ------------------------------------------------------------ */
+
+/* Take the progress line off the terminal before other stderr output. */
+static void unprogress(struct add_state *s)
+{
+	if (s->drawn) {
+		fputs("\r\033[K", stderr);
+		s->drawn = false;
+	}
+}
+
+/* sha256sum escapes names holding '\\' or '\n' and flags the line. */
+static void print_sum_line(FILE *f, const char *hex, const char *p)
+{
+	if (!strpbrk(p, "\\\n")) {
+		fprintf(f, "%s  %s\n", hex, p);
+		return;
+	}
+	fprintf(f, "\\%s  ", hex);
+	for (; *p; p++) {
+		if (*p == '\\')
+			fputs("\\\\", f);
+		else if (*p == '\n')
+			fputs("\\n", f);
+		else
+			putc(*p, f);
+	}
+	putc('\n', f);
+}
+
+static void print_line(FILE *f, const struct add_state *s,
+		       const udos_ingest_file *file)
+{
+	char hex[UDOS_OID_HEXSZ + 1];
+
+	udos_oid_fmt(hex, &file->oid);
+	if (!s->a->json) {
+		print_sum_line(f, hex, file->path);
+		return;
+	}
+	fprintf(f, "{\"hash\":\"%s\",\"size\":%llu,\"path\":", hex,
+		(unsigned long long)file->size);
+	json_str(f, file->path);
+	fprintf(f, ",\"stored\":%s}\n", file->is_new ? "true" : "false");
+}
+
+static char *format_line(const struct add_state *s,
+			 const udos_ingest_file *file)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return NULL;
+	print_line(f, s, file);
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+/* Print every finished named line from the oldest on. */
+static void pend_drain(struct add_state *s)
+{
+	while (s->seq_base < s->seq_next) {
+		struct pend *p = &s->pend[s->seq_base & (s->pcap - 1)];
+
+		if (!p->done)
+			break;
+		if (p->line)
+			fputs(p->line, stdout);
+		free(p->line);
+		p->line = NULL;
+		p->done = false;
+		s->seq_base++;
+	}
+}
+
+/* Hand out the next number (its slot starts empty). */
+static int pend_new(struct add_state *s, uint64_t *seq_out)
+{
+	if (s->seq_next - s->seq_base == s->pcap) {
+		size_t ncap = s->pcap ? s->pcap * 2 : 1024;
+		struct pend *np = calloc(ncap, sizeof(*np));
+		uint64_t q;
+
+		if (!np)
+			return -ENOMEM;
+		for (q = s->seq_base; q < s->seq_next; q++)
+			np[q & (ncap - 1)] = s->pend[q & (s->pcap - 1)];
+		free(s->pend);
+		s->pend = np;
+		s->pcap = ncap;
+	}
+	*seq_out = s->seq_next++;
+	return 0;
+}
+
+/* A named file finished: `line` (owned, may be NULL) waits its turn. */
+static void pend_done(struct add_state *s, uint64_t seq, char *line)
+{
+	struct pend *p = &s->pend[seq & (s->pcap - 1)];
+
+	p->line = line;
+	p->done = true;
+	pend_drain(s);
+}
+
+/* At the end: whatever is left (a named file the engine skipped without
+ * reporting it) no longer holds the others back. */
+static void pend_flush(struct add_state *s)
+{
+	while (s->seq_base < s->seq_next) {
+		struct pend *p = &s->pend[s->seq_base & (s->pcap - 1)];
+
+		if (p->line)
+			fputs(p->line, stdout);
+		free(p->line);
+		p->line = NULL;
+		p->done = false;
+		s->seq_base++;
+	}
+}
+
+/* ---- the source: path arguments, then --files-from -------------------- */
+
+static void path_error(struct add_state *s, const char *problem,
+		       const char *path)
+{
+	pthread_mutex_lock(&s->mu);
+	unprogress(s);
+	cli_msg(s->cli, problem, path);
+	s->errors++;
+	pthread_mutex_unlock(&s->mu);
+}
+
+/*
+ * Check a named path the way `add` always has: a folder needs -r, and
+ * anything else must be a regular file (symlinks followed). 1 to pass it
+ * to the engine, 0 to skip it (reported), or a negative code.
+ */
+static int check_named(struct add_state *s, const char *path)
+{
+	struct stat sb;
+	uint64_t seq;
+	int rc;
+
+	if (stat(path, &sb) < 0) {
+		path_error(s, strerror(errno), path);
+		return 0;
+	}
+	if (S_ISDIR(sb.st_mode)) {
+		if (!s->a->recursive) {
+			path_error(s, "is a directory (use -r)", path);
+			return 0;
+		}
+		return 1;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		path_error(s, "not a regular file", path);
+		return 0;
+	}
+	pthread_mutex_lock(&s->mu);
+	rc = pend_new(s, &seq);
+	if (rc == 0) {
+		rc = named_put(s, path, seq);
+		if (rc < 0)
+			s->seq_next--; /* nobody saw it yet */
+	}
+	pthread_mutex_unlock(&s->mu);
+	return rc < 0 ? rc : 1;
+}
+
+/* The next raw entry, or NULL at the end. */
+static const char *next_entry(struct add_state *s)
+{
+	char sep = s->a->nul ? '\0' : '\n';
+	ssize_t len;
+
+	if (s->argi < s->argc)
+		return s->argv[s->argi++];
+	while (s->list) {
+		len = getdelim(&s->lbuf, &s->lcap, sep, s->list);
+		if (len < 0) {
+			if (ferror(s->list))
+				path_error(s, strerror(EIO), s->a->files_from);
+			if (s->list != stdin)
+				fclose(s->list);
+			s->list = NULL;
+			break;
+		}
+		if (len && s->lbuf[len - 1] == sep)
+			s->lbuf[--len] = '\0';
+		if (len)
+			return s->lbuf;
+	}
+	return NULL;
+}
+
+/* udos_ingest_source_fn: runs on the engine's source thread. */
+static int src_next(void *ctx, const char **path_out)
 {
 	struct add_state *s = ctx;
-	struct line l = { .path = (char *)path };
-	struct stat sb;
-	int fd, rc;
+	const char *p;
+	int rc;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
-				(walked ? O_NOFOLLOW : 0));
-	if (fd < 0) {
-		cli_msg(s->cli, strerror(errno), path);
-		s->walk.errors++;
-		return 0;
-	}
-	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-		cli_msg(s->cli, "not a regular file", path);
-		s->walk.errors++;
-		close(fd);
-		return 0;
-	}
-	l.size = (uint64_t)sb.st_size;
-	if (s->w)
-		rc = udos_writer_add_fd(&l.oid, &l.stored, s->w, fd);
-	else
-		rc = udos_add_loose_fd(&l.oid, &l.stored, s->cli->st, fd, 0);
-	close(fd);
-	if (rc == UDOS_ECHANGED || rc == -EIO) {
-		/* the source's fault, not the store's: go on */
-		cli_err(s->cli, rc, path);
-		s->walk.errors++;
-		return 0;
-	}
-	if (rc < 0) {
-		cli_err(s->cli, rc, path);
-		return EXIT_STORE;
-	}
-	s->files++;
-	s->bytes += l.size;
-	s->stored += l.stored;
-	progress_update(&s->prog, s->files, 0);
-
-	if (!s->w) {
-		/* udos_add_loose_fd is durable on return */
-		print_line(s, &l);
-		return 0;
-	}
-	rc = queue_line(s, &l);
-	if (rc < 0) {
-		cli_err(s->cli, rc, path);
-		return EXIT_STORE;
-	}
-	/* Lines of already-present objects do not count toward the writer's
-	 * thresholds: bound the queue ourselves. */
-	if (s->n >= s->commit_limit) {
-		rc = commit(s);
-		if (rc < 0) {
-			cli_err(s->cli, rc, NULL);
-			return EXIT_STORE;
+	while ((p = next_entry(s))) {
+		rc = check_named(s, p);
+		if (rc < 0)
+			return rc;
+		if (rc) {
+			*path_out = p;
+			return 1;
 		}
 	}
 	return 0;
 }
 
-static int parse_count(uint64_t *out, const char *s)
-{
-	char *end;
-	unsigned long long v;
+/* ---- engine callbacks -------------------------------------------------- */
 
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || v == 0 || s[0] == '-')
-		return -1;
-	*out = v;
-	return 0;
+/* Failures of the store (or of the run), as opposed to one input file's:
+ * the run stops; they are said once. */
+static bool is_store_error(int code)
+{
+	return (code <= -5000 && code != UDOS_ECHANGED) || code == -ENOSPC ||
+	       code == -EDQUOT || code == -EROFS || code == -ECANCELED ||
+	       code == -ENOMEM;
+}
+
+static void file_error(struct add_state *s, const udos_ingest_file *f)
+{
+	const char *what = udos_strerror(f->error);
+	const char *d = f->detail;
+	char buf[1024];
+
+	if (is_store_error(f->error)) {
+		if (s->store_err)
+			return; /* a consequence of the first */
+		s->store_err = f->error;
+		cli_err(s->cli, f->error, f->path);
+		return;
+	}
+	s->errors++;
+	/* the detail ("stat 'x': No such file...") mostly repeats the cause */
+	if (d && d[0] && !strcasestr(d, what))
+		snprintf(buf, sizeof(buf), "%s: %s", what, d);
+	else
+		snprintf(buf, sizeof(buf), "%s", what);
+	cli_msg(s->cli, buf, f->path);
+}
+
+/* udos_ingest_file_fn: for packs, called after the commit that made the
+ * object durable, so the line may go out at once. */
+static void on_file(void *ctx, const udos_ingest_file *f)
+{
+	struct add_state *s = ctx;
+	int64_t seq;
+	char *line = NULL;
+
+	pthread_mutex_lock(&s->mu);
+	seq = named_take(s, f->path);
+	if (f->error) {
+		unprogress(s);
+		file_error(s, f);
+	} else if (seq < 0) {
+		print_line(stdout, s, f);
+	} else {
+		line = format_line(s, f);
+		if (!line && !s->store_err) {
+			/* out of memory: the line cannot wait, print it now
+			 * (out of order rather than lost) */
+			print_line(stdout, s, f);
+		}
+	}
+	if (seq >= 0)
+		pend_done(s, (uint64_t)seq, line);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static const char *special_kind(const char *path)
+{
+	struct stat sb;
+
+	if (!path || lstat(path, &sb) < 0)
+		return "special file";
+	if (S_ISFIFO(sb.st_mode))
+		return "fifo";
+	if (S_ISSOCK(sb.st_mode))
+		return "socket";
+	if (S_ISCHR(sb.st_mode) || S_ISBLK(sb.st_mode))
+		return "device";
+	if (S_ISLNK(sb.st_mode))
+		return "symlink";
+	return "special file";
+}
+
+static void on_warning(void *ctx, int kind, int code, const char *path,
+		       const char *message)
+{
+	struct add_state *s = ctx;
+	bool quiet = s->cli->quiet;
+	char buf[128];
+	int64_t seq;
+
+	(void)code;
+	pthread_mutex_lock(&s->mu);
+	unprogress(s);
+	seq = named_take(s, path);
+	if (seq >= 0) {
+		/* a named file that changed kind after we looked: a failure,
+		 * as if we had seen it so */
+		s->errors++;
+		cli_msg(s->cli, kind == UDOS_INGEST_WARN_SPECIAL ?
+				"not a regular file" : message, path);
+		pend_done(s, (uint64_t)seq, NULL);
+		goto out;
+	}
+	switch (kind) {
+	case UDOS_INGEST_WARN_SYMLINK:
+	case UDOS_INGEST_WARN_SPECIAL:
+		if (!quiet) {
+			snprintf(buf, sizeof(buf), "skipping %s",
+				 kind == UDOS_INGEST_WARN_SYMLINK ?
+					 "symlink" : special_kind(path));
+			cli_msg(s->cli, buf, path);
+		}
+		break;
+	case UDOS_INGEST_WARN_WALK:
+		/* files under it were not added: a failure, said even with
+		 * -q */
+		s->errors++;
+		cli_msg(s->cli, message, path);
+		break;
+	default: /* LOOP, NOTICE */
+		if (!quiet)
+			cli_msg(s->cli, message, path);
+		break;
+	}
+out:
+	pthread_mutex_unlock(&s->mu);
+}
+
+static double elapsed(const struct add_state *s)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - s->t0.tv_sec) +
+	       (double)(now.tv_nsec - s->t0.tv_nsec) / 1e9;
+}
+
+static void draw_progress(struct add_state *s, const udos_ingest_progress *p)
+{
+	double t = elapsed(s), rate = t > 0 ? (double)p->bytes_done / t : 0;
+	char done[32], total[32], rs[32];
+
+	human_size(done, sizeof(done), p->bytes_done);
+	human_size(total, sizeof(total), p->bytes_total);
+	human_size(rs, sizeof(rs), (uint64_t)rate);
+	fputs("\r\033[K", stderr);
+	if (p->walk_done) {
+		fprintf(stderr, "adding: %llu/%llu files, %s/%s, %s/s",
+			(unsigned long long)p->files_done,
+			(unsigned long long)p->files_total, done, total, rs);
+		if (rate > 0 && p->bytes_total >= p->bytes_done) {
+			double eta = (double)(p->bytes_total - p->bytes_done) /
+				     rate;
+
+			fprintf(stderr, ", ETA %llu:%02llu",
+				(unsigned long long)eta / 60,
+				(unsigned long long)eta % 60);
+		}
+	} else {
+		fprintf(stderr, "adding: %llu files (%llu found), %s, %s/s",
+			(unsigned long long)p->files_done,
+			(unsigned long long)p->files_total, done, rs);
+	}
+	if (p->errors)
+		fprintf(stderr, ", %llu failed",
+			(unsigned long long)p->errors);
+	s->drawn = true;
+	fflush(stderr);
+}
+
+/* udos_ingest_progress_fn: also pushes printed lines out regularly (stdout
+ * is block-buffered on a pipe). */
+static void on_progress(void *ctx, const udos_ingest_progress *p)
+{
+	struct add_state *s = ctx;
+
+	pthread_mutex_lock(&s->mu);
+	fflush(stdout);
+	if (s->show_progress)
+		draw_progress(s, p);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void print_summary(const struct add_state *s,
+			  const udos_ingest_summary *sum)
+{
+	char in[32], st[32];
+	double secs = sum->seconds > 0 ? sum->seconds : 1e-9;
+
+	human_size(in, sizeof(in), sum->bytes_in);
+	human_size(st, sizeof(st), sum->bytes_stored);
+	fprintf(stderr,
+		"udos add: %llu files, %llu new objects, %llu dedup hits, "
+		"%s in, %s stored, %.2f s, %.1f MB/s, %.0f files/s",
+		(unsigned long long)sum->files,
+		(unsigned long long)sum->new_objects,
+		(unsigned long long)sum->dedup_hits, in, st, sum->seconds,
+		(double)sum->bytes_in / 1e6 / secs, (double)sum->files / secs);
+	if (s->errors)
+		fprintf(stderr, ", %llu failed", (unsigned long long)s->errors);
+	fputc('\n', stderr);
+}
+
+/* ---- the command ------------------------------------------------------- */
+
+static int parse_io(const char *s)
+{
+	if (!strcmp(s, "uring"))
+		return UDOS_INGEST_IO_URING;
+	if (!strcmp(s, "threads"))
+		return UDOS_INGEST_IO_THREADS;
+	return UDOS_INGEST_IO_AUTO;
 }
 
 int cmd_add(struct cli *cli, int argc, char **argv)
 {
-	struct add_args a = { .to = "pack", .compress = "auto" };
-	udos_writer_opts wo = UDOS_WRITER_OPTS_INIT;
-	struct add_state s = { .cli = cli, .a = &a };
-	int n, i, rc = 0, crc;
-	bool loose;
+	struct add_args a = { .to = "pack", .compress = "auto", .io = "auto" };
+	udos_ingest_opts io = UDOS_INGEST_OPTS_INIT;
+	udos_ingest_summary sum;
+	struct add_state *s;
+	int n, rc, ret;
 
 	n = opt_parse(&add_cmd, &a, argc, argv);
 	if (n == OPT_HELP)
@@ -266,75 +633,72 @@ int cmd_add(struct cli *cli, int argc, char **argv)
 		return opt_usage_error(&add_cmd, "nothing to add", NULL);
 	if (a.nul && !a.files_from)
 		return opt_usage_error(&add_cmd, "-0 needs --files-from", NULL);
-	loose = !strcmp(a.to, "loose");
-	wo.compress = cli_compress_mode(a.compress);
-	s.commit_limit = 20000;
-	if (a.commit_every) {
-		if (parse_count(&s.commit_limit, a.commit_every) < 0)
-			return opt_usage_error(&add_cmd, "invalid count",
-					       a.commit_every);
-		wo.commit_every_objects = s.commit_limit;
-	}
-	wo.on_commit = on_commit;
-	wo.ctx = &s;
+	if (a.max_inflight &&
+	    (udos_size_parse(&io.max_inflight, a.max_inflight) < 0 ||
+	     !io.max_inflight))
+		return opt_usage_error(&add_cmd, "invalid size",
+				       a.max_inflight);
+	if (!a.max_inflight)
+		io.max_inflight = 256ull << 20;
+	io.target = strcmp(a.to, "loose") ? UDOS_INGEST_TO_PACK
+					   : UDOS_INGEST_TO_LOOSE;
+	io.compress = cli_compress_mode(a.compress);
+	io.io = parse_io(a.io);
+	io.follow_symlinks = a.follow;
 
-	if (loose)
+	if (io.target == UDOS_INGEST_TO_LOOSE)
 		cli->mode = CMD_READ_STORE; /* loose writes take no lock */
 	rc = cli_open_store(cli);
 	if (rc)
 		return rc;
-	if (!loose) {
-		crc = udos_writer_open(&s.w, cli->st, &wo);
-		if (crc < 0) {
-			cli_err(cli, crc, NULL);
-			return EXIT_STORE;
-		}
+
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		cli_err(cli, -ENOMEM, NULL);
+		return EXIT_STORE;
+	}
+	pthread_mutex_init(&s->mu, NULL);
+	s->cli = cli;
+	s->a = &a;
+	s->argv = argv;
+	s->argc = n;
+	s->show_progress = !cli->quiet && isatty(STDERR_FILENO);
+	clock_gettime(CLOCK_MONOTONIC, &s->t0);
+	if (a.files_from) {
+		s->list = strcmp(a.files_from, "-") ? fopen(a.files_from, "re")
+						     : stdin;
+		if (!s->list)
+			path_error(s, strerror(errno), a.files_from);
 	}
 
-	s.walk.cli = cli;
-	s.walk.recursive = a.recursive;
-	s.walk.fn = add_file;
-	s.walk.ctx = &s;
-	progress_init(&s.prog, "adding", "files", cli->quiet);
+	io.on_file = on_file;
+	io.on_warning = on_warning;
+	io.progress = on_progress;
+	io.ctx = s;
+	rc = udos_ingest_source(&sum, cli->st, src_next, s, &io);
 
-	for (i = 0; i < n && !rc; i++)
-		rc = pathwalk_one(&s.walk, argv[i]);
-	if (!rc && a.files_from) {
-		rc = pathwalk_list(&s.walk, a.files_from, a.nul);
-		if (rc < 0 && rc != -ENOMEM) {
-			s.walk.errors++;
-			rc = 0;
-		}
-	}
-	if (rc < 0) {
-		cli_err(cli, rc, NULL);
-		rc = EXIT_STORE;
-	}
-	progress_end(&s.prog);
-
-	if (s.w) {
-		/* Keep what was added even after a failure: the commit makes it
-		 * durable and prints its lines. */
-		crc = commit(&s);
-		if (crc < 0 && rc != EXIT_STORE) /* else already said */
-			cli_err(cli, crc, NULL);
-		if (crc < 0)
-			rc = EXIT_STORE;
-		udos_writer_close(s.w);
-	}
-	for (size_t k = 0; k < s.n; k++)
-		free(s.q[k].path); /* left only if the final commit failed */
-	free(s.q);
+	/* the engine's threads are gone: no more locking needed */
+	unprogress(s);
+	pend_flush(s);
 	fflush(stdout);
-	if (!cli->quiet && isatty(STDERR_FILENO)) {
-		char hs[32];
+	if (rc < 0 && !s->store_err)
+		cli_err(cli, rc, NULL);
+	/* a run that could not start has nothing to sum up */
+	if (!cli->quiet && (rc == 0 || sum.files || sum.errors))
+		print_summary(s, &sum);
 
-		fprintf(stderr, "udos add: %llu files, %llu new, %s\n",
-			(unsigned long long)s.files,
-			(unsigned long long)s.stored,
-			human_size(hs, sizeof(hs), s.bytes));
-	}
-	if (rc)
-		return rc;
-	return s.walk.errors ? EXIT_NO : EXIT_OK;
+	if (rc < 0 || s->store_err)
+		ret = EXIT_STORE;
+	else
+		ret = s->errors ? EXIT_NO : EXIT_OK;
+	if (s->list && s->list != stdin)
+		fclose(s->list);
+	free(s->lbuf);
+	for (; s->seq_base < s->seq_next; s->seq_base++)
+		free(s->pend[s->seq_base & (s->pcap - 1)].line);
+	free(s->pend);
+	named_free(s);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+	return ret;
 }
