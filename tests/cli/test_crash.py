@@ -34,29 +34,43 @@ def assert_validates_after_repair(u, tmp_path):
 
 
 def test_kill_add_to_pack_loses_nothing_reported(udos, tmp_path):
-    paths = make_tree(tmp_path / "src", 3000, 12000)
-    p = udos.popen("add", "--to", "pack", "--commit-every", "100", "-r",
-                   tmp_path / "src", stdout=subprocess.PIPE,
-                   stderr=subprocess.PIPE)
+    # The ingest engine group-commits every 20000 objects or 256 MiB (it has
+    # no --commit-every): 640 MiB of incompressible files make commits, and
+    # lines, appear well before the end.
+    paths = make_tree(tmp_path / "src", 160, 4 << 20)
+    cmd = ("add", "--to", "pack", "--compress", "no", "-r", tmp_path / "src")
+    p = udos.popen(*cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     got = b""
-    while got.count(b"\n") < 250:
+    while got.count(b"\n") < 1:
         chunk = p.stdout.read1(65536)
         if not chunk:
             break
         got += chunk
     p.send_signal(signal.SIGKILL)
-    rest, _ = p.communicate(timeout=30)
+    rest, err = p.communicate(timeout=60)
+    # killed mid-ingest, not after it finished
+    assert p.returncode == -signal.SIGKILL, (p.returncode, err)
     got += rest
     lines = got.split(b"\n")[:-1]  # the last may be torn
-    assert len(lines) >= 100
+    assert 1 <= len(lines) < len(paths)
+    # every line printed is durable: its object reads back whole
     for line in lines:
         h, path = line.decode().split("  ", 1)
         with open(path, "rb") as f:
-            assert udos.cat(h) == f.read(), path
+            assert sha(udos.cat(h)) == h == sha(f.read()), path
     assert_validates_after_repair(udos, tmp_path)
-    # and everything reported is still there after the repair
-    r = udos.ok("cat", *[l.split(b"  ")[0].decode() for l in lines[:50]])
-    assert len(r.stdout) == 50 * 12000
+    # and still there after the repair
+    hs = [l.split(b"  ")[0].decode() for l in lines]
+    r = udos.ok("cat", *hs[:10])
+    assert len(r.stdout) == min(10, len(hs)) * (4 << 20)
+    # the same command again completes and stores everything
+    r = udos.ok(*cmd)
+    out = dict(l.split("  ", 1)[::-1] for l in r.stdout.decode().splitlines())
+    assert sorted(out) == sorted(paths)
+    for path in paths[:20]:
+        with open(path, "rb") as f:
+            assert out[path] == sha(f.read())
+    assert summary(udos)["tail_bytes"] == 0
 
 
 def plant_loose(store, data):
@@ -100,17 +114,35 @@ def test_kill_pack_loses_nothing(udos, tmp_path):
     assert n == len(objs) + 1
 
 
+def wait_for_writer_lock(store, pid, timeout=20):
+    """Until process `pid` holds the flock on <store>/writer.lock (seen in
+    /proc/locks, without touching the lock ourselves)."""
+    deadline = time.monotonic() + timeout
+    lock = os.path.join(store, "writer.lock")
+    while time.monotonic() < deadline:
+        if os.path.exists(lock):
+            ino = os.stat(lock).st_ino
+            with open("/proc/locks") as f:
+                for line in f:
+                    w = line.split()
+                    if "FLOCK" in w and str(pid) in w and \
+                            any(x.endswith(":%d" % ino) for x in w):
+                        return
+        time.sleep(0.01)
+    raise AssertionError("pid %d never took the writer lock" % pid)
+
+
 def test_second_writer_fails_fast(udos, tmp_path):
     a = write(tmp_path / "a", b"first")
-    holder = udos.popen("add", "--to", "pack", "--commit-every", "1",
-                        "--files-from", "-", stdin=subprocess.PIPE,
-                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # `add --files-from -` holds the writer lock while it waits for paths
+    # (its lines come only with a commit: at the end here)
+    holder = udos.popen("add", "--to", "pack", "--files-from", "-",
+                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE)
     try:
         holder.stdin.write(a.encode() + b"\n")
         holder.stdin.flush()
-        # once its first line is out, it holds the writer lock
-        line = holder.stdout.readline()
-        assert line.startswith(sha(b"first").encode()), holder.stderr.peek()
+        wait_for_writer_lock(udos.store, holder.pid)
         write(tmp_path / "b", b"second")
         for args in (["pack"], ["add", "--to", "pack", tmp_path / "b"],
                      ["repack"]):
@@ -120,10 +152,11 @@ def test_second_writer_fails_fast(udos, tmp_path):
             assert r.returncode == 3, (args, r.stderr)
             assert b"another process is writing packs" in r.stderr, r.stderr
         # readers and loose writers are not blocked
-        assert udos.cat(sha(b"first")) == b"first"
         udos.ok("add", "--to", "loose", tmp_path / "b")
         udos.ok("validate")
     finally:
         out, err = holder.communicate(timeout=30)  # closes its stdin
     assert holder.returncode == 0, err
+    assert out.startswith(sha(b"first").encode()), (out, err)
+    assert udos.cat(sha(b"first")) == b"first"
     udos.ok("pack")

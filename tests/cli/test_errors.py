@@ -80,7 +80,10 @@ def test_files_from_missing_list(udos, tmp_path):
 def test_add_usage(udos):
     assert udos("add").returncode == 2
     assert udos("add", "-0", "x").returncode == 2
-    assert udos("add", "--commit-every", "0", "x").returncode == 2
+    for bad in (["--io", "fast"], ["--max-inflight", "lots"],
+                ["--max-inflight", "0"], ["--commit-every", "10"]):
+        r = udos("add", *bad, "x")
+        assert r.returncode == 2, (bad, r.stderr)
 
 
 @pytest.mark.parametrize("bad", ["xyz", "0" * 63, "0" * 65, "g" * 64])
