@@ -36,7 +36,7 @@ static const struct opt add_opts[] = {
 	{ 'r', "recursive", OPT_BOOL, A(recursive), NULL, NULL,
 	  "add the files under directories" },
 	{ 0, "follow-symlinks", OPT_BOOL, A(follow), NULL, NULL,
-	  "follow symlinks met inside directories (default: skip them)" },
+	  "follow symlinks inside directories (default: skip)" },
 	{ 0, "files-from", OPT_STR, A(files_from), "FILE|-", NULL,
 	  "also add the paths listed in FILE (- is stdin)" },
 	{ '0', "null", OPT_BOOL, A(nul), NULL, NULL,
@@ -44,9 +44,9 @@ static const struct opt add_opts[] = {
 	{ 0, "json", OPT_BOOL, A(json), NULL, NULL,
 	  "one JSON object per line: hash, size, path, stored" },
 	{ 0, "io", OPT_STR, A(io), NULL, "auto|uring|threads",
-	  "how files are read (default: auto, io_uring else threads)" },
+	  "how files are read (default: auto)" },
 	{ 0, "max-inflight", OPT_STR, A(max_inflight), "SIZE", NULL,
-	  "cap on bytes being read or processed (default: 256M, min 16M)" },
+	  "memory cap for data in flight (default: 256M)" },
 	OPT_END_MARK
 };
 #undef A
