@@ -15,13 +15,22 @@ static void warn(void *ctx, int kind, int code, const char *path,
 	fprintf(stderr, "ingest_run: %s '%s'\n", msg, path ? path : "");
 }
 
+static void on_file(void *ctx, const udos_ingest_file *f)
+{
+	(void)ctx;
+	if (f->error)
+		fprintf(stderr, "ingest_run: error %d: %s\n", f->error,
+			f->detail);
+}
+
 static int usage(void)
 {
 	fprintf(stderr,
 		"usage: ingest_run [--init SPEC] [--to pack|loose] "
 		"[--io auto|uring|threads]\n"
 		"       [--compress auto|yes|no] [--no-sync] "
-		"[--max-inflight BYTES] STORE PATH...\n");
+		"[--max-inflight BYTES]\n"
+		"       [--workers N] [--queue-depth N] STORE PATH...\n");
 	return 2;
 }
 
@@ -35,6 +44,7 @@ int main(int argc, char **argv)
 	int i, rc;
 
 	o.on_warning = warn;
+	o.on_file = on_file;
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
 
@@ -56,6 +66,10 @@ int main(int argc, char **argv)
 			o.compress = !strcmp(v, "no")    ? UDOS_COMPRESS_NO
 				     : !strcmp(v, "yes") ? UDOS_COMPRESS_YES
 							 : UDOS_COMPRESS_AUTO;
+		else if (!strcmp(a, "--workers"))
+			o.workers = (unsigned)atoi(v);
+		else if (!strcmp(a, "--queue-depth"))
+			o.queue_depth = (unsigned)atoi(v);
 		else if (!strcmp(a, "--max-inflight"))
 			udos_size_parse(&o.max_inflight, v);
 		else

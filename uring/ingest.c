@@ -60,8 +60,10 @@ static void file_drop_data(struct ing_run *r, struct ing_file *f)
 	f->heap = NULL;
 	f->data = NULL;
 	udos_buf_release(&f->out);
-	if (f->charged)
+	if (f->charged) {
 		ing_budget_give(&r->budget, f->charged);
+		ing_wake(r);
+	}
 	f->charged = 0;
 }
 
@@ -104,6 +106,19 @@ void ing_slot_put(struct ing_run *r, int slot)
 	r->slot_free[r->n_slot_free++] = slot;
 	pthread_cond_signal(&r->slot_cv);
 	pthread_mutex_unlock(&r->slot_mu);
+	ing_wake(r);
+}
+
+void ing_wake(struct ing_run *r)
+{
+	atomic_fetch_add(&r->wake_gen, 1);
+	if (atomic_load(&r->rd_waiting) &&
+	    atomic_exchange(&r->rd_waiting, false)) {
+		uint64_t one = 1;
+		ssize_t n = write(r->wake_fd, &one, sizeof(one));
+
+		(void)n;
+	}
 }
 
 /* ---- callbacks --------------------------------------------------------- */
@@ -136,6 +151,7 @@ void ing_set_fatal(struct ing_run *r, int code)
 		pthread_cond_broadcast(&r->slot_cv);
 		pthread_mutex_unlock(&r->slot_mu);
 		ing_queue_close(&r->files);
+		ing_wake(r);
 	}
 }
 
@@ -419,6 +435,7 @@ static void stream_free(struct ing_run *r, struct ing_stream *s)
 	s->f->stream = NULL;
 	free(s);
 	ing_budget_give(&r->streams, 1);
+	ing_wake(r);
 }
 
 /* Wait for the next chunk in order, compressed. NULL with *err set when
@@ -724,6 +741,8 @@ static void run_free(struct ing_run *r)
 	free(r->arena);
 	free(r->aset.slots);
 	free(r->aset.used);
+	if (r->wake_fd >= 0)
+		close(r->wake_fd);
 	free(r);
 }
 
@@ -759,6 +778,7 @@ static int run(udos_ingest_summary *out, udos_store *st, ing_next_fn next,
 		return udos__err(-ENOMEM, "out of memory (ingest)");
 	r->st = st;
 	r->o = *opts;
+	r->wake_fd = -1;
 	r->codec = st->info.default_codec;
 	r->level = st->info.default_level;
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);

@@ -141,6 +141,10 @@ struct ing_chunk {
 	bool hashed;
 	bool written;
 	bool last;
+	/* reader-private (ring.c), before the chunk is pushed */
+	void *rd;
+	int res;
+	bool done;
 };
 
 struct ing_stream {
@@ -214,6 +218,14 @@ struct ing_run {
 
 	unsigned n_workers;
 	int io_used;
+
+	/* waking the io_uring reader when it sleeps in io_uring_enter:
+	 * whoever frees a slot, budget, stream room or queues files calls
+	 * ing_wake(); the reader keeps a read of wake_fd (an eventfd) in
+	 * its ring */
+	int wake_fd;
+	atomic_bool rd_waiting;
+	_Atomic uint64_t wake_gen;
 };
 
 /* ingest.c */
@@ -232,6 +244,8 @@ static inline uint8_t *ing_slot_ptr(struct ing_run *r, int slot)
 }
 /* The budget charged for a heap buffer of n input bytes. */
 uint64_t ing_charge(const struct ing_run *r, uint64_t n);
+/* Something the io_uring reader may be waiting for has changed. */
+void ing_wake(struct ing_run *r);
 
 /* Readers hand a fully read file to the workers; workers hand finished
  * files on (pack: appender queue; loose: reported here). */

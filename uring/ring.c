@@ -20,6 +20,7 @@
 #include <liburing.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -33,8 +34,13 @@ enum {
 	OP_OPEN = 5,
 	OP_READ = 6,
 	OP_CLOSE = 7,
+	OP_SREAD = 8,  /* stream chunk read, data = struct ing_chunk */
+	OP_WAKE = 9,   /* read of the wake eventfd, no data */
 };
-#define TAG_MASK 7ull
+/* malloc'd pointers are 16-byte aligned */
+#define TAG_MASK 15ull
+/* chunk reads in flight per stream */
+#define RD_MAXR 4
 
 /* Reader-side state of a file bigger than its head. It outlives the
  * ing_file for streams: once the last chunk is handed over the appender
@@ -46,8 +52,11 @@ struct rd {
 	int fslot;
 	int state;               /* RD_* */
 	uint64_t size, off;
-	struct ing_chunk *c;     /* chunk being read */
-	uint64_t want;           /* bytes expected from the read in flight */
+	uint64_t want;           /* medium: bytes expected from the read */
+	/* stream: chunks issued, in file order (in flight or done but not
+	 * yet handed over) */
+	struct ing_chunk *fifo_head, *fifo_tail;
+	unsigned nin;
 	int err;
 	int pending;             /* completions still to come */
 	struct statx stx;
@@ -70,6 +79,8 @@ struct rr {
 	/* whole files for the workers, handed over once per reap */
 	struct ing_node *disp_first, *disp_last;
 	size_t disp_n;
+	bool wake_armed;
+	uint64_t wake_buf;
 };
 
 static void dispatch(struct rr *x, struct ing_file *f)
@@ -154,6 +165,12 @@ static int setup(struct rr *x)
 	if (rc < 0)
 		return rc;
 	x->ring_ok = true;
+
+	if (r->wake_fd < 0) {
+		r->wake_fd = eventfd(0, EFD_CLOEXEC);
+		if (r->wake_fd < 0)
+			return -errno;
+	}
 
 	x->n_fixed = qd + 4 * ING_MAX_STREAMS + 8;
 	rc = io_uring_register_files_sparse(&x->ring, x->n_fixed);
@@ -322,54 +339,144 @@ static void submit_close(struct rr *x, struct rd *d)
 	x->ops++;
 }
 
-/* Next chunk of a stream; parks when the stream holds its quota. */
-static void stream_next(struct rr *x, struct rd *d)
+static unsigned stream_held(struct ing_stream *s)
+{
+	unsigned h;
+
+	pthread_mutex_lock(&s->mu);
+	h = s->held;
+	pthread_mutex_unlock(&s->mu);
+	return h;
+}
+
+/* A failed or cancelled stream: once no read is in flight any more, tell
+ * the appender and close the file. */
+static void stream_settle_err(struct rr *x, struct rd *d)
 {
 	struct ing_run *r = x->r;
-	struct io_uring_sqe *sqe;
-	struct ing_chunk *c;
-	uint64_t left = d->size - d->off;
-	bool last;
+	const char *p = d->f->path;
 
-	if (!ing_stream_room(r, d->s, false)) {
-		if (atomic_load(&r->stop)) {
-			ing_stream_fail(r, d->s, -ECANCELED, "'%s': %s",
-					d->f->path, "ingest stopped");
+	if (d->nin)
+		return;
+	if (d->err == UDOS_ECHANGED)
+		ing_stream_fail(r, d->s, UDOS_ECHANGED,
+				"'%s' changed while being read (size %llu)", p,
+				(unsigned long long)d->size);
+	else if (d->err == -ECANCELED)
+		ing_stream_fail(r, d->s, -ECANCELED, "'%s': %s", p,
+				"ingest stopped");
+	else if (d->err == -ENOMEM)
+		ing_stream_fail(r, d->s, -ENOMEM, "'%s': out of memory", p);
+	else
+		ing_stream_fail(r, d->s, d->err, "read '%s': %s", p,
+				strerror(-d->err));
+	d->s = NULL;
+	d->f = NULL;
+	submit_close(x, d);
+}
+
+/*
+ * Issue chunk reads while the stream has room: up to RD_MAXR in flight,
+ * and chunks held downstream plus reads in flight within the stream's
+ * quota. With nothing in flight and no room, the stream parks until
+ * ing_wake says a chunk was freed.
+ */
+static void stream_fill(struct rr *x, struct rd *d)
+{
+	struct ing_run *r = x->r;
+	unsigned held = stream_held(d->s);
+
+	if (!d->err && atomic_load(&r->stop))
+		d->err = -ECANCELED;
+	while (!d->err && d->off < d->size && d->nin < RD_MAXR &&
+	       held + d->nin < ING_STREAM_QUOTA && sq_room(x, 1)) {
+		uint64_t left = d->size - d->off;
+		size_t want = left < ING_CHUNK ? (size_t)left : ING_CHUNK;
+		bool last = want == left;
+		struct io_uring_sqe *sqe;
+		struct ing_chunk *c = calloc(1, sizeof(*c));
+
+		if (c)
+			c->heap = malloc(want + 1);
+		if (!c || !c->heap) {
+			free(c);
+			d->err = -ENOMEM;
+			break;
+		}
+		c->slot = -1;
+		c->data = c->heap;
+		c->len = want;
+		c->last = last;
+		c->rd = d;
+		c->next = NULL;
+		if (d->fifo_tail)
+			d->fifo_tail->next = c;
+		else
+			d->fifo_head = c;
+		d->fifo_tail = c;
+		d->nin++;
+		sqe = sqe_get(x);
+		io_uring_prep_read(sqe, d->fslot, c->heap,
+				   (unsigned)(want + (last ? 1 : 0)), d->off);
+		sqe->flags |= IOSQE_FIXED_FILE;
+		set_data(sqe, c, OP_SREAD);
+		x->ops++;
+		d->off += want;
+	}
+	if (d->err) {
+		stream_settle_err(x, d);
+		return;
+	}
+	if (!d->nin) {
+		d->state = RD_WANT_ROOM;
+		park(x, d);
+	} else {
+		d->state = RD_READING;
+	}
+}
+
+/* A chunk read completed: hand over the chunks that are complete in file
+ * order, then read more. */
+static void on_chunk_cqe(struct rr *x, struct ing_chunk *c, int res)
+{
+	struct ing_run *r = x->r;
+	struct rd *d = c->rd;
+
+	c->done = true;
+	if (res < 0) {
+		if (!d->err)
+			d->err = res;
+	} else if ((size_t)res != c->len) {
+		if (!d->err)
+			d->err = UDOS_ECHANGED;
+	}
+	while ((c = d->fifo_head) && c->done) {
+		bool last = c->last;
+
+		d->fifo_head = c->next;
+		if (!d->fifo_head)
+			d->fifo_tail = NULL;
+		d->nin--;
+		if (d->err) {
+			ing_chunk_free(r, c);
+			continue;
+		}
+		c->rd = NULL;
+		ing_stream_push(r, d->s, c);
+		if (last) {
+			/* the appender owns the file now */
 			d->s = NULL;
 			d->f = NULL;
 			submit_close(x, d);
 			return;
 		}
-		d->state = RD_WANT_ROOM;
-		park(x, d);
+	}
+	if (d->err) {
+		stream_settle_err(x, d);
 		return;
 	}
-	d->want = left < ING_CHUNK ? left : ING_CHUNK;
-	last = d->want == left;
-	c = calloc(1, sizeof(*c));
-	if (c)
-		c->heap = malloc(d->want + 1);
-	if (!c || !c->heap) {
-		if (c)
-			free(c);
-		ing_stream_fail(r, d->s, -ENOMEM, "'%s': out of memory",
-				d->f->path);
-		d->s = NULL;
-		d->f = NULL;
-		submit_close(x, d);
-		return;
-	}
-	c->slot = -1;
-	c->data = c->heap;
-	c->last = last;
-	d->c = c;
-	d->state = RD_READING;
-	sqe = sqe_get(x);
-	io_uring_prep_read(sqe, d->fslot, c->heap,
-			   (unsigned)(d->want + (last ? 1 : 0)), d->off);
-	sqe->flags |= IOSQE_FIXED_FILE;
-	set_data(sqe, d, OP_READ);
-	x->ops++;
+	if (d->state != RD_WANT_ROOM)
+		stream_fill(x, d);
 }
 
 /* After statx: medium (needs budget) or stream (needs a stream permit). */
@@ -451,7 +558,7 @@ static void retry_parked(struct rr *x)
 			continue;
 		}
 		if (d->state == RD_WANT_ROOM)
-			stream_next(x, d);
+			stream_fill(x, d);
 		else
 			advance(x, d);
 	}
@@ -560,7 +667,7 @@ static void on_rd_cqe(struct rr *x, struct rd *d, unsigned op, int res)
 			rd_free(x, d);
 			return;
 		}
-		stream_next(x, d);
+		stream_fill(x, d);
 		return;
 	case OP_READ:
 		if (d->state == RD_MED) {
@@ -572,44 +679,7 @@ static void on_rd_cqe(struct rr *x, struct rd *d, unsigned op, int res)
 			d->off = res >= 0 ? (uint64_t)res : 0;
 			break;
 		}
-		/* stream chunk */
-		if (res < 0 || (uint64_t)res != d->want) {
-			struct ing_chunk *c = d->c;
-
-			d->c = NULL;
-			ing_chunk_free(r, c);
-			if (res < 0)
-				ing_stream_fail(r, d->s, res, "read '%s': %s",
-						f->path, strerror(-res));
-			else
-				ing_stream_fail(r, d->s, UDOS_ECHANGED,
-						"'%s' changed while being "
-						"read (size %llu)",
-						f->path,
-						(unsigned long long)d->size);
-			d->s = NULL;
-			d->f = NULL;
-			submit_close(x, d);
-			return;
-		}
-		d->c->len = (size_t)res;
-		d->off += (uint64_t)res;
-		{
-			struct ing_chunk *c = d->c;
-			bool last = c->last;
-
-			d->c = NULL;
-			ing_stream_push(r, d->s, c);
-			if (last) {
-				/* the appender owns the file now */
-				d->s = NULL;
-				d->f = NULL;
-				submit_close(x, d);
-				return;
-			}
-		}
-		stream_next(x, d);
-		return;
+		break;
 	case OP_CLOSE:
 		if (d->state == RD_MED)
 			break;
@@ -647,8 +717,14 @@ static void reap(struct rr *x)
 		void *p = (void *)(uintptr_t)(ud & ~TAG_MASK);
 
 		n++;
+		if (op == OP_WAKE) {
+			x->wake_armed = false;
+			continue;
+		}
 		x->ops--;
-		if (op <= OP_H_CLOSE)
+		if (op == OP_SREAD)
+			on_chunk_cqe(x, p, cqe->res);
+		else if (op <= OP_H_CLOSE)
 			on_head_cqe(x, p, op, cqe->res);
 		else
 			on_rd_cqe(x, p, op, cqe->res);
@@ -677,31 +753,33 @@ int ing_ring_read(struct ing_run *r)
 	}
 
 	for (;;) {
-		struct __kernel_timespec ts = { 0, 1000000 };
+		/* a safety net only: every state change the loop waits for
+		 * comes with an ing_wake() */
+		struct __kernel_timespec ts = { 0, 100 * 1000000 };
 		struct io_uring_cqe *cqe;
-		bool admitted = false;
+		uint64_t gen = atomic_load(&r->wake_gen);
 
 		if (x.parked)
 			retry_parked(&x);
-		/* admit new files while there is a slot, a fixed file and
-		 * queue depth */
+		/* admit new files while there is a file, a slot, a fixed
+		 * file and queue depth */
 		while (!closed && !atomic_load(&r->stop) && x.heads < qd &&
 		       x.n_ffree > 4 * ING_MAX_STREAMS && sq_room(&x, 3)) {
-			struct ing_node *n;
-			int slot = ing_slot_get(r, false);
+			struct ing_node *n = ing_queue_pop(&r->files, 0,
+							   &closed);
+			int slot;
 
-			if (slot < 0)
+			if (!n)
 				break;
-			n = ing_queue_pop(&r->files,
-					  x.ops || x.parked ? 0 : 50,
-					  &closed);
-			if (!n) {
-				ing_slot_put(r, slot);
+			slot = ing_slot_get(r, false);
+			if (slot < 0) {
+				/* back to the head: not the end after all */
+				ing_queue_push_front(&r->files, n);
+				closed = false;
 				break;
 			}
 			((struct ing_file *)n)->slot = slot;
 			start_head(&x, (struct ing_file *)n);
-			admitted = true;
 		}
 		if (closed && !x.ops && !x.parked)
 			break;
@@ -721,26 +799,31 @@ int ing_ring_read(struct ing_run *r)
 			}
 			break;
 		}
-		if (!x.ops) {
-			if (!admitted && !x.parked && !closed) {
-				/* all head slots are downstream: wait for
-				 * one, then loop to pick a file */
-				int slot = ing_slot_get(r, true);
+		if (!x.wake_armed) {
+			struct io_uring_sqe *sqe = sqe_get(&x);
 
-				if (slot >= 0)
-					ing_slot_put(r, slot);
-			} else if (x.parked) {
-				usleep(200);
-			}
-			continue;
+			io_uring_prep_read(sqe, r->wake_fd, &x.wake_buf,
+					   sizeof(x.wake_buf), 0);
+			io_uring_sqe_set_data64(sqe, OP_WAKE);
+			x.wake_armed = true;
 		}
-		/* wait for a completion; with a short timeout when new files
-		 * or parked work might be waiting */
-		if (x.parked || (!closed && x.heads < qd))
-			rc = io_uring_submit_and_wait_timeout(&x.ring, &cqe, 1,
-							      &ts, NULL);
-		else
-			rc = io_uring_submit_and_wait(&x.ring, 1);
+		if (io_uring_cq_ready(&x.ring)) {
+			rc = io_uring_submit(&x.ring);
+		} else {
+			/* sleep until a completion or a wake-up; the
+			 * generation check closes the race with a waker
+			 * that changed something since the top of the loop */
+			atomic_store(&r->rd_waiting, true);
+			atomic_thread_fence(memory_order_seq_cst);
+			if (atomic_load(&r->wake_gen) != gen) {
+				atomic_store(&r->rd_waiting, false);
+				rc = io_uring_submit(&x.ring);
+			} else {
+				rc = io_uring_submit_and_wait_timeout(
+					&x.ring, &cqe, 1, &ts, NULL);
+				atomic_store(&r->rd_waiting, false);
+			}
+		}
 		if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY) {
 			ing_set_fatal(r, udos__err(rc, "io_uring: %s",
 						   strerror(-rc)));

@@ -154,6 +154,7 @@ static void classify(struct walk *wk, const char *path, size_t len, bool arg)
 		atomic_fetch_add(&r->bytes_total, (uint64_t)sb.st_size);
 		if (!ing_queue_push(&r->files, &f->node))
 			ing_file_free(r, f);
+		ing_wake(r);
 	} else if (S_ISDIR(sb.st_mode)) {
 		if (r->o.follow_symlinks && !seen_add(wk, sb.st_dev, sb.st_ino)) {
 			ing_warn(r, UDOS_INGEST_WARN_LOOP, 0, path,
@@ -302,6 +303,7 @@ static void walk_dir(struct walk *wk, struct wdir *d)
 			for (i = 0; i < n; i++)
 				ing_file_free(r, ents[i].f);
 		}
+		ing_wake(r);
 	} else {
 		for (i = 0; i < n; i++)
 			ing_file_free(r, ents[i].f);
@@ -381,5 +383,6 @@ done:
 	pthread_cond_destroy(&wk.cv);
 	atomic_store(&r->walk_done, true);
 	ing_queue_close(&r->files);
+	ing_wake(r);
 	return rc;
 }

@@ -216,6 +216,7 @@ static void reap_chunks(struct ing_run *r, struct ing_stream *s)
 		s->held--;
 		ing_chunk_free(r, c);
 		pthread_cond_broadcast(&s->cv);
+		ing_wake(r);
 	}
 }
 
