@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -27,7 +28,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 from . import _udos
 from .dataclasses import ObjectCount, ObjectMeta, TotalSize, ValidationIssues
 from .exceptions import InconsistentContent, NotExistent, NotInitialised, UdosError, _NotInitialisedError
-from .utils import CompressMode, ProgressAdapter
+from .utils import CompressMode, GroupedProgress, LazyLooseStream, ProgressAdapter
 
 __all__ = ('CompressMode', 'Container', 'ObjectType')
 
@@ -78,6 +79,27 @@ def _meta(tup: tuple) -> ObjectMeta:
 def _unique(hashkeys: Iterable[str]) -> list:
     """The keys, each once, in first-seen order."""
     return list(dict.fromkeys(hashkeys))
+
+
+class _MissingObjectStream:
+    """What ``get_object_stream`` returns for a missing key: as in
+    disk-objectstore, NotExistent is raised on entering the ``with`` block."""
+
+    def __init__(self, error: NotExistent) -> None:
+        self._error = error
+
+    def __enter__(self) -> Any:
+        raise self._error
+
+    def __exit__(self, *args: Any) -> None:
+        return None
+
+    def __getattr__(self, name: str) -> Any:
+        raise self._error
+
+
+_PACK_ID_RE = re.compile(r'^(0|[1-9][0-9]*)$')
+_HEX_RE = re.compile(r'^[0-9a-f]+$')
 
 
 class _CallbackStream:
@@ -131,6 +153,12 @@ class Container:  # pylint: disable=too-many-public-methods
     same folder (one of them at a time writes packs).
     """
 
+    # Compatibility with disk-objectstore's class attributes (chunk sizes of its
+    # SQL queries; udos has no such limits, but callers and tests size their
+    # data from them).
+    _IN_SQL_MAX_LENGTH = 950
+    _MAX_CHUNK_ITERATE_LENGTH = 9500
+
     def __init__(self, folder: str | Path) -> None:
         self._folder = Path(folder).resolve()
         self._store: _udos.Store | None = None
@@ -182,10 +210,63 @@ class Container:  # pylint: disable=too-many-public-methods
 
     # ---- configuration ----------------------------------------------------
 
+    # ---- folder layout (disk-objectstore's private helpers, kept for
+    # compatibility; the pack index is udos's own, see _get_pack_index_path)
+
+    def _get_loose_folder(self) -> Path:
+        return self._folder / 'loose'
+
+    def _get_pack_folder(self) -> Path:
+        return self._folder / 'packs'
+
+    def _get_sandbox_folder(self) -> Path:
+        return self._folder / 'sandbox'
+
+    def _get_config_file(self) -> Path:
+        return self._folder / 'config.json'
+
+    def _get_pack_index_path(self) -> Path:
+        """The index (a folder here, not disk-objectstore's SQLite file)."""
+        return self._folder / 'index'
+
+    def _get_loose_path_from_hashkey(self, hashkey: str) -> Path:
+        return self._loose_path(hashkey)
+
+    def _get_pack_path_from_pack_id(self, pack_id: str | int, allow_repack_pack: bool = False) -> Path:  # pylint: disable=unused-argument
+        pack_id = str(pack_id)
+        if not self._is_valid_pack_id(pack_id):
+            raise ValueError(f'Invalid pack ID {pack_id}')
+        return self._get_pack_folder() / pack_id
+
+    @staticmethod
+    def _is_valid_pack_id(pack_id: str, allow_repack_pack: bool = False) -> bool:  # pylint: disable=unused-argument
+        return bool(_PACK_ID_RE.match(pack_id))
+
+    def _is_valid_loose_prefix(self, prefix: str) -> bool:
+        return len(prefix) == self.loose_prefix_len and (not prefix or bool(_HEX_RE.match(prefix)))
+
+    @staticmethod
+    def _is_valid_hashkey(hashkey: str) -> bool:
+        return bool(_HEX_RE.match(hashkey))
+
+    def _list_packs(self) -> Iterator[str]:
+        """Names of the pack files (their ids as strings)."""
+        try:
+            names = os.listdir(self._get_pack_folder())
+        except FileNotFoundError:
+            return
+        for name in names:
+            if self._is_valid_pack_id(name):
+                yield name
+
     @property
     def is_initialised(self) -> bool:
-        """True if the folder holds an initialised container."""
-        if self._store is not None and (self._folder / 'config.json').exists():
+        """True if the folder holds an initialised container (its config file
+        and its loose/, packs/ and sandbox/ folders)."""
+        for required in (self._get_loose_folder(), self._get_pack_folder(), self._get_sandbox_folder()):
+            if not required.is_dir():
+                return False
+        if self._store is not None and self._get_config_file().exists():
             return True
         try:
             self._open_store()
@@ -213,7 +294,8 @@ class Container:  # pylint: disable=too-many-public-methods
             raise ValueError('The pack size target can only be a non-zero positive integer')
         if hash_type != 'sha256':
             raise ValueError(f'Unknown hash type "{hash_type}"')
-        if not isinstance(compression_algorithm, str):
+        if not isinstance(compression_algorithm, str) or compression_algorithm == 'zlib':
+            # disk-objectstore requires the level ('zlib+N'); udos's 'zlib:N' works too
             raise ValueError(f"Unknown or unsupported compression algorithm '{compression_algorithm}'")
         _udos.codec_parse(compression_algorithm)  # ValueError if unknown
 
@@ -290,9 +372,19 @@ class Container:  # pylint: disable=too-many-public-methods
         """A read-only binary stream on an object, to use as a context manager.
 
         It supports read, readinto, seek (whence 0, 1, 2) and tell; seeking in a
-        compressed object does not write a loose copy.
+        compressed object does not write a loose copy. For a missing object,
+        NotExistent is raised when entering the ``with`` block (as in
+        disk-objectstore), or on any use of the returned object.
         """
-        return self._st().open(hashkey)
+        try:
+            return self._st().open(hashkey)
+        except NotExistent as error:
+            return _MissingObjectStream(error)  # type: ignore[return-value]
+
+    def get_lazy_loose_stream(self, hashkey: str) -> LazyLooseStream:
+        """A :class:`udos.utils.LazyLooseStream` on the object: its loose copy is
+        made (see ``loosen_object``) and opened only on ``open_stream()``."""
+        return LazyLooseStream(self, hashkey)
 
     @contextmanager
     def get_object_stream_and_meta(self, hashkey: str) -> Iterator[tuple[_udos.Reader, ObjectMeta]]:
@@ -479,6 +571,8 @@ class Container:  # pylint: disable=too-many-public-methods
         to leave uncommitted); ``do_fsync=False`` skips the fdatasync/index sync.
         """
         store = self._st_for_pack()
+        if callback and no_holes:
+            self._report_list_existing(store, callback)
         progress = ProgressAdapter(callback, 'Bulk storing', total=len(content_list)) if callback else None
         keys = store.pack_add(content_list, compress=_compress_arg(compress), sync=do_fsync, progress=progress)
         if progress is not None:
@@ -504,6 +598,8 @@ class Container:  # pylint: disable=too-many-public-methods
         """
         store = self._st_for_pack()
         streams = stream_list if isinstance(stream_list, (list, tuple)) else list(stream_list)
+        if callback and no_holes:
+            self._report_list_existing(store, callback)
         progress = ProgressAdapter(callback, 'Bulk storing', total=len(streams)) if callback else None
         keys = store.pack_add(
             streams, compress=_compress_arg(compress), sync=do_fsync, open_streams=open_streams, progress=progress
@@ -511,6 +607,17 @@ class Container:  # pylint: disable=too-many-public-methods
         if progress is not None:
             progress.close()
         return keys
+
+    @staticmethod
+    def _report_list_existing(store: _udos.Store, callback: Callable) -> None:
+        """The 'List existing' action disk-objectstore reports before a
+        ``no_holes`` write (its total is the number of packed objects). udos
+        checks each key in the index as it goes, so the list is immediate."""
+        total = store.status()['packed_count']
+        if total:
+            callback(action='init', value={'total': total, 'description': 'List existing'})
+            callback(action='update', value=total)
+            callback(action='close', value=None)
 
     def add_streamed_object_to_pack(  # pylint: disable=too-many-arguments,unused-argument
         self,
@@ -618,7 +725,12 @@ class Container:  # pylint: disable=too-many-public-methods
         InconsistentContent once the others are packed.
         """
         store = self._st()
-        progress = ProgressAdapter(callback, 'Packing loose objects') if callback else None
+        progress = None
+        if callback:
+            # disk-objectstore counts bytes: total = the loose files' size
+            progress = GroupedProgress(
+                callback, [('Packing loose objects', store.status()['loose_size'])], skip_empty=False
+            )
         result = store.pack_loose(
             compress=_compress_arg(compress), clean=clean_loose_per_pack, sync=do_fsync, progress=progress
         )
@@ -646,8 +758,13 @@ class Container:  # pylint: disable=too-many-public-methods
     def repack(self, compress_mode: CompressMode = CompressMode.KEEP, callback: Callable | None = None) -> None:
         """Rewrite every pack without its deleted objects (and recompress as asked)."""
         store = self._st()
-        progress = ProgressAdapter(callback, 'Repack') if callback else None
-        store.repack(None, compress=_compress_arg(compress_mode), progress=progress)
+        mode = _compress_arg(compress_mode)
+        progress = None
+        if callback:
+            sizes = self._packed_sizes_by_pack()
+            groups = [(f'Repack {pid}', sizes.get(pid, 0)) for pid in sorted(int(name) for name in self._list_packs())]
+            progress = GroupedProgress(callback, groups, skip_empty=False)
+        store.repack(None, compress=mode, progress=progress)
         if progress is not None:
             progress.close()
 
@@ -662,15 +779,38 @@ class Container:  # pylint: disable=too-many-public-methods
         if pack_int < 0:
             raise ValueError(f'Invalid pack id {pack_id!r}')
         store = self._st()
-        progress = ProgressAdapter(callback, f'Repack {pack_int}') if callback else None
+        progress = None
+        if callback:
+            progress = GroupedProgress(
+                callback, [(f'Repack {pack_int}', self._packed_sizes_by_pack().get(pack_int, 0))], skip_empty=False
+            )
         store.repack(pack_int, compress=_compress_arg(compress_mode), progress=progress)
         if progress is not None:
             progress.close()
 
+    def _packed_sizes_by_pack(self, count: bool = False) -> dict[int, int]:
+        """For each pack id, the total size of its live objects (or their number)."""
+        result: dict[int, int] = {}
+        store = self._st()
+        for _, tup in store.stat_many(list(store.list_all()), skip_if_missing=True):
+            if tup[0] == _udos.LOC_PACKED:
+                result[tup[2]] = result.get(tup[2], 0) + (1 if count else tup[1])
+        return result
+
     def validate(self, callback: Callable | None = None) -> ValidationIssues:
-        """Check every object (full re-hash) and every pack record; return the issues."""
-        progress = ProgressAdapter(callback, 'Validating') if callback else None
-        findings, _ = self._st().validate(full=True, progress=progress)
+        """Check every object (full re-hash) and every pack record; return the issues.
+
+        The callback reports, as disk-objectstore does, one action 'Loose objects'
+        (counting loose files) and one 'Pack N' per pack (counting its objects).
+        """
+        store = self._st()
+        progress = None
+        if callback:
+            counts = self._packed_sizes_by_pack(count=True)
+            groups = [('Loose objects', store.status()['loose_count'])]
+            groups += [(f'Pack {pid}', counts[pid]) for pid in sorted(counts)]
+            progress = GroupedProgress(callback, groups)
+        findings, _ = store.validate(full=True, progress=progress)
         if progress is not None:
             progress.close()
         issues: dict[str, list[str]] = {
@@ -709,14 +849,34 @@ class Container:  # pylint: disable=too-many-public-methods
         source (both use sha256, so the keys are equal).
         """
         store = self._st_for_pack()
+        hashkeys = list(hashkeys)
         keys = _unique(hashkeys)
         mode = _compress_arg(compress)
-        progress = ProgressAdapter(callback, 'Copy objects', total=len(keys)) if callback else None
         if isinstance(source_container, Container):
-            imported = store.import_from(source_container._st(), keys, compress=mode, sync=do_fsync, progress=progress)
-            mapping = {key: key for key in imported}
-        else:
-            mapping = self._import_foreign(store, keys, source_container, mode, target_memory_bytes, do_fsync, progress)
+            new_count = 0
+            if callback:
+                # As disk-objectstore: 'Listing objects' (which keys are already
+                # here), 'Copy objects', then 'Final flush' of the new ones.
+                callback(action='init', value={'total': len(keys), 'description': 'Listing objects'})
+                present_here = store.has_many(keys)
+                present_there = source_container._st().has_many(keys)  # pylint: disable=protected-access
+                new_count = sum(1 for here, there in zip(present_here, present_there) if there and not here)
+                if keys:
+                    callback(action='update', value=len(keys))
+                callback(action='close', value=None)
+            progress = GroupedProgress(callback, [('Copy objects', len(hashkeys))], skip_empty=False) if callback else None
+            imported = store.import_from(
+                source_container._st(), keys, compress=mode, sync=do_fsync, progress=progress  # pylint: disable=protected-access
+            )
+            if progress is not None:
+                progress.close()
+                if new_count:
+                    callback(action='init', value={'total': new_count, 'description': 'Final flush'})
+                    callback(action='update', value=new_count)
+                    callback(action='close', value=None)
+            return {key: key for key in imported}
+        progress = ProgressAdapter(callback, 'Copy objects', total=len(keys)) if callback else None
+        mapping = self._import_foreign(store, keys, source_container, mode, target_memory_bytes, do_fsync, progress)
         if progress is not None:
             progress.close()
         return mapping
