@@ -591,6 +591,19 @@ static void append_whole(struct ing_run *r, struct ing_file *f)
 		return;
 	}
 	rc = known(r, f);
+	if (rc == 0 && f->dup_hint) {
+		/* the worker skipped compression for an id it had seen, but
+		 * the first copy is not in yet (or failed): decide and
+		 * compress here, the same way */
+		rc = ing_compress_whole(r, &r->app_z, &r->app_buf, f);
+		if (rc < 0) {
+			ing_file_fail(r, f, rc, "compress '%s': %s", f->path,
+				      udos_error_detail());
+			return;
+		}
+		p = f->codec == UDOS_CODEC_NONE ? f->data : f->out.data;
+		n = f->codec == UDOS_CODEC_NONE ? f->len : f->out.len;
+	}
 	if (rc == 0)
 		rc = aset_add(&r->aset, &f->oid);
 	if (rc == 0)
@@ -743,6 +756,9 @@ static void run_free(struct ing_run *r)
 	free(r->aset.used);
 	if (r->wake_fd >= 0)
 		close(r->wake_fd);
+	free((void *)r->seen);
+	udos__zenc_free(r->app_z);
+	udos_buf_release(&r->app_buf);
 	free(r);
 }
 
@@ -814,6 +830,12 @@ static int run(udos_ingest_summary *out, udos_store *st, ing_next_fn next,
 	ing_budget_init(&r->streams, ING_MAX_STREAMS);
 	r->arena = aligned_alloc(4096, (size_t)r->n_slots * ING_HEAD);
 	r->slot_free = calloc(r->n_slots, sizeof(int));
+	if (r->o.target == UDOS_INGEST_TO_PACK) {
+		/* 256k ids, 2 MiB: a hint only, so no failure if it is not
+		 * there */
+		r->seen_mask = (1u << 18) - 1;
+		r->seen = calloc(r->seen_mask + 1, sizeof(uint64_t));
+	}
 	if (!r->arena || !r->slot_free) {
 		run_free(r);
 		return udos__err(-ENOMEM, "out of memory (ingest buffers)");

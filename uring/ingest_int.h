@@ -117,6 +117,10 @@ struct ing_file {
 	udos_buf out;           /* compressed bytes (codec != NONE) */
 	bool is_new;
 	bool known;             /* the index had it when the worker looked */
+	bool dup_hint;          /* same id seen earlier in this run: not
+				   compressed by the worker (the appender
+				   compresses it if it is not known after
+				   all) */
 	uint64_t check_seq;     /* commit_seq when the worker looked */
 	struct ing_stream *stream;
 	struct ing_task task;
@@ -207,6 +211,13 @@ struct ing_run {
 		uint8_t *used;
 		size_t cap, n;
 	} aset;
+	/* ids (first 8 bytes) seen by the workers in this run: a lossy,
+	 * lock-free hint that lets duplicates skip compression and the
+	 * index look-up */
+	_Atomic uint64_t *seen;
+	size_t seen_mask;
+	udos__zenc *app_z;      /* appender's encoder (dup_hint fallback) */
+	udos_buf app_buf;
 
 	/* counters */
 	_Atomic uint64_t files_total, bytes_total, files_done, bytes_done,
@@ -265,6 +276,10 @@ typedef int (*ing_next_fn)(void *ctx, const char **path_out);
 int ing_walk_run(struct ing_run *r, ing_next_fn next, void *ctx);
 
 /* workers.c */
+/* The codec decision and compression of a whole file, the same on any
+ * thread: sets f->codec and, when compressed, f->out. 0 or negative. */
+int ing_compress_whole(struct ing_run *r, udos__zenc **z, udos_buf *scratch,
+		       struct ing_file *f);
 void ing_stream_kick(struct ing_run *r, struct ing_stream *s);
 void ing_stream_written(struct ing_run *r, struct ing_stream *s,
 			struct ing_chunk *c);

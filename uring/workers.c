@@ -18,34 +18,6 @@ struct worker {
 #define OUT_BATCH 32
 #define TASK_BATCH 8
 
-/*
- * Formats that are compressed already (the list of core/codec.c's `auto`
- * heuristic; TODO: have core export it).
- */
-static bool compressed_magic(const uint8_t *p, size_t n)
-{
-	static const struct {
-		size_t off, len;
-		const char *m;
-	} magics[] = {
-		{ 0, 2, "\x1f\x8b" },           { 0, 4, "\x28\xb5\x2f\xfd" },
-		{ 0, 6, "\xfd" "7zXZ\0" },      { 0, 3, "BZh" },
-		{ 0, 4, "PK\x03\x04" },         { 0, 8, "\x89PNG\r\n\x1a\n" },
-		{ 0, 3, "\xff\xd8\xff" },       { 0, 4, "GIF8" },
-		{ 0, 6, "7z\xbc\xaf\x27\x1c" }, { 0, 4, "\x04\x22\x4d\x18" },
-		{ 0, 4, "OggS" },               { 0, 4, "fLaC" },
-		{ 4, 4, "ftyp" },               { 8, 4, "WEBP" },
-		{ 0, 3, "ID3" },                { 0, 4, "\x89HDF" },
-	};
-
-	for (size_t i = 0; i < sizeof(magics) / sizeof(magics[0]); i++) {
-		if (n >= magics[i].off + magics[i].len &&
-		    !memcmp(p + magics[i].off, magics[i].m, magics[i].len))
-			return true;
-	}
-	return false;
-}
-
 static int pick_codec(struct ing_run *r, const void *head, size_t head_len,
 		      uint64_t total)
 {
@@ -80,27 +52,81 @@ static void flush_out(struct worker *wk)
 	wk->out_n = 0;
 }
 
-static int compress_whole(struct worker *wk, struct ing_file *f)
+static int zenc_for(struct ing_run *r, udos__zenc **z, int codec)
 {
-	struct ing_run *r = wk->r;
 	int rc;
 
-	if (!wk->z || udos__zenc_codec(wk->z) != f->codec) {
-		udos__zenc_free(wk->z);
-		wk->z = NULL;
-		rc = udos__zenc_new(&wk->z, f->codec, r->level);
-		if (rc < 0)
-			return rc;
+	if (*z && udos__zenc_codec(*z) == codec)
+		return 0;
+	udos__zenc_free(*z);
+	*z = NULL;
+	rc = udos__zenc_new(z, codec, r->level);
+	return rc < 0 ? rc : 0;
+}
+
+int ing_compress_whole(struct ing_run *r, udos__zenc **z, udos_buf *scratch,
+		       struct ing_file *f)
+{
+	bool once = false;
+	int rc;
+
+	if (r->o.compress == UDOS_COMPRESS_AUTO && r->codec != UDOS_CODEC_NONE &&
+	    f->len <= UDOS_AUTO_SAMPLE) {
+		/*
+		 * The whole object is no bigger than the heuristic's sample:
+		 * the cheap rules, then one real compression with the
+		 * container codec, kept only if it saves >= 10% (the same
+		 * rule as the trial) - no separate trial.
+		 */
+		once = !udos__auto_rules_out(f->data, f->len, f->len);
+		f->codec = once ? r->codec : UDOS_CODEC_NONE;
+	} else {
+		f->codec = pick_codec(r, f->data,
+				      f->len < UDOS_AUTO_SAMPLE ?
+				      f->len : UDOS_AUTO_SAMPLE, f->len);
 	}
-	wk->scratch.len = 0;
-	rc = udos__zenc_run(wk->z, &wk->scratch, f->data, f->len, true);
+	if (f->codec == UDOS_CODEC_NONE)
+		return 0;
+	rc = zenc_for(r, z, f->codec);
+	if (rc < 0)
+		return rc;
+	scratch->len = 0;
+	rc = udos__zenc_run(*z, scratch, f->data, f->len, true);
 	if (rc < 0) {
 		/* leave no half frame behind in the encoder */
-		udos__zenc_free(wk->z);
-		wk->z = NULL;
+		udos__zenc_free(*z);
+		*z = NULL;
 		return rc;
 	}
-	return 0;
+	if (once && !UDOS_AUTO_WORTH(scratch->len, f->len)) {
+		f->codec = UDOS_CODEC_NONE;
+	} else {
+		/* an exact-size copy: the scratch buffer is sized for the
+		 * compressor's worst case */
+		rc = udos_buf_append(&f->out, scratch->data, scratch->len);
+	}
+	if (scratch->cap > 8u * ING_MED_MAX)
+		udos_buf_release(scratch);
+	return rc < 0 ? rc : 0;
+}
+
+/* Seen earlier in this run? Records the id either way. Lossy (one id per
+ * slot, racy by design): a wrong answer only costs work, never
+ * correctness - the appender decides with exact sets. */
+static bool seen_before(struct ing_run *r, const udos_oid *oid)
+{
+	uint64_t v;
+	_Atomic uint64_t *slot;
+
+	if (!r->seen)
+		return false;
+	memcpy(&v, oid->id, 8);
+	v |= 1;
+	slot = &r->seen[(v >> 8) & r->seen_mask];
+	if (atomic_load_explicit(slot, memory_order_relaxed) == v)
+		return true;
+	atomic_store_explicit(slot, v, memory_order_relaxed);
+	return false;
 }
 
 /* Whole file: hash, decide, compress, then hand to the appender (pack) or
@@ -108,7 +134,6 @@ static int compress_whole(struct worker *wk, struct ing_file *f)
 static void do_whole(struct worker *wk, struct ing_file *f)
 {
 	struct ing_run *r = wk->r;
-	bool trial_done = false;
 	int rc;
 
 	udos__sha256_update(wk->sha, f->data, f->len);
@@ -130,6 +155,15 @@ static void do_whole(struct worker *wk, struct ing_file *f)
 		return;
 	}
 
+	/* A duplicate of an earlier file of this run: nothing to look up
+	 * or compress here (see known() in the appender). */
+	if (seen_before(r, &f->oid)) {
+		f->dup_hint = true;
+		f->check_seq = UINT64_MAX;
+		f->codec = UDOS_CODEC_NONE;
+		hand_over(wk, f);
+		return;
+	}
 	/* Already indexed: nothing to compress or write. */
 	f->check_seq = atomic_load(&r->commit_seq);
 	{
@@ -144,48 +178,11 @@ static void do_whole(struct worker *wk, struct ing_file *f)
 		if (rc != UDOS_ENOTFOUND)
 			f->check_seq = UINT64_MAX; /* let the appender ask */
 	}
-
-	if (r->o.compress == UDOS_COMPRESS_AUTO && r->codec != UDOS_CODEC_NONE &&
-	    f->len <= UDOS_AUTO_SAMPLE) {
-		/*
-		 * The whole object is no bigger than the heuristic's sample:
-		 * compress it for real once instead of a trial at zstd -1
-		 * and then again, and apply the same rule ("clearly
-		 * smaller": 10% saved) to the real output.
-		 */
-		f->codec = UDOS_CODEC_NONE;
-		if (f->len >= UDOS_AUTO_MIN_SIZE &&
-		    !compressed_magic(f->data, f->len)) {
-			f->codec = r->codec;
-			trial_done = true;
-		}
-	} else {
-		f->codec = pick_codec(r, f->data,
-				      f->len < UDOS_AUTO_SAMPLE ?
-				      f->len : UDOS_AUTO_SAMPLE, f->len);
-	}
-	if (f->codec != UDOS_CODEC_NONE) {
-		rc = compress_whole(wk, f);
-		if (rc < 0) {
-			ing_file_fail(r, f, rc, "compress '%s': %s", f->path,
-				      udos_error_detail());
-			return;
-		}
-		if (trial_done && wk->scratch.len * 10 >= f->len * 9) {
-			f->codec = UDOS_CODEC_NONE;
-		} else {
-			/* an exact-size copy: the scratch buffer is sized
-			 * for the compressor's worst case */
-			rc = udos_buf_append(&f->out, wk->scratch.data,
-					     wk->scratch.len);
-			if (rc < 0) {
-				ing_file_fail(r, f, rc, "'%s': out of memory",
-					      f->path);
-				return;
-			}
-		}
-		if (wk->scratch.cap > 8u * ING_MED_MAX)
-			udos_buf_release(&wk->scratch);
+	rc = ing_compress_whole(r, &wk->z, &wk->scratch, f);
+	if (rc < 0) {
+		ing_file_fail(r, f, rc, "compress '%s': %s", f->path,
+			      udos_error_detail());
+		return;
 	}
 	hand_over(wk, f);
 }
