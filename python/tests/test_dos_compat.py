@@ -182,3 +182,36 @@ def test_compress_modes_accepted_by_pack_all_loose(container):
     key = container.add_object(b'0123456789' * 1000)
     container.pack_all_loose(compress=CompressMode.YES)
     assert container.get_object_meta(key).pack_compressed is True
+
+
+def test_packed_objects_come_before_loose_ones(container):
+    loose_key = container.add_object(b'still loose')
+    packed_key = container.add_objects_to_pack([b'already packed'])[0]
+    with container.get_objects_stream_and_meta([loose_key, packed_key]) as triplets:
+        order = [(key, meta.type) for key, _, meta in triplets]
+    assert order == [(packed_key, ObjectType.PACKED), (loose_key, ObjectType.LOOSE)]
+
+
+def test_objects_meta_sees_packing_during_iteration(container):
+    first = container.add_object(b'first')
+    second = container.add_object(b'second')
+    seen = []
+    for key, meta in container.get_objects_meta([first, second]):
+        seen.append(meta.type)
+        if len(seen) == 1:
+            container.pack_all_loose()
+            container.clean_storage()
+    assert seen == [ObjectType.LOOSE, ObjectType.PACKED]
+
+
+def test_damaged_pack_is_reported_per_object(container):
+    key = container.add_objects_to_pack([b'will be damaged'], compress=False)[0]
+    other = container.add_object(b'healthy loose')
+    assert container.validate().is_valid()
+    pack = container._get_pack_path_from_pack_id(container.get_object_meta(key).pack_id)  # pylint: disable=protected-access
+    pack.write_bytes(b'XYZ')
+    issues = container.validate()
+    assert issues.invalid_hashes_packed == [key]
+    assert issues.invalid_sizes_packed == [key]
+    assert not issues.invalid_hashes_loose and not issues.overlapping_packed and not issues.other_issues
+    assert other not in issues.invalid_hashes_packed

@@ -157,8 +157,8 @@ def test_bulk_reads(container):
     metas = list(container.get_objects_meta(wanted))
     assert len(metas) == len(set(loose + packed + packed2))
     types = [m.type for _, m in metas]
-    # storage order: loose first, then packed by pack and offset
-    assert types == sorted(types, key=lambda t: t != ObjectType.LOOSE)
+    # storage order (as disk-objectstore): packed by pack and offset, then loose
+    assert types == sorted(types, key=lambda t: t != ObjectType.PACKED)
     packed_order = [(m.pack_id, m.pack_offset) for _, m in metas if m.type == ObjectType.PACKED]
     assert packed_order == sorted(packed_order)
     metas = dict(container.get_objects_meta(wanted, skip_if_missing=False))

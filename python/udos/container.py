@@ -98,6 +98,7 @@ class _MissingObjectStream:
         raise self._error
 
 
+_PACK_PATH_RE = re.compile(r'^packs/(0|[1-9][0-9]*)$')
 _PACK_ID_RE = re.compile(r'^(0|[1-9][0-9]*)$')
 _HEX_RE = re.compile(r'^[0-9a-f]+$')
 
@@ -392,13 +393,23 @@ class Container:  # pylint: disable=too-many-public-methods
         with self._st().open(hashkey) as stream:
             yield stream, _meta(stream.meta)
 
+    def _storage_order(self, store: _udos.Store, hashkeys: Sequence[str]) -> tuple[list, list, list]:
+        """The unique keys split as (packed (key, meta tuple) by pack and offset,
+        loose keys, missing keys), as looked up now."""
+        packed, loose, missing = [], [], []
+        for hashkey, tup in store.stat_many(_unique(hashkeys), skip_if_missing=False):
+            if tup[0] == _udos.LOC_PACKED:
+                packed.append((hashkey, tup))
+            elif tup[0] == _udos.LOC_LOOSE:
+                loose.append(hashkey)
+            else:
+                missing.append(hashkey)
+        return packed, loose, missing
+
     def _objects_stream_meta(self, hashkeys: Sequence[str], skip_if_missing: bool) -> Iterator[tuple]:
         store = self._st()
-        missing = []
-        for hashkey, tup in store.stat_many(_unique(hashkeys), skip_if_missing=False):
-            if tup[0] == _udos.LOC_MISSING:
-                missing.append(hashkey)
-                continue
+        packed, loose, missing = self._storage_order(store, hashkeys)
+        for hashkey in [key for key, _ in packed] + loose:
             try:
                 stream = store.open(hashkey)
             except NotExistent:  # deleted meanwhile
@@ -418,8 +429,10 @@ class Container:  # pylint: disable=too-many-public-methods
     ) -> Iterator[Iterator[tuple[str, _udos.Reader | None, ObjectMeta]]]:
         """Context manager yielding a generator of ``(hashkey, stream, ObjectMeta)``.
 
-        Objects come in storage order (loose first, then by pack and offset),
-        each key once; a stream is valid until the generator moves on. Missing
+        Objects come in storage order as in disk-objectstore (packed ones by
+        pack and offset, then loose ones), each key once; a stream is valid
+        until the generator moves on. Each stream is opened when its turn
+        comes, so objects packed or cleaned meanwhile are still found. Missing
         keys come last with stream None, unless ``skip_if_missing``.
         """
         generator = self._objects_stream_meta(hashkeys, skip_if_missing)
@@ -429,15 +442,23 @@ class Container:  # pylint: disable=too-many-public-methods
             generator.close()
 
     def get_objects_meta(self, hashkeys: Sequence[str], skip_if_missing: bool = True) -> Iterator[tuple[str, ObjectMeta]]:
-        """Generator of ``(hashkey, ObjectMeta)`` in storage order (missing last)."""
-        missing = []
-        for hashkey, tup in self._st().stat_many(_unique(hashkeys), skip_if_missing=skip_if_missing):
+        """Generator of ``(hashkey, ObjectMeta)``: packed objects (by pack and
+        offset), then loose ones (each looked up again when its turn comes, so
+        one packed meanwhile is reported packed), then missing ones (unless
+        ``skip_if_missing``)."""
+        store = self._st()
+        packed, loose, missing = self._storage_order(store, hashkeys)
+        for hashkey, tup in packed:
+            yield hashkey, _meta(tup)
+        for hashkey in loose:
+            tup = store.stat(hashkey)
             if tup[0] == _udos.LOC_MISSING:
                 missing.append(hashkey)
             else:
                 yield hashkey, _meta(tup)
-        for hashkey in missing:
-            yield hashkey, _MISSING_META
+        if not skip_if_missing:
+            for hashkey in missing:
+                yield hashkey, _MISSING_META
 
     def get_object_meta(self, hashkey: str) -> ObjectMeta:
         """ObjectMeta of one object (NotExistent if missing)."""
@@ -820,7 +841,15 @@ class Container:  # pylint: disable=too-many-public-methods
             'overlapping_packed': [],
             'other_issues': [],
         }
+        damaged_packs: dict[int, list[str]] = {}
         for kind, key, path, offset, message in findings:
+            pack_match = _PACK_PATH_RE.match(path or '')
+            if not key and pack_match and kind not in ('loose-name', 'unknown'):
+                # a finding about a pack as a whole: the objects it holds are
+                # checked one by one below, and reported by key
+                where = f'{path}@{offset}'
+                damaged_packs.setdefault(int(pack_match.group(1)), []).append(f'{kind} {where}: {message}')
+                continue
             if kind in ('loose-name', 'unknown'):
                 # stray files in loose/ (disk-objectstore ignores them too) and
                 # the unindexed tail a crash leaves (repaired by the next writer)
@@ -832,7 +861,39 @@ class Container:  # pylint: disable=too-many-public-methods
             else:
                 where = f'{path}@{offset}' if path else ''
                 issues['other_issues'].append(f'{kind} {where}: {message}'.strip())
+        if damaged_packs:
+            self._check_damaged_packs(store, damaged_packs, issues)
+        for name in ('invalid_hashes_packed', 'invalid_sizes_packed'):
+            issues[name] = _unique(issues[name])
         return ValidationIssues(**issues)
+
+    def _check_damaged_packs(self, store: _udos.Store, damaged: dict[int, list[str]], issues: dict) -> None:
+        """Check each object indexed in a damaged pack: one that cannot be read
+        back with its hash is an invalid packed hash; one whose stored bytes
+        would end past the end of the file also an invalid size. The pack-level
+        finding stays in ``other_issues`` only if no object was affected."""
+        affected: set = set()
+        for hashkey, tup in store.stat_many(list(store.list_all()), skip_if_missing=True):
+            if tup[0] != _udos.LOC_PACKED or tup[2] not in damaged:
+                continue
+            pack_id, offset, stored_size = tup[2], tup[4], tup[5]
+            try:
+                file_size = os.path.getsize(self._get_pack_folder() / str(pack_id))
+            except OSError:
+                file_size = 0
+            try:
+                good = hashlib.sha256(store.get(hashkey)).hexdigest() == hashkey
+            except Exception:  # pylint: disable=broad-except
+                good = False
+            if not good:
+                issues['invalid_hashes_packed'].append(hashkey)
+                affected.add(pack_id)
+            if offset + stored_size > file_size:
+                issues['invalid_sizes_packed'].append(hashkey)
+                affected.add(pack_id)
+        for pack_id, descriptions in damaged.items():
+            if pack_id not in affected:
+                issues['other_issues'].extend(descriptions)
 
     def import_objects(  # pylint: disable=too-many-arguments,too-many-locals
         self,
