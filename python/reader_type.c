@@ -337,10 +337,26 @@ static PyObject *reader_get_size(udos_py_reader *rd, void *closure)
 	return PyLong_FromUnsignedLongLong(rd->meta.size);
 }
 
+/* As a file object of disk-objectstore's: a loose object's stream is named
+ * by its file's path; a packed one's by its key. */
 static PyObject *reader_get_name(udos_py_reader *rd, void *closure)
 {
+	udos_store_info info;
+	char rel[UDOS_OID_HEXSZ + 16];
+	int p;
+
 	(void)closure;
-	return PyUnicode_FromString(rd->hex);
+	if (rd->meta.loc != UDOS_LOC_LOOSE || !rd->store->st ||
+	    !rd->store->path)
+		return PyUnicode_FromString(rd->hex);
+	udos_store_info_get(&info, rd->store->st);
+	p = info.loose_prefix_len;
+	if (p <= 0)
+		snprintf(rel, sizeof(rel), "loose/%s", rd->hex);
+	else
+		snprintf(rel, sizeof(rel), "loose/%.*s/%s", p, rd->hex,
+			 rd->hex + p);
+	return PyUnicode_FromFormat("%U/%s", rd->store->path, rel);
 }
 
 static PyObject *reader_get_mode(PyObject *self, void *closure)
@@ -392,7 +408,8 @@ static PyMethodDef reader_methods[] = {
 static PyGetSetDef reader_getset[] = {
 	{ "closed", (getter)reader_get_closed, NULL, NULL, NULL },
 	{ "size", (getter)reader_get_size, NULL, "uncompressed size", NULL },
-	{ "name", (getter)reader_get_name, NULL, "the object's key", NULL },
+	{ "name", (getter)reader_get_name, NULL,
+	  "a loose object's file path, else the object's key", NULL },
 	{ "mode", reader_get_mode, NULL, NULL, NULL },
 	{ "meta", (getter)reader_get_meta, NULL,
 	  "(loc, size, pack_id, codec, offset, stored_size)", NULL },

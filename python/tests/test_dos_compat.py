@@ -2,6 +2,7 @@
 progress actions, lazy errors, lazy loose streams, layout helpers."""
 
 import hashlib
+import os
 import io
 import shutil
 import zlib
@@ -215,3 +216,18 @@ def test_damaged_pack_is_reported_per_object(container):
     assert issues.invalid_sizes_packed == [key]
     assert not issues.invalid_hashes_loose and not issues.overlapping_packed and not issues.other_issues
     assert other not in issues.invalid_hashes_packed
+
+
+def test_loose_stream_is_named_by_its_file(tmp_path):
+    container = udos.Container(tmp_path / 'c')
+    container.init_container()
+    key = container.add_object(b'named by path')
+    with container.get_object_stream(key) as stream:
+        assert os.path.isfile(stream.name)
+        with open(stream.name, 'rb') as f:
+            assert f.read() == b'named by path'
+    container.pack_all_loose()
+    container.clean_storage()
+    with container.get_object_stream(key) as stream:
+        assert stream.name == key
+    container.close()
