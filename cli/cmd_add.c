@@ -118,6 +118,7 @@ struct add_state {
 
 	uint64_t errors;          /* per-file failures (exit 1) */
 	int store_err;            /* first store-level failure seen */
+	bool cancelled;           /* files dropped because the run stopped */
 
 	/* progress on stderr */
 	bool show_progress;
@@ -423,6 +424,12 @@ static void file_error(struct add_state *s, const udos_ingest_file *f)
 	const char *d = f->detail;
 	char buf[1024];
 
+	if (f->error == -ECANCELED) {
+		/* the run stopped for another file's store error, which is
+		 * said (its report may come after this one) */
+		s->cancelled = true;
+		return;
+	}
 	if (is_store_error(f->error)) {
 		if (s->store_err)
 			return; /* a consequence of the first */
@@ -683,11 +690,13 @@ int cmd_add(struct cli *cli, int argc, char **argv)
 	fflush(stdout);
 	if (rc < 0 && !s->store_err)
 		cli_err(cli, rc, NULL);
+	else if (s->cancelled && !s->store_err)
+		cli_err(cli, -ECANCELED, NULL);
 	/* a run that could not start has nothing to sum up */
 	if (!cli->quiet && (rc == 0 || sum.files || sum.errors))
 		print_summary(s, &sum);
 
-	if (rc < 0 || s->store_err)
+	if (rc < 0 || s->store_err || s->cancelled)
 		ret = EXIT_STORE;
 	else
 		ret = s->errors ? EXIT_NO : EXIT_OK;

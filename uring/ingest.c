@@ -364,9 +364,10 @@ bool ing_stream_room(struct ing_run *r, struct ing_stream *s, bool wait)
 	bool ok;
 
 	pthread_mutex_lock(&s->mu);
-	while (wait && s->held >= ING_STREAM_QUOTA && !atomic_load(&r->stop))
+	while (wait && s->held >= ING_STREAM_QUOTA && !atomic_load(&r->stop) &&
+	       !s->err)
 		pthread_cond_wait(&s->cv, &s->mu);
-	ok = s->held < ING_STREAM_QUOTA && !atomic_load(&r->stop);
+	ok = s->held < ING_STREAM_QUOTA && !atomic_load(&r->stop) && !s->err;
 	pthread_mutex_unlock(&s->mu);
 	return ok;
 }
@@ -417,11 +418,17 @@ static void stream_free(struct ing_run *r, struct ing_stream *s)
 {
 	struct ing_chunk *c;
 
-	/* the workers may still hold the stream: wait for them to let go */
+	/* The reader and the workers may still hold the stream (the appender
+	 * gives up early on a store error): tell the reader to stop, and wait
+	 * for all of them to let go. */
 	pthread_mutex_lock(&s->mu);
 	if (!s->err)
 		s->err = -ECANCELED;
-	while (s->hash_sched || s->comp_sched)
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	ing_wake(r);
+	pthread_mutex_lock(&s->mu);
+	while (s->hash_sched || s->comp_sched || !s->read_done)
 		pthread_cond_wait(&s->cv, &s->mu);
 	while ((c = s->head)) {
 		s->head = c->next;

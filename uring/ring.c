@@ -381,12 +381,23 @@ static void stream_settle_err(struct rr *x, struct rd *d)
  * quota. With nothing in flight and no room, the stream parks until
  * ing_wake says a chunk was freed.
  */
+/* The appender gave the stream up (a store error): stop reading it. */
+static bool stream_cancelled(struct ing_stream *s)
+{
+	bool c;
+
+	pthread_mutex_lock(&s->mu);
+	c = s->err != 0;
+	pthread_mutex_unlock(&s->mu);
+	return c;
+}
+
 static void stream_fill(struct rr *x, struct rd *d)
 {
 	struct ing_run *r = x->r;
 	unsigned held = stream_held(d->s);
 
-	if (!d->err && atomic_load(&r->stop))
+	if (!d->err && (atomic_load(&r->stop) || stream_cancelled(d->s)))
 		d->err = -ECANCELED;
 	while (!d->err && d->off < d->size && d->nin < RD_MAXR &&
 	       held + d->nin < ING_STREAM_QUOTA && sq_room(x, 1)) {
@@ -450,6 +461,8 @@ static void on_chunk_cqe(struct rr *x, struct ing_chunk *c, int res)
 		if (!d->err)
 			d->err = UDOS_ECHANGED;
 	}
+	if (!d->err && stream_cancelled(d->s))
+		d->err = -ECANCELED;
 	while ((c = d->fifo_head) && c->done) {
 		bool last = c->last;
 

@@ -30,7 +30,7 @@ def test_full_disk(small_fs, tmp_path, to):
     assert len(before) == 20
     big = write(tmp_path / "big", os.urandom(8 << 20))
     r = u("add", "--to", to, "--compress", "no", big)
-    assert r.returncode == 3, r.stderr
+    assert r.returncode == 3, r.stderr.decode()
     err = r.stderr.decode().strip().splitlines()
     assert any("no space left on device" in line for line in err), err
     # nothing already stored is lost, and the container is sound
