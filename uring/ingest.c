@@ -336,6 +336,16 @@ void ing_submit_whole(struct ing_run *r, struct ing_file *f)
 	ing_queue_push(&r->app, &f->node);
 }
 
+int ing_is_packed(struct ing_run *r, const udos_oid *oid)
+{
+	udos__loc l;
+	int rc = udos__store_index_get(&l, r->st, oid);
+
+	if (rc == UDOS_ENOTFOUND)
+		return 0;
+	return rc < 0 ? rc : 1;
+}
+
 struct ing_stream *ing_stream_new(struct ing_run *r, struct ing_file *f)
 {
 	struct ing_stream *s = calloc(1, sizeof(*s));
@@ -535,8 +545,16 @@ static void append_stream(struct ing_run *r, struct ing_file *f)
 	f->size = raw;
 	begun = false;
 	if (loose) {
-		rc = udos__loose_commit(r->st, fd, tmpname, &f->oid,
-					r->o.no_sync, &f->is_new);
+		rc = ing_is_packed(r, &f->oid);
+		if (rc == 0) {
+			rc = udos__loose_commit(r->st, fd, tmpname, &f->oid,
+						r->o.no_sync, &f->is_new);
+		} else {
+			close(fd);
+			unlinkat(r->st->dirfd, tmpname, 0);
+			f->is_new = false;
+			rc = rc == 1 ? 0 : rc;
+		}
 		fd = -1;
 	} else {
 		f->check_seq = UINT64_MAX;

@@ -262,6 +262,8 @@ void ing_wake(struct ing_run *r);
  * files on (pack: appender queue; loose: reported here). */
 void ing_dispatch_whole(struct ing_run *r, struct ing_file *f);
 void ing_submit_whole(struct ing_run *r, struct ing_file *f);
+/* 1 if the id is in the index (packed), 0 if not, negative on error. */
+int ing_is_packed(struct ing_run *r, const udos_oid *oid);
 struct ing_stream *ing_stream_new(struct ing_run *r, struct ing_file *f);
 void ing_stream_push(struct ing_run *r, struct ing_stream *s,
 		     struct ing_chunk *c);

@@ -141,8 +141,14 @@ static void do_whole(struct worker *wk, struct ing_file *f)
 	f->size = f->len;
 
 	if (r->o.target == UDOS_INGEST_TO_LOOSE) {
-		rc = udos__loose_put(r->st, &f->oid, f->data, f->len,
-				     r->o.no_sync, &f->is_new);
+		/* already packed: stored, nothing to write (as a loose add
+		 * through the library) */
+		rc = ing_is_packed(r, &f->oid);
+		if (rc == 0)
+			rc = udos__loose_put(r->st, &f->oid, f->data, f->len,
+					     r->o.no_sync, &f->is_new);
+		else if (rc == 1)
+			f->is_new = false, rc = 0;
 		if (rc < 0) {
 			/* a store write failing (ENOSPC...) is not a
 			 * per-file problem */

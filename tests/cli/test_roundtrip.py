@@ -120,9 +120,7 @@ def test_dedup_and_json(udos, tmp_path, to):
     # loose objects get packed); `pack` later cleans the loose copy
     ("loose", "pack", True),
     # a packed object is not written again as a loose file
-    pytest.param("pack", "loose", False, marks=pytest.mark.xfail(
-        strict=True, reason="ingest engine: --to loose does not look in "
-        "the pack index (uring/workers.c do_whole, loose branch)"))])
+    ("pack", "loose", False)])
 def test_dedup_across_locations(udos, tmp_path, first, then, stored):
     a = write(tmp_path / "a", b"same bytes")
     udos.ok("add", "--to", first, a)
@@ -276,3 +274,15 @@ def test_repack_recompress_one_pack(udos, tmp_path):
     assert row["codec"] == "zstd" and row["stored_size"] < 80000
     assert udos.cat(h) == b"abcdefgh" * 10000
     assert udos("repack", "--pack", "x1").returncode == 2
+
+
+def test_packed_large_file_is_not_written_loose(udos, tmp_path):
+    # large files stream through the engine: the same rule as small ones
+    data = os.urandom(5 << 20)
+    a = write(tmp_path / "big", data)
+    udos.ok("add", "--to", "pack", a)
+    r = udos.ok("add", "--to", "loose", "--json", a)
+    assert json.loads(r.stdout)["stored"] is False
+    assert not any(files for _, _, files in os.walk(os.path.join(udos.store, "loose")))
+    assert not os.listdir(os.path.join(udos.store, "sandbox"))
+    assert udos.cat(sha(data)) == data
