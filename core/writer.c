@@ -410,7 +410,8 @@ int udos_writer_commit(udos_writer *w)
 	rc = sync_pack(w);
 	if (rc < 0)
 		return rc;
-	qsort(w->pend, w->n_pend, sizeof(*w->pend), pend_cmp);
+	if (w->n_pend)
+		qsort(w->pend, w->n_pend, sizeof(*w->pend), pend_cmp);
 	for (size_t i = 0; i < w->n_pend; i++)
 		udos__batch_put(w->batch, &w->pend[i].oid, &w->pend[i].l);
 	udos__batch_set_tail(w->batch, w->pack_id, w->end);
