@@ -16,7 +16,7 @@ def findings(r):
 
 @pytest.fixture
 def packed(udos, tmp_path):
-    """A container with 3 raw packed objects of 64 KiB (last one last)."""
+    """A container with 3 raw packed objects of 64 KiB (in any order)."""
     paths = [write(tmp_path / ("f%d" % i), os.urandom(65536))
              for i in range(3)]
     out = udos.add("--compress", "no", *paths)
@@ -53,11 +53,13 @@ def test_flipped_byte(packed, full):
     assert r.returncode == 1, r.stderr
     fs = findings(r)
     assert fs and all(len(f) == 3 for f in fs)
-    assert any(f[1] == hs[2] or "packs/0" in f[1] for f in fs), fs
+    # the engine packs files in parallel: the last record is any of them
+    bad = [f[1] for f in fs if f[1] in hs]
+    assert len(bad) == 1, fs
     # cat refuses to serve it, the others are fine
-    r = u("cat", hs[2])
+    r = u("cat", bad[0])
     assert r.returncode == 3
-    assert u.cat(hs[0]) and u.cat(hs[1])
+    assert all(u.cat(h) for h in hs if h != bad[0])
     # JSON shape of a finding
     r = u("validate", "--json")
     rows = [json.loads(l) for l in r.stdout.splitlines()]
@@ -71,8 +73,8 @@ def test_truncated_pack(packed):
     r = u("validate")
     assert r.returncode == 1
     assert findings(r)
-    assert u("cat", hs[2]).returncode == 3
-    assert u.cat(hs[0]) and u.cat(hs[1])
+    # exactly one object (the last record, whichever it is) is lost
+    assert sorted(u("cat", h).returncode for h in hs) == [0, 0, 3]
 
 
 def test_deleted_pack_file_leaves_dangling_index(packed):
