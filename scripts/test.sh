@@ -30,4 +30,20 @@ echo "== fault-injection tests"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	ctest --test-dir build-fault --output-on-failure -R test_faults
+echo "== pip install . (the Python module as users install it)"
+venv=$(mktemp -d "${TMPDIR:-/tmp}/udos-venv-XXXXXX")
+trap 'rm -rf "$venv"' EXIT
+/usr/bin/python3 -m venv "$venv"
+"$venv/bin/pip" install -q .
+(cd "$venv" && "$venv/bin/python" -c '
+import tempfile, udos
+c = udos.Container(tempfile.mkdtemp() + "/c")
+c.init_container()
+k = c.add_objects_to_pack([b"installed"])[0]
+assert c.get_object_content(k) == b"installed"
+print("pip-installed udos works:", k)')
+
+echo "== benchmark harness, quick run (checks that it runs, not speed)"
+bench/run.sh --quick --no-cold --data "$venv/bench-data" --out "$venv/results.md" >/dev/null
+echo "bench/run.sh --quick ran"
 echo "all tests passed"
