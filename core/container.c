@@ -600,30 +600,88 @@ static bool catch_up_if_stale(udos_store *st)
 	return true;
 }
 
-int udos__store_index_get(udos__loc *out, udos_store *st, const udos_oid *oid)
+/*
+ * Open the read-only index afresh. Catching up follows the writer's log and
+ * manifest, but a writer that closes (flushing its memtable) and another
+ * that opens (starting a new manifest) in between can leave a catching-up
+ * instance without the new tables; a fresh open always sees them.
+ */
+static int reopen_secondary(udos_store *st)
+{
+	udos__index *ix = NULL;
+	uint64_t gen;
+	char idx[4096];
+	int rc = 0;
+
+	pthread_rwlock_wrlock(&st->ixlock);
+	if (st->primary) /* became the writer meanwhile: sees everything */
+		goto out;
+	gen = read_gen(st); /* before the open: later writes are caught up */
+	rc = index_dir(idx, sizeof(idx), st);
+	if (rc == 0)
+		rc = udos__index_open(&ix, idx, false, false);
+	if (rc == 0) {
+		udos__index_close(st->ix);
+		st->ix = ix;
+		st->seen_gen = gen;
+	}
+out:
+	pthread_rwlock_unlock(&st->ixlock);
+	return rc;
+}
+
+static int get_locked(udos__loc *out, udos_store *st, const udos_oid *oid,
+		      bool *caught_up)
 {
 	int rc;
 
 	pthread_rwlock_rdlock(&st->ixlock);
 	if (!st->ix) {
 		rc = udos__err(UDOS_EINDEX, "index is not open");
-		goto out;
-	}
-	rc = udos__index_get(out, st->ix, oid);
-	/* a writer in another process may have indexed it since we looked */
-	if (rc == UDOS_ENOTFOUND && catch_up_if_stale(st))
+	} else {
 		rc = udos__index_get(out, st->ix, oid);
-out:
+		/* a writer in another process may have indexed it since */
+		if (caught_up) {
+			*caught_up = rc == UDOS_ENOTFOUND &&
+				     catch_up_if_stale(st);
+			if (*caught_up)
+				rc = udos__index_get(out, st->ix, oid);
+		}
+	}
 	pthread_rwlock_unlock(&st->ixlock);
 	return rc;
 }
 
+int udos__store_index_get(udos__loc *out, udos_store *st, const udos_oid *oid)
+{
+	bool caught_up = false;
+	int rc = get_locked(out, st, oid, &caught_up);
+
+	if (rc != UDOS_ENOTFOUND || !caught_up)
+		return rc;
+	/* still missing although the writer moved on: make sure */
+	rc = reopen_secondary(st);
+	return rc < 0 ? rc : get_locked(out, st, oid, NULL);
+}
+
+int udos__store_refresh(udos_store *st)
+{
+	return st->primary ? 0 : reopen_secondary(st);
+}
+
 int udos__store_index_foreach(udos_store *st, udos__index_fn fn, void *ctx)
 {
+	uint64_t gen = read_gen(st);
 	int rc;
 
+	/* a listing must hold everything committed before it started: open
+	 * afresh when a writer moved on (see reopen_secondary) */
+	if (!st->primary && (gen != st->seen_gen || gen == UINT64_MAX)) {
+		rc = reopen_secondary(st);
+		if (rc < 0)
+			return rc;
+	}
 	pthread_rwlock_rdlock(&st->ixlock);
-	catch_up_if_stale(st);
 	rc = st->ix ? udos__index_foreach(st->ix, fn, ctx)
 		    : udos__err(UDOS_EINDEX, "index is not open");
 	pthread_rwlock_unlock(&st->ixlock);

@@ -24,6 +24,7 @@ struct udos__index {
 	rocksdb_readoptions_t *ropts, *scan_ropts;
 	rocksdb_writeoptions_t *wsync, *wnosync;
 	bool primary;
+	bool wrote;    /* a batch was written through this handle */
 	char *secdir; /* secondary instance's own folder, removed at close */
 	pthread_mutex_t catchup_mu;
 };
@@ -51,6 +52,19 @@ void udos__index_close(udos__index *ix)
 {
 	if (!ix)
 		return;
+	if (ix->db && ix->wrote) {
+		/* Leave no memtable behind: otherwise every later open (each
+		 * reader process) replays the log into a memtable of its own,
+		 * half a second after 100k adds, and looks keys up in a
+		 * skiplist instead of indexed, bloom-filtered tables. */
+		rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+		char *err = NULL;
+
+		rocksdb_flushoptions_set_wait(fo, 1);
+		rocksdb_flush(ix->db, fo, &err);
+		rocksdb_flushoptions_destroy(fo);
+		rocksdb_free(err); /* the log still has it all: not fatal */
+	}
 	if (ix->db)
 		rocksdb_close(ix->db);
 	rocksdb_readoptions_destroy(ix->ropts);
@@ -252,6 +266,7 @@ int udos__index_write(udos__index *ix, udos__batch *b, bool sync)
 	rocksdb_write(ix->db, sync ? ix->wsync : ix->wnosync, b->wb, &err);
 	if (err)
 		return index_err(err, "write");
+	ix->wrote = true;
 	return 0;
 }
 

@@ -292,6 +292,8 @@ struct udos_store {
 /* Index look-up / scan under the store's index lock. */
 int udos__store_index_get(udos__loc *out, udos_store *st, const udos_oid *oid);
 int udos__store_index_foreach(udos_store *st, udos__index_fn fn, void *ctx);
+/* A read-only index reopened to the writer's latest commit (validate). */
+int udos__store_refresh(udos_store *st);
 /* The writer's path: requires the writer lock (primary index). */
 int udos__store_index_write(udos_store *st, udos__batch *b, bool sync);
 /* Read fd for a pack (cached); UDOS_ECORRUPT if the file is missing. */

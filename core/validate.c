@@ -427,8 +427,10 @@ int udos_store_validate(udos_validate_result *out, udos_store *st,
 	v.progress = progress;
 	v.pctx = pctx;
 
+	rc = udos__store_refresh(st);
+	if (rc < 0)
+		return rc;
 	pthread_rwlock_rdlock(&st->ixlock);
-	udos__index_catch_up(st->ix);
 	rc = udos__index_get_tail(st->ix, &tail_pack, &tail_end);
 	pthread_rwlock_unlock(&st->ixlock);
 	if (rc < 0 && rc != UDOS_ENOTFOUND)
