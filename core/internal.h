@@ -175,6 +175,19 @@ bool udos__auto_rules_out(const void *head, size_t head_len, uint64_t total);
 #define UDOS_AUTO_SAMPLE (64 * 1024)
 #define UDOS_AUTO_MIN_SIZE 64
 
+/* ---- oidset.c ----------------------------------------------------------- */
+
+typedef struct udos__oidset {
+	udos_oid *slots;
+	uint8_t *used;
+	size_t cap, n;
+} udos__oidset;
+
+bool udos__oidset_has(const udos__oidset *s, const udos_oid *o);
+int udos__oidset_add(udos__oidset *s, const udos_oid *o);
+void udos__oidset_clear(udos__oidset *s);
+void udos__oidset_release(udos__oidset *s);
+
 /* ---- oid.c -------------------------------------------------------------- */
 
 /* loose path relative to the container: "loose/ab/cdef..." for prefix 2 */

@@ -20,13 +20,6 @@
 #define DEFAULT_COMMIT_OBJECTS 20000
 #define DEFAULT_COMMIT_BYTES (256ull << 20)
 
-/* ids added since the last commit: a small open-addressing set */
-struct oidset {
-	udos_oid *slots;
-	uint8_t *used;
-	size_t cap, n;
-};
-
 struct udos_writer {
 	udos_store *st;
 	udos_writer_opts opts;
@@ -51,7 +44,7 @@ struct udos_writer {
 		udos__loc l;
 	} *pend;
 	size_t n_pend, cap_pend;
-	struct oidset pending;
+	udos__oidset pending;
 	uint64_t pending_bytes;
 	uint64_t stored_total;
 
@@ -66,70 +59,6 @@ struct udos_writer {
 	udos_buf cbuf;         /* compressed output staging */
 	uint8_t *rbuf;         /* read staging */
 };
-
-/* ---- pending id set ------------------------------------------------------ */
-
-static uint64_t oid_slot(const udos_oid *o)
-{
-	uint64_t v;
-
-	memcpy(&v, o->id, 8);
-	return v;
-}
-
-static int oidset_has(const struct oidset *s, const udos_oid *o)
-{
-	if (!s->cap)
-		return 0;
-	for (size_t i = oid_slot(o) & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
-		if (!s->used[i])
-			return 0;
-		if (!udos_oid_cmp(&s->slots[i], o))
-			return 1;
-	}
-}
-
-static int oidset_add(struct oidset *s, const udos_oid *o)
-{
-	if ((s->n + 1) * 2 > s->cap) {
-		struct oidset g = { 0 };
-		g.cap = s->cap ? s->cap * 2 : 1024;
-		g.slots = malloc(g.cap * sizeof(*g.slots));
-		g.used = calloc(g.cap, 1);
-		if (!g.slots || !g.used) {
-			free(g.slots);
-			free(g.used);
-			return udos__err(-ENOMEM, "out of memory");
-		}
-		for (size_t i = 0; i < s->cap; i++)
-			if (s->used[i])
-				oidset_add(&g, &s->slots[i]);
-		free(s->slots);
-		free(s->used);
-		*s = g;
-	}
-	size_t i = oid_slot(o) & (s->cap - 1);
-	while (s->used[i])
-		i = (i + 1) & (s->cap - 1);
-	s->used[i] = 1;
-	s->slots[i] = *o;
-	s->n++;
-	return 0;
-}
-
-static void oidset_clear(struct oidset *s)
-{
-	if (s->cap)
-		memset(s->used, 0, s->cap);
-	s->n = 0;
-}
-
-static void oidset_release(struct oidset *s)
-{
-	free(s->slots);
-	free(s->used);
-	memset(s, 0, sizeof(*s));
-}
 
 /* ---- pack files ---------------------------------------------------------- */
 
@@ -422,7 +351,7 @@ int udos_writer_commit(udos_writer *w)
 		return rc;
 	}
 	w->n_pend = 0;
-	oidset_clear(&w->pending);
+	udos__oidset_clear(&w->pending);
 	w->pending_bytes = 0;
 	w->tail_pack = w->pack_id;
 	w->tail_end = w->end;
@@ -459,7 +388,7 @@ void udos_writer_close(udos_writer *w)
 	pthread_mutex_unlock(&w->st->mu);
 	udos__batch_free(w->batch);
 	free(w->pend);
-	oidset_release(&w->pending);
+	udos__oidset_release(&w->pending);
 	udos__sha256_free(w->sha);
 	udos__xxh_free(w->xxh);
 	udos__zenc_free(w->zdef);
@@ -476,7 +405,7 @@ int udos__writer_has(udos_writer *w, const udos_oid *oid)
 	udos__loc l;
 	int rc;
 
-	if (oidset_has(&w->pending, oid))
+	if (udos__oidset_has(&w->pending, oid))
 		return 1;
 	rc = udos__store_index_get(&l, w->st, oid);
 	if (rc == UDOS_ENOTFOUND)
@@ -646,7 +575,7 @@ int udos__writer_end(udos_writer *w, const udos_oid *oid, int codec,
 		w->pend = np;
 		w->cap_pend = ncap;
 	}
-	rc = oidset_add(&w->pending, oid);
+	rc = udos__oidset_add(&w->pending, oid);
 	if (rc < 0) {
 		w->err = rc;
 		return rc;

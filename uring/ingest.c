@@ -231,63 +231,6 @@ static void deliver_pending(struct ing_run *r, int err)
 
 /* ---- ids added since the last commit ---------------------------------- */
 
-static size_t aset_slot(const udos_oid *o, size_t cap)
-{
-	uint64_t v;
-
-	memcpy(&v, o->id, 8);
-	return (size_t)v & (cap - 1);
-}
-
-static bool aset_has(const struct ing_oidset *s, const udos_oid *o)
-{
-	size_t i;
-
-	if (!s->n)
-		return false;
-	for (i = aset_slot(o, s->cap); s->used[i]; i = (i + 1) & (s->cap - 1))
-		if (!memcmp(s->slots[i].id, o->id, 32))
-			return true;
-	return false;
-}
-
-static int aset_add(struct ing_oidset *s, const udos_oid *o)
-{
-	size_t i;
-
-	if ((s->n + 1) * 2 > s->cap) {
-		struct ing_oidset g = { 0 };
-
-		g.cap = s->cap ? s->cap * 2 : 4096;
-		g.slots = malloc(g.cap * sizeof(*g.slots));
-		g.used = calloc(g.cap, 1);
-		if (!g.slots || !g.used) {
-			free(g.slots);
-			free(g.used);
-			return udos__err(-ENOMEM, "out of memory");
-		}
-		for (i = 0; i < s->cap; i++)
-			if (s->used[i])
-				aset_add(&g, &s->slots[i]);
-		free(s->slots);
-		free(s->used);
-		*s = g;
-	}
-	for (i = aset_slot(o, s->cap); s->used[i]; i = (i + 1) & (s->cap - 1))
-		;
-	s->used[i] = 1;
-	s->slots[i] = *o;
-	s->n++;
-	return 0;
-}
-
-static void aset_clear(struct ing_oidset *s)
-{
-	if (s->n)
-		memset(s->used, 0, s->cap);
-	s->n = 0;
-}
-
 /*
  * Is this id in the container or added by this run? The worker looked in
  * the index at commit_seq == f->check_seq; anything added since is either
@@ -295,7 +238,7 @@ static void aset_clear(struct ing_oidset *s)
  */
 static int known(struct ing_run *r, struct ing_file *f)
 {
-	if (f->known || aset_has(&r->aset, &f->oid))
+	if (f->known || udos__oidset_has(&r->aset, &f->oid))
 		return 1;
 	if (f->check_seq != atomic_load(&r->commit_seq))
 		return udos__writer_has(r->w, &f->oid);
@@ -309,7 +252,7 @@ static void on_commit(void *ctx, uint64_t n)
 	struct ing_run *r = ctx;
 
 	(void)n;
-	aset_clear(&r->aset);
+	udos__oidset_clear(&r->aset);
 	atomic_fetch_add(&r->commit_seq, 1);
 	deliver_pending(r, 0);
 }
@@ -564,7 +507,7 @@ static void append_stream(struct ing_run *r, struct ing_file *f)
 			f->is_new = false;
 			rc = 0;
 		} else if (rc == 0) {
-			rc = aset_add(&r->aset, &f->oid);
+			rc = udos__oidset_add(&r->aset, &f->oid);
 			if (rc == 0)
 				rc = udos__writer_end(r->w, &f->oid, s->codec,
 						      raw, &f->is_new);
@@ -630,7 +573,7 @@ static void append_whole(struct ing_run *r, struct ing_file *f)
 		n = f->codec == UDOS_CODEC_NONE ? f->len : f->out.len;
 	}
 	if (rc == 0)
-		rc = aset_add(&r->aset, &f->oid);
+		rc = udos__oidset_add(&r->aset, &f->oid);
 	if (rc == 0)
 		rc = udos__writer_put(r->w, &f->oid, f->codec, f->len, p, n,
 				      &f->is_new);
@@ -777,8 +720,7 @@ static void run_free(struct ing_run *r)
 	pthread_mutex_destroy(&r->cb_mu);
 	free(r->slot_free);
 	free(r->arena);
-	free(r->aset.slots);
-	free(r->aset.used);
+	udos__oidset_release(&r->aset);
 	if (r->wake_fd >= 0)
 		close(r->wake_fd);
 	free((void *)r->seen);

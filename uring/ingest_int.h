@@ -206,11 +206,7 @@ struct ing_run {
 	 * appender then only has to know what it added since the last
 	 * commit (aset) and re-check ids whose look-up raced a commit */
 	_Atomic uint64_t commit_seq;
-	struct ing_oidset {
-		udos_oid *slots;
-		uint8_t *used;
-		size_t cap, n;
-	} aset;
+	udos__oidset aset;
 	/* ids (first 8 bytes) seen by the workers in this run: a lossy,
 	 * lock-free hint that lets duplicates skip compression and the
 	 * index look-up */
