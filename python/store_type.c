@@ -471,61 +471,69 @@ static PyObject *store_open(udos_py_store *s, PyObject *args, PyObject *kw)
 struct got {
 	Py_ssize_t index; /* into the compacted oid array */
 	int loc;
-	void *data;
-	size_t len;
+	bool has_data;
+	size_t off, len;  /* in the arena */
 };
 
+/* Contents go into one growing arena rather than a malloc per object: the
+ * callback runs without the GIL, the bytes objects are made after. */
 struct many {
 	struct got *got;
 	size_t n;
-	int err;
+	uint8_t *arena;
+	size_t alen, acap;
 };
+
+static int arena_reserve(struct many *m, uint64_t need)
+{
+	size_t cap = m->acap ? m->acap : 65536;
+	uint8_t *p;
+
+	if (need > SIZE_MAX / 2 - m->alen)
+		return -ENOMEM;
+	if (m->alen + need <= m->acap)
+		return 0;
+	while (cap < m->alen + need)
+		cap *= 2;
+	p = realloc(m->arena, cap);
+	if (!p)
+		return -ENOMEM;
+	m->arena = p;
+	m->acap = cap;
+	return 0;
+}
 
 static int read_many_fn(void *ctx, size_t index, const udos_oid *oid,
 			const udos_meta *meta, udos_reader *r)
 {
 	struct many *m = ctx;
 	struct got *g = &m->got[m->n++];
-	size_t cap, len = 0;
-	uint8_t *data;
+	size_t len = 0;
+	int rc;
 
 	(void)oid;
 	g->index = (Py_ssize_t)index;
 	g->loc = meta->loc;
-	g->data = NULL;
+	g->has_data = false;
+	g->off = m->alen;
 	g->len = 0;
 	if (!r)
 		return 0;
-	cap = meta->size > 0 && meta->size < ((uint64_t)1 << 40)
-		      ? (size_t)meta->size
-		      : 4096;
-	data = malloc(cap + 1);
-	if (!data)
-		return -ENOMEM;
-	for (;;) {
-		ssize_t k;
-
-		if (len == cap) {
-			/* the size said by the meta is reached: expect end */
-			uint8_t *nd = realloc(data, cap * 2 + 1);
-
-			if (!nd) {
-				free(data);
-				return -ENOMEM;
-			}
-			data = nd;
-			cap = cap * 2;
-		}
-		k = udos_reader_read(r, data + len, cap - len);
-		if (k < 0) {
-			free(data);
+	rc = arena_reserve(m, meta->size);
+	if (rc < 0)
+		return rc;
+	/* the reader never gives more than the size its meta says */
+	while (len < meta->size) {
+		ssize_t k = udos_reader_read(r, m->arena + m->alen + len,
+					     (size_t)meta->size - len);
+		if (k < 0)
 			return (int)k;
-		}
 		if (k == 0)
-			break;
+			return UDOS_ECORRUPT;
 		len += (size_t)k;
 	}
-	g->data = data;
+	m->alen += len;
+	g->has_data = true;
 	g->len = len;
 	return 0;
 }
@@ -545,7 +553,7 @@ static PyObject *store_get_many(udos_py_store *s, PyObject *args,
 	unsigned char *valid = NULL;
 	Py_ssize_t n = 0, *map = NULL;
 	size_t nvalid;
-	struct many m = { NULL, 0, 0 };
+	struct many m = { NULL, 0, NULL, 0, 0 };
 	int rc;
 
 	if (!PyArg_ParseTupleAndKeywords(args, kw, "O|p", kwlist, &keys,
@@ -579,14 +587,15 @@ static PyObject *store_get_many(udos_py_store *s, PyObject *args,
 		PyObject *key = PySequence_Fast_GET_ITEM(seq, map[g->index]);
 		PyObject *val;
 
-		if (g->loc == UDOS_LOC_MISSING || !g->data) {
+		if (g->loc == UDOS_LOC_MISSING || !g->has_data) {
 			if (skip)
 				continue;
 			val = Py_None;
 			Py_INCREF(val);
 		} else {
-			val = PyBytes_FromStringAndSize(g->data,
-							(Py_ssize_t)g->len);
+			val = PyBytes_FromStringAndSize(
+				(const char *)m.arena + g->off,
+				(Py_ssize_t)g->len);
 			if (!val)
 				goto fail;
 		}
@@ -611,9 +620,7 @@ static PyObject *store_get_many(udos_py_store *s, PyObject *args,
 fail:
 	Py_CLEAR(res);
 done:
-	if (m.got)
-		for (size_t i = 0; i < m.n; i++)
-			free(m.got[i].data);
+	free(m.arena);
 	PyMem_Free(m.got);
 	PyMem_Free(map);
 	PyMem_Free(oids);
