@@ -16,8 +16,9 @@ echo "== udos init $store"
 "$udos" init "$store"
 echo "== udos add -r $src --to loose (symlinks and special files are skipped)"
 time "$udos" -C "$store" add --to loose -r "$src" >"$work/manifest" 2>"$work/warnings" || true
-echo "   $(wc -l <"$work/manifest") files added, $(wc -l <"$work/warnings") warnings (first 3:)"
-head -3 "$work/warnings" | sed 's/^/   /'
+echo "   $(wc -l <"$work/manifest") files added; $(grep -c skipping "$work/warnings") symlinks or special files skipped (first 3:)"
+grep skipping "$work/warnings" | head -3 | sed 's/^/   /'
+tail -1 "$work/warnings" | sed 's/^/   /'   # the summary line
 echo "== udos status (before packing)"
 "$udos" -C "$store" status
 echo "== udos pack"
@@ -36,4 +37,5 @@ while read -r hash path; do
 done < <(shuf -n 200 --random-source=<(yes) "$work/manifest")
 [ $bad -eq 0 ] && echo "   200 sampled objects read back identical"
 echo "== udos ls -l (first 5)"
-"$udos" -C "$store" ls -l | head -5
+"$udos" -C "$store" ls -l >"$work/ls"
+head -5 "$work/ls"
