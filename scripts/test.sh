@@ -46,4 +46,7 @@ print("pip-installed udos works:", k)')
 echo "== benchmark harness, quick run (checks that it runs, not speed)"
 bench/run.sh --quick --no-cold --data "$venv/bench-data" --out "$venv/results.md" >/dev/null
 echo "bench/run.sh --quick ran"
+echo "== scripts/demo.sh (the README's main job, end to end)"
+scripts/demo.sh >"$venv/demo.log" 2>&1 || { tail -20 "$venv/demo.log"; exit 1; }
+grep -E "0 findings|verified|read back identical" "$venv/demo.log"
 echo "all tests passed"
