@@ -2,9 +2,11 @@
  * API; turns errptr strings into our codes. */
 #include "internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +48,31 @@ static int rm_cb(const char *p, const struct stat *sb, int flag,
 	(void)sb, (void)flag, (void)ftw;
 	remove(p);
 	return 0;
+}
+
+/* Secondary instances keep a folder of their own, named with their pid; a
+ * killed process leaves its folder behind, removed here by the next one. */
+static void remove_stale_secdirs(const char *tmp)
+{
+	DIR *d = opendir(tmp);
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char path[4096], *end;
+		long pid;
+
+		if (strncmp(de->d_name, "udos-idx-", 9))
+			continue;
+		pid = strtol(de->d_name + 9, &end, 10);
+		if (pid <= 0 || *end != '-' ||
+		    !(kill((pid_t)pid, 0) < 0 && errno == ESRCH))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", tmp, de->d_name);
+		nftw(path, rm_cb, 8, FTW_DEPTH | FTW_PHYS);
+	}
+	closedir(d);
 }
 
 void udos__index_close(udos__index *ix)
@@ -138,8 +165,10 @@ int udos__index_open(udos__index **out, const char *dir, bool primary,
 		const char *tmp = getenv("TMPDIR");
 		char tmpl[4096];
 
-		snprintf(tmpl, sizeof(tmpl), "%s/udos-idx-XXXXXX",
-			 tmp && *tmp ? tmp : "/tmp");
+		tmp = tmp && *tmp ? tmp : "/tmp";
+		remove_stale_secdirs(tmp);
+		snprintf(tmpl, sizeof(tmpl), "%s/udos-idx-%d-XXXXXX", tmp,
+			 (int)getpid());
 		if (!mkdtemp(tmpl)) {
 			rc = udos__err(-errno, "cannot make a temporary folder "
 				       "'%s'", tmpl);
