@@ -250,13 +250,17 @@ static char *format_line(const struct add_state *s,
 	return buf;
 }
 
-/* Print every finished named line from the oldest on. */
-static void pend_drain(struct add_state *s)
+/*
+ * Print finished named lines from the oldest on, stopping at the first not
+ * yet finished; with `all` (at the end), a named file the engine skipped
+ * without reporting it no longer holds the others back.
+ */
+static void pend_drain(struct add_state *s, bool all)
 {
 	while (s->seq_base < s->seq_next) {
 		struct pend *p = &s->pend[s->seq_base & (s->pcap - 1)];
 
-		if (!p->done)
+		if (!p->done && !all)
 			break;
 		if (p->line)
 			fputs(p->line, stdout);
@@ -294,23 +298,7 @@ static void pend_done(struct add_state *s, uint64_t seq, char *line)
 
 	p->line = line;
 	p->done = true;
-	pend_drain(s);
-}
-
-/* At the end: whatever is left (a named file the engine skipped without
- * reporting it) no longer holds the others back. */
-static void pend_flush(struct add_state *s)
-{
-	while (s->seq_base < s->seq_next) {
-		struct pend *p = &s->pend[s->seq_base & (s->pcap - 1)];
-
-		if (p->line)
-			fputs(p->line, stdout);
-		free(p->line);
-		p->line = NULL;
-		p->done = false;
-		s->seq_base++;
-	}
+	pend_drain(s, false);
 }
 
 /* ---- the source: path arguments, then --files-from -------------------- */
@@ -686,7 +674,7 @@ int cmd_add(struct cli *cli, int argc, char **argv)
 
 	/* the engine's threads are gone: no more locking needed */
 	unprogress(s);
-	pend_flush(s);
+	pend_drain(s, true);
 	fflush(stdout);
 	if (rc < 0 && !s->store_err)
 		cli_err(cli, rc, NULL);
