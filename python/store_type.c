@@ -327,6 +327,41 @@ static size_t compact_keys(udos_oid *oids, const unsigned char *valid,
 	return j;
 }
 
+/* Keys given to a bulk call: parsed, and the parsable ones compacted for
+ * the library, with map[j] the input position of oids[j]. */
+struct keyset {
+	PyObject *seq;        /* the keys, as a fast sequence */
+	udos_oid *oids;
+	unsigned char *valid; /* by input position: parsable? */
+	Py_ssize_t n, *map;
+	size_t nvalid;
+};
+
+#define KEYSET_INIT { NULL, NULL, NULL, 0, NULL, 0 }
+
+/* 0, or -1 with a Python exception set (release in any case). */
+static int keyset_load(struct keyset *k, PyObject *keys)
+{
+	k->seq = parse_keys(keys, &k->oids, &k->valid, &k->n);
+	if (!k->seq)
+		return -1;
+	k->map = PyMem_Malloc(sizeof(*k->map) * (size_t)(k->n ? k->n : 1));
+	if (!k->map) {
+		PyErr_NoMemory();
+		return -1;
+	}
+	k->nvalid = compact_keys(k->oids, k->valid, k->n, k->map);
+	return 0;
+}
+
+static void keyset_release(struct keyset *k)
+{
+	PyMem_Free(k->map);
+	PyMem_Free(k->oids);
+	PyMem_Free(k->valid);
+	Py_XDECREF(k->seq);
+}
+
 /* ---- single-object reads ------------------------------------------------ */
 
 static PyObject *store_get(udos_py_store *s, PyObject *key)
@@ -547,32 +582,27 @@ static PyObject *store_get_many(udos_py_store *s, PyObject *args,
 				PyObject *kw)
 {
 	static char *kwlist[] = { "keys", "skip_if_missing", NULL };
-	PyObject *keys, *seq = NULL, *res = NULL;
+	PyObject *keys, *res = NULL;
 	int skip = 1;
-	udos_oid *oids = NULL;
-	unsigned char *valid = NULL;
-	Py_ssize_t n = 0, *map = NULL;
-	size_t nvalid;
+	struct keyset k = KEYSET_INIT;
 	struct many m = { NULL, 0, NULL, 0, 0 };
 	int rc;
 
 	if (!PyArg_ParseTupleAndKeywords(args, kw, "O|p", kwlist, &keys,
 					 &skip))
 		return NULL;
-	seq = parse_keys(keys, &oids, &valid, &n);
-	if (!seq)
-		return NULL;
-	map = PyMem_Malloc(sizeof(*map) * (size_t)(n ? n : 1));
-	m.got = PyMem_Malloc(sizeof(*m.got) * (size_t)(n ? n : 1));
-	if (!map || !m.got) {
+	if (keyset_load(&k, keys) < 0)
+		goto done;
+	m.got = PyMem_Malloc(sizeof(*m.got) * (size_t)(k.n ? k.n : 1));
+	if (!m.got) {
 		PyErr_NoMemory();
 		goto done;
 	}
-	nvalid = compact_keys(oids, valid, n, map);
 	if (udos_py_store_take(s) < 0)
 		goto done;
 	Py_BEGIN_ALLOW_THREADS
-	rc = udos_object_read_many(s->st, oids, nvalid, 0, read_many_fn, &m);
+	rc = udos_object_read_many(s->st, k.oids, k.nvalid, 0, read_many_fn,
+				   &m);
 	Py_END_ALLOW_THREADS
 	udos_py_store_drop(s);
 	if (rc < 0) {
@@ -584,7 +614,8 @@ static PyObject *store_get_many(udos_py_store *s, PyObject *args,
 		goto done;
 	for (size_t i = 0; i < m.n; i++) {
 		struct got *g = &m.got[i];
-		PyObject *key = PySequence_Fast_GET_ITEM(seq, map[g->index]);
+		PyObject *key =
+			PySequence_Fast_GET_ITEM(k.seq, k.map[g->index]);
 		PyObject *val;
 
 		if (g->loc == UDOS_LOC_MISSING || !g->has_data) {
@@ -606,12 +637,12 @@ static PyObject *store_get_many(udos_py_store *s, PyObject *args,
 		Py_DECREF(val);
 	}
 	if (!skip) {
-		for (Py_ssize_t i = 0; i < n; i++) {
+		for (Py_ssize_t i = 0; i < k.n; i++) {
 			PyObject *key;
 
-			if (valid[i])
+			if (k.valid[i])
 				continue;
-			key = PySequence_Fast_GET_ITEM(seq, i);
+			key = PySequence_Fast_GET_ITEM(k.seq, i);
 			if (PyDict_SetItem(res, key, Py_None) < 0)
 				goto fail;
 		}
@@ -622,10 +653,7 @@ fail:
 done:
 	free(m.arena);
 	PyMem_Free(m.got);
-	PyMem_Free(map);
-	PyMem_Free(oids);
-	PyMem_Free(valid);
-	Py_DECREF(seq);
+	keyset_release(&k);
 	return res;
 }
 
@@ -660,32 +688,26 @@ static PyObject *store_stat_many(udos_py_store *s, PyObject *args,
 				 PyObject *kw)
 {
 	static char *kwlist[] = { "keys", "skip_if_missing", NULL };
-	PyObject *keys, *seq = NULL, *res = NULL;
+	PyObject *keys, *res = NULL;
 	int skip = 1;
-	udos_oid *oids = NULL;
-	unsigned char *valid = NULL;
-	Py_ssize_t n = 0, *map = NULL;
-	size_t nvalid;
+	struct keyset k = KEYSET_INIT;
 	struct stat_many sm = { NULL, 0 };
 	int rc;
 
 	if (!PyArg_ParseTupleAndKeywords(args, kw, "O|p", kwlist, &keys,
 					 &skip))
 		return NULL;
-	seq = parse_keys(keys, &oids, &valid, &n);
-	if (!seq)
-		return NULL;
-	map = PyMem_Malloc(sizeof(*map) * (size_t)(n ? n : 1));
-	sm.v = PyMem_Malloc(sizeof(*sm.v) * (size_t)(n ? n : 1));
-	if (!map || !sm.v) {
+	if (keyset_load(&k, keys) < 0)
+		goto done;
+	sm.v = PyMem_Malloc(sizeof(*sm.v) * (size_t)(k.n ? k.n : 1));
+	if (!sm.v) {
 		PyErr_NoMemory();
 		goto done;
 	}
-	nvalid = compact_keys(oids, valid, n, map);
 	if (udos_py_store_take(s) < 0)
 		goto done;
 	Py_BEGIN_ALLOW_THREADS
-	rc = udos_object_stat_many(s->st, oids, nvalid, stat_many_fn, &sm);
+	rc = udos_object_stat_many(s->st, k.oids, k.nvalid, stat_many_fn, &sm);
 	Py_END_ALLOW_THREADS
 	udos_py_store_drop(s);
 	if (rc < 0) {
@@ -696,8 +718,8 @@ static PyObject *store_stat_many(udos_py_store *s, PyObject *args,
 	if (!res)
 		goto done;
 	for (size_t i = 0; i < sm.n; i++) {
-		PyObject *key = PySequence_Fast_GET_ITEM(seq,
-							 map[sm.v[i].index]);
+		PyObject *key = PySequence_Fast_GET_ITEM(k.seq,
+							 k.map[sm.v[i].index]);
 		PyObject *mt, *item;
 
 		if (sm.v[i].meta.loc == UDOS_LOC_MISSING && skip)
@@ -717,16 +739,16 @@ static PyObject *store_stat_many(udos_py_store *s, PyObject *args,
 		udos_meta miss;
 
 		memset(&miss, 0, sizeof(miss));
-		for (Py_ssize_t i = 0; i < n; i++) {
+		for (Py_ssize_t i = 0; i < k.n; i++) {
 			PyObject *mt, *item;
 
-			if (valid[i])
+			if (k.valid[i])
 				continue;
 			mt = meta_tuple(&miss);
 			if (!mt)
 				goto fail;
-			item = PyTuple_Pack(2, PySequence_Fast_GET_ITEM(seq, i),
-					    mt);
+			item = PyTuple_Pack(
+				2, PySequence_Fast_GET_ITEM(k.seq, i), mt);
 			Py_DECREF(mt);
 			if (!item || PyList_Append(res, item) < 0) {
 				Py_XDECREF(item);
@@ -740,10 +762,7 @@ fail:
 	Py_CLEAR(res);
 done:
 	PyMem_Free(sm.v);
-	PyMem_Free(map);
-	PyMem_Free(oids);
-	PyMem_Free(valid);
-	Py_DECREF(seq);
+	keyset_release(&k);
 	return res;
 }
 
@@ -1266,13 +1285,12 @@ static PyObject *store_import_from(udos_py_store *s, PyObject *args,
 	static char *kwlist[] = { "source", "keys", "compress", "sync",
 				  "progress", NULL };
 	udos_py_store *src;
-	PyObject *keys, *seq = NULL, *compress_o = Py_False;
+	PyObject *keys, *compress_o = Py_False;
 	PyObject *progress = Py_None, *res = NULL;
 	int sync = 1, compress, rc = 0, rc2 = 0;
-	udos_oid *oids = NULL, *done_oids = NULL;
-	unsigned char *valid = NULL;
-	Py_ssize_t n = 0, *map = NULL;
-	size_t nvalid = 0, ndone = 0;
+	udos_oid *done_oids = NULL;
+	struct keyset k = KEYSET_INIT;
+	size_t ndone = 0;
 	struct stat_many sm = { NULL, 0 };
 	udos_writer *w = NULL;
 	uint64_t last = 0;
@@ -1286,17 +1304,14 @@ static PyObject *store_import_from(udos_py_store *s, PyObject *args,
 		return NULL;
 	if (progress != Py_None)
 		pg.cb = progress;
-	seq = parse_keys(keys, &oids, &valid, &n);
-	if (!seq)
-		return NULL;
-	map = PyMem_Malloc(sizeof(*map) * (size_t)(n ? n : 1));
-	sm.v = PyMem_Malloc(sizeof(*sm.v) * (size_t)(n ? n : 1));
-	done_oids = PyMem_Malloc(sizeof(*done_oids) * (size_t)(n ? n : 1));
-	if (!map || !sm.v || !done_oids) {
+	if (keyset_load(&k, keys) < 0)
+		goto done;
+	sm.v = PyMem_Malloc(sizeof(*sm.v) * (size_t)(k.n ? k.n : 1));
+	done_oids = PyMem_Malloc(sizeof(*done_oids) * (size_t)(k.n ? k.n : 1));
+	if (!sm.v || !done_oids) {
 		PyErr_NoMemory();
 		goto done;
 	}
-	nvalid = compact_keys(oids, valid, n, map);
 	if (udos_py_store_take(src) < 0)
 		goto done;
 	if (udos_py_store_take(s) < 0) {
@@ -1310,9 +1325,10 @@ static PyObject *store_import_from(udos_py_store *s, PyObject *args,
 	}
 	Py_BEGIN_ALLOW_THREADS
 	/* storage order of the source, so that its packs are read in turn */
-	rc = udos_object_stat_many(src->st, oids, nvalid, stat_many_fn, &sm);
+	rc = udos_object_stat_many(src->st, k.oids, k.nvalid, stat_many_fn,
+				   &sm);
 	for (size_t i = 0; rc >= 0 && i < sm.n; i++) {
-		const udos_oid *oid = &oids[sm.v[i].index];
+		const udos_oid *oid = &k.oids[sm.v[i].index];
 		udos_reader *r = NULL;
 		udos_oid got;
 
@@ -1353,10 +1369,7 @@ static PyObject *store_import_from(udos_py_store *s, PyObject *args,
 done:
 	PyMem_Free(done_oids);
 	PyMem_Free(sm.v);
-	PyMem_Free(map);
-	PyMem_Free(oids);
-	PyMem_Free(valid);
-	Py_XDECREF(seq);
+	keyset_release(&k);
 	return res;
 }
 
