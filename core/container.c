@@ -54,6 +54,11 @@ void udos__pack_relpath(char *out, size_t cap, uint32_t pack_id)
 	snprintf(out, cap, "packs/%" PRIu32, pack_id);
 }
 
+void udos__recs_relpath(char *out, size_t cap, uint32_t pack_id)
+{
+	snprintf(out, cap, "packs/%" PRIu32 ".rec", pack_id);
+}
+
 static uint64_t read_gen(udos_store *st);
 
 /* ---- config.json ------------------------------------------------------- */
@@ -272,7 +277,7 @@ static int config_load(udos_store *st)
 	if (rc < 0)
 		return udos__err(rc, "not a udos container '%s' (bad "
 				 "config.json)", st->path);
-	if (in->format_version > UDOS_FORMAT_VERSION || in->format_version < 1)
+	if (in->format_version != UDOS_FORMAT_VERSION)
 		return udos__err(UDOS_EFORMAT, "container '%s' has format "
 				 "version %d; this udos reads version %d",
 				 st->path, in->format_version,
@@ -630,7 +635,7 @@ out:
 	return rc;
 }
 
-static int get_locked(udos__loc *out, udos_store *st, const udos_oid *oid,
+static int get_locked(udos__rec *out, udos_store *st, const udos_oid *oid,
 		      bool *caught_up)
 {
 	int rc;
@@ -652,7 +657,7 @@ static int get_locked(udos__loc *out, udos_store *st, const udos_oid *oid,
 	return rc;
 }
 
-int udos__store_index_get(udos__loc *out, udos_store *st, const udos_oid *oid)
+int udos__store_index_get(udos__rec *out, udos_store *st, const udos_oid *oid)
 {
 	bool caught_up = false;
 	int rc = get_locked(out, st, oid, &caught_up);

@@ -208,7 +208,7 @@ int udos__index_catch_up(udos__index *ix)
 	return 0;
 }
 
-int udos__index_get(udos__loc *out, udos__index *ix, const udos_oid *oid)
+int udos__index_get(udos__rec *out, udos__index *ix, const udos_oid *oid)
 {
 	char *err = NULL;
 	size_t len = 0;
@@ -221,6 +221,7 @@ int udos__index_get(udos__loc *out, udos__index *ix, const udos_oid *oid)
 	if (!val)
 		return UDOS_ENOTFOUND;
 	rc = udos__loc_decode(out, val, len);
+	out->oid = *oid;
 	rocksdb_free(val);
 	return rc;
 }
@@ -244,7 +245,7 @@ udos__batch *udos__batch_new(void)
 	return b;
 }
 
-void udos__batch_put(udos__batch *b, const udos_oid *oid, const udos__loc *l)
+void udos__batch_put(udos__batch *b, const udos_oid *oid, const udos__rec *l)
 {
 	uint8_t v[UDOS_IDX_VAL_SIZE];
 
@@ -258,12 +259,13 @@ void udos__batch_del(udos__batch *b, const udos_oid *oid)
 	rocksdb_writebatch_delete(b->wb, (const char *)oid->id, 32);
 }
 
-void udos__batch_set_tail(udos__batch *b, uint32_t pack_id, uint64_t end)
+void udos__batch_set_tail(udos__batch *b, const udos__tail *t)
 {
-	uint8_t v[12];
+	uint8_t v[20];
 
-	udos__put_le32(v, pack_id);
-	udos__put_le64(v + 4, end);
+	udos__put_le32(v, t->pack_id);
+	udos__put_le64(v + 4, t->end);
+	udos__put_le64(v + 12, t->slots);
 	rocksdb_writebatch_put(b->wb, TAIL_KEY, TAIL_KEYLEN, (const char *)v,
 			       sizeof(v));
 }
@@ -299,7 +301,7 @@ int udos__index_write(udos__index *ix, udos__batch *b, bool sync)
 	return 0;
 }
 
-int udos__index_get_tail(udos__index *ix, uint32_t *pack_id, uint64_t *end)
+int udos__index_get_tail(udos__index *ix, udos__tail *t)
 {
 	char *err = NULL;
 	size_t len = 0;
@@ -310,12 +312,13 @@ int udos__index_get_tail(udos__index *ix, uint32_t *pack_id, uint64_t *end)
 		return index_err(err, "read");
 	if (!val)
 		return UDOS_ENOTFOUND;
-	if (len != 12) {
+	if (len != 20) {
 		rocksdb_free(val);
 		return udos__err(UDOS_ECORRUPT, "index: bad tail record");
 	}
-	*pack_id = udos__get_le32((uint8_t *)val);
-	*end = udos__get_le64((uint8_t *)val + 4);
+	t->pack_id = udos__get_le32((uint8_t *)val);
+	t->end = udos__get_le64((uint8_t *)val + 4);
+	t->slots = udos__get_le64((uint8_t *)val + 12);
 	rocksdb_free(val);
 	return 0;
 }
@@ -362,12 +365,13 @@ static int decode_cb(void *ctx, const udos_oid *oid, const void *val,
 		     size_t len)
 {
 	struct decode_ctx *d = ctx;
-	udos__loc l;
+	udos__rec l;
 	char hex[65];
 
 	if (udos__loc_decode(&l, val, len) < 0)
 		return udos__err(UDOS_ECORRUPT, "index: bad value for '%s'",
 				 udos_oid_fmt(hex, oid));
+	l.oid = *oid;
 	return d->fn(d->ctx, oid, &l);
 }
 

@@ -196,48 +196,53 @@ void udos__loose_relpath(char *out, size_t cap, int prefix_len,
 
 /* ---- on-disk formats (docs/FORMAT.md) ----------------------------------- */
 
-#define UDOS_FORMAT_VERSION 1
+#define UDOS_FORMAT_VERSION 2
 
-/* Pack file header: 32 bytes. */
-#define UDOS_PACK_MAGIC "UDOSPACK"
-#define UDOS_PACK_HDR_SIZE 32
+/* A pack is two files: packs/N holds the stored bytes of its records back to
+ * back and nothing else; packs/N.rec describes them, a 32-byte file header
+ * then one 80-byte entry per record, in pack order. */
+#define UDOS_RECS_MAGIC "UDOSRECS"
+#define UDOS_RECS_HDR_SIZE 32
 /* 0: magic[8]  8: u32 version  12: u32 pack id  16: container uuid[16] */
 
-/* Record header: 72 bytes, then stored_len bytes of content. */
 #define UDOS_REC_MAGIC "UREC"
-#define UDOS_REC_HDR_SIZE 72
+#define UDOS_REC_SIZE 80
 /* 0: magic[4] 4: u8 codec 5: u8 flags(0) 6: u16 reserved(0)
- * 8: u64 raw_len 16: u64 stored_len 24: sha256[32]
- * 56: u64 xxh3 of the stored bytes 64: u64 xxh3 of header bytes 0..63 */
+ * 8: u64 offset in packs/N 16: u64 raw_len 24: u64 stored_len
+ * 32: digest[32] 64: u64 xxh3 of the stored bytes
+ * 72: u64 xxh3 of entry bytes 0..71 */
 
+/* A record: where an object's stored bytes are and how to check them. The
+ * index value holds all of it but the id (its key). */
 typedef struct udos__rec {
 	int codec;
-	uint64_t raw_len;
+	uint32_t pack_id;
+	uint64_t offset;   /* of the stored bytes in packs/N */
 	uint64_t stored_len;
+	uint64_t raw_len;
+	uint64_t data_xxh; /* XXH3-64 of the stored bytes */
+	uint64_t slot;     /* entry number in packs/N.rec */
 	udos_oid oid;
-	uint64_t data_xxh;
 } udos__rec;
 
-void udos__rec_encode(uint8_t out[UDOS_REC_HDR_SIZE], const udos__rec *r);
-/* UDOS_ECORRUPT on bad magic, header checksum, or unknown codec. */
-int udos__rec_decode(udos__rec *out, const uint8_t in[UDOS_REC_HDR_SIZE]);
 
-/* Index value: 32 bytes. */
-#define UDOS_IDX_VAL_SIZE 32
-#define UDOS_IDX_VAL_VERSION 1
+uint64_t udos__rec_pos(uint64_t slot); /* byte position of entry `slot` */
+void udos__recs_header(uint8_t out[UDOS_RECS_HDR_SIZE], const uint8_t uuid[16],
+		       uint32_t pack_id);
+/* pack_id and slot are not part of the entry: the caller knows them */
+void udos__rec_encode(uint8_t out[UDOS_REC_SIZE], const udos__rec *r);
+/* UDOS_ECORRUPT on bad magic, entry checksum, or unknown codec. */
+int udos__rec_decode(udos__rec *out, const uint8_t in[UDOS_REC_SIZE]);
+
+/* Index value: 48 bytes. */
+#define UDOS_IDX_VAL_SIZE 48
+#define UDOS_IDX_VAL_VERSION 2
 /* 0: u8 version 1: u8 codec 2: u16 reserved 4: u32 pack id
- * 8: u64 record offset 16: u64 stored_len 24: u64 raw_len */
+ * 8: u64 offset 16: u64 stored_len 24: u64 raw_len 32: u64 data xxh3
+ * 40: u64 slot */
 
-typedef struct udos__loc {
-	int codec;
-	uint32_t pack_id;
-	uint64_t offset; /* of the record header */
-	uint64_t stored_len;
-	uint64_t raw_len;
-} udos__loc;
-
-void udos__loc_encode(uint8_t out[UDOS_IDX_VAL_SIZE], const udos__loc *l);
-int udos__loc_decode(udos__loc *out, const void *in, size_t len);
+void udos__loc_encode(uint8_t out[UDOS_IDX_VAL_SIZE], const udos__rec *l);
+int udos__loc_decode(udos__rec *out, const void *in, size_t len);
 
 /* ---- index.c (RocksDB) -------------------------------------------------- */
 
@@ -249,27 +254,33 @@ int udos__index_open(udos__index **out, const char *dir, bool primary,
 void udos__index_close(udos__index *ix);
 /* 0 found, UDOS_ENOTFOUND, or UDOS_EINDEX. No catching up: that policy is
  * udos__store_index_get's. */
-int udos__index_get(udos__loc *out, udos__index *ix, const udos_oid *oid);
+int udos__index_get(udos__rec *out, udos__index *ix, const udos_oid *oid);
 bool udos__index_is_primary(const udos__index *ix);
 /* Bring a secondary up to date (no-op on a primary). */
 int udos__index_catch_up(udos__index *ix);
 
 typedef struct udos__batch udos__batch;
 udos__batch *udos__batch_new(void);
-void udos__batch_put(udos__batch *b, const udos_oid *oid, const udos__loc *l);
+void udos__batch_put(udos__batch *b, const udos_oid *oid, const udos__rec *l);
 void udos__batch_del(udos__batch *b, const udos_oid *oid);
-/* the append tail: pack being appended and end of its last indexed record */
-void udos__batch_set_tail(udos__batch *b, uint32_t pack_id, uint64_t end);
+/* the append tail: the pack being appended, the end of its last indexed
+ * record's bytes and the number of its entries in packs/N.rec */
+typedef struct udos__tail {
+	uint32_t pack_id;
+	uint64_t end;
+	uint64_t slots;
+} udos__tail;
+void udos__batch_set_tail(udos__batch *b, const udos__tail *t);
 size_t udos__batch_count(const udos__batch *b);
 void udos__batch_clear(udos__batch *b);
 void udos__batch_free(udos__batch *b);
 int udos__index_write(udos__index *ix, udos__batch *b, bool sync);
 /* UDOS_ENOTFOUND when no tail was ever written */
-int udos__index_get_tail(udos__index *ix, uint32_t *pack_id, uint64_t *end);
+int udos__index_get_tail(udos__index *ix, udos__tail *t);
 
 /* Iterate object entries in id order; fn returns non-zero to stop. */
 typedef int (*udos__index_fn)(void *ctx, const udos_oid *oid,
-			      const udos__loc *l);
+			      const udos__rec *l);
 int udos__index_foreach(udos__index *ix, udos__index_fn fn, void *ctx);
 int udos__index_foreach_raw(udos__index *ix,
 			    int (*fn)(void *ctx, const udos_oid *oid,
@@ -303,7 +314,7 @@ struct udos_store {
 };
 
 /* Index look-up / scan under the store's index lock. */
-int udos__store_index_get(udos__loc *out, udos_store *st, const udos_oid *oid);
+int udos__store_index_get(udos__rec *out, udos_store *st, const udos_oid *oid);
 int udos__store_index_foreach(udos_store *st, udos__index_fn fn, void *ctx);
 /* A read-only index reopened to the writer's latest commit (validate). */
 int udos__store_refresh(udos_store *st);
@@ -376,13 +387,20 @@ udos__zenc *udos__writer_zenc(udos_writer *w);
 /* ---- validate.c: record checks shared with clean and repack ------------- */
 
 /*
- * Check the record at `off` in a pack of `file_size` bytes: header, that it
- * fits, XXH3 of its stored bytes; with `full`, decompress and re-hash.
- * Returns 0, or UDOS_ECORRUPT with *kind_out an enum udos_finding_kind, or
- * another negative code for I/O errors (*kind_out = UDOS_FIND_IO).
- * *rec_out is filled whenever the header decoded.
+ * Check record `rec`'s stored bytes in a pack file of `file_size` bytes:
+ * that they fit, their XXH3; with `full`, decompress and re-hash. Returns 0,
+ * or UDOS_ECORRUPT with *kind_out an enum udos_finding_kind, or another
+ * negative code for I/O errors (*kind_out = UDOS_FIND_IO).
  */
-int udos__record_check(udos__rec *rec_out, int *kind_out, int fd,
-		       uint64_t off, uint64_t file_size, bool full);
+int udos__record_check(const udos__rec *rec, int *kind_out, int fd,
+		       uint64_t file_size, bool full);
+
+/* Read and decode entry `slot` of a packs/N.rec file. */
+int udos__rec_read(udos__rec *rec, int fd, uint64_t slot);
+
+/* writer.c: remove packs/N and packs/N.rec */
+int udos__pack_remove(udos_store *st, uint32_t id);
+/* "packs/N.rec" */
+void udos__recs_relpath(char *out, size_t cap, uint32_t pack_id);
 
 #endif

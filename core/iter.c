@@ -16,7 +16,7 @@ struct fe {
 	void *ctx;
 };
 
-static int fe_packed(void *ctx, const udos_oid *oid, const udos__loc *l)
+static int fe_packed(void *ctx, const udos_oid *oid, const udos__rec *l)
 {
 	struct fe *f = ctx;
 	udos_meta m = { 0 };
@@ -35,7 +35,7 @@ static int fe_loose(void *ctx, const char *rel, const udos_oid *oid)
 	struct fe *f = ctx;
 	udos_meta m = { 0 };
 	struct stat sb;
-	udos__loc l;
+	udos__rec l;
 
 	if (!oid)
 		return 0;
@@ -75,7 +75,7 @@ struct stat_ctx {
 	udos_status *s;
 };
 
-static int st_packed(void *ctx, const udos_oid *oid, const udos__loc *l)
+static int st_packed(void *ctx, const udos_oid *oid, const udos__rec *l)
 {
 	udos_status *s = ((struct stat_ctx *)ctx)->s;
 
@@ -90,7 +90,7 @@ static int st_loose(void *ctx, const char *rel, const udos_oid *oid)
 {
 	struct stat_ctx *c = ctx;
 	struct stat sb;
-	udos__loc l;
+	udos__rec l;
 
 	if (!oid || fstatat(c->st->dirfd, rel, &sb, 0) < 0)
 		return 0;
@@ -101,9 +101,10 @@ static int st_loose(void *ctx, const char *rel, const udos_oid *oid)
 	return 0;
 }
 
-/* files directly in a folder: count and bytes */
+/* Regular files directly in a folder: count and bytes. With `recs`, the
+ * record files ("N.rec") go to *recs instead. */
 static int dir_usage(udos_store *st, const char *rel, uint64_t *count,
-		     uint64_t *bytes)
+		     uint64_t *bytes, uint64_t *recs)
 {
 	int fd = openat(st->dirfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct dirent *de;
@@ -118,10 +119,15 @@ static int dir_usage(udos_store *st, const char *rel, uint64_t *count,
 		return -ENOMEM;
 	}
 	while ((de = readdir(d))) {
+		const char *dot = strchr(de->d_name, '.');
 		struct stat sb;
 		if (de->d_name[0] == '.' ||
 		    fstatat(fd, de->d_name, &sb, 0) < 0 || !S_ISREG(sb.st_mode))
 			continue;
+		if (recs && dot && !strcmp(dot, ".rec")) {
+			*recs += (uint64_t)sb.st_size;
+			continue;
+		}
 		if (count)
 			(*count)++;
 		*bytes += (uint64_t)sb.st_size;
@@ -142,8 +148,8 @@ int udos_store_status(udos_status *out, udos_store *st)
 		rc = udos__loose_walk(st, st_loose, &c);
 	if (rc == 0)
 		rc = dir_usage(st, "packs", &out->pack_count,
-			       &out->pack_files_size);
+			       &out->pack_files_size, &out->index_size);
 	if (rc == 0)
-		rc = dir_usage(st, "index", NULL, &out->index_size);
+		rc = dir_usage(st, "index", NULL, &out->index_size, NULL);
 	return rc;
 }

@@ -147,7 +147,7 @@ int udos__loose_open(udos_store *st, const udos_oid *oid)
 static int present(udos_store *st, const udos_oid *oid)
 {
 	char rel[128];
-	udos__loc l;
+	udos__rec l;
 	int rc;
 
 	udos__loose_relpath(rel, sizeof(rel), st->info.loose_prefix_len, oid);

@@ -122,8 +122,7 @@ static int clean_cb(void *ctx, const char *rel, const udos_oid *oid)
 {
 	struct cl *c = ctx;
 	struct stat sb;
-	udos__rec rec;
-	udos__loc l;
+	udos__rec l;
 	int fd, kind, rc;
 
 	if (!oid)
@@ -137,9 +136,7 @@ static int clean_cb(void *ctx, const char *rel, const udos_oid *oid)
 	if (fd < 0 || fstat(fd, &sb) < 0)
 		return 0; /* the packed copy is not readable: keep this one */
 	/* the packed copy must be intact before the loose one goes */
-	if (udos__record_check(&rec, &kind, fd, l.offset, (uint64_t)sb.st_size,
-			       false) < 0 ||
-	    udos_oid_cmp(&rec.oid, oid) || rec.raw_len != l.raw_len)
+	if (udos__record_check(&l, &kind, fd, (uint64_t)sb.st_size, false) < 0)
 		return 0;
 	if (unlinkat(c->st->dirfd, rel, 0) == 0)
 		c->removed++;

@@ -34,7 +34,11 @@ struct udos_reader {
 	size_t in_len, in_at;
 	bool zdone;
 
-	/* verification while reading sequentially from 0 */
+	/* verification while reading sequentially from 0: the stored bytes
+	 * of a packed object against its checksum (always), the content
+	 * against its id (UDOS_READ_VERIFY) */
+	udos__xxh *xxh;
+	uint64_t xhashed;
 	udos__sha256 *sha;
 	uint64_t hashed;
 	bool verify;
@@ -58,7 +62,7 @@ static int stat_loose(udos_meta *out, udos_store *st, const udos_oid *oid)
 	return 0;
 }
 
-static void meta_from_loc(udos_meta *out, const udos__loc *l)
+static void meta_from_loc(udos_meta *out, const udos__rec *l)
 {
 	out->loc = UDOS_LOC_PACKED;
 	out->codec = l->codec;
@@ -66,6 +70,7 @@ static void meta_from_loc(udos_meta *out, const udos__loc *l)
 	out->offset = l->offset;
 	out->size = l->raw_len;
 	out->stored_size = l->stored_len;
+	out->stored_xxh3 = l->data_xxh;
 }
 
 /* Packed first: an object both packed and loose is read from its pack (as
@@ -73,7 +78,7 @@ static void meta_from_loc(udos_meta *out, const udos__loc *l)
  * look-up. */
 static int stat_any(udos_meta *out, udos_store *st, const udos_oid *oid)
 {
-	udos__loc l;
+	udos__rec l;
 	char hex[65];
 	int rc;
 
@@ -112,24 +117,6 @@ int udos_object_has(udos_store *st, const udos_oid *oid)
 	return rc < 0 ? rc : 1;
 }
 
-/* The record header at the index's location must name the object with the
- * index's lengths and codec: the cheap check every read affords. */
-static int check_header(const uint8_t *h, const udos_oid *oid,
-			const udos_meta *m)
-{
-	udos__rec rec;
-	char hex[65];
-
-	if (!h || udos__rec_decode(&rec, h) < 0 || udos_oid_cmp(&rec.oid, oid) ||
-	    rec.stored_len != m->stored_size || rec.raw_len != m->size ||
-	    rec.codec != m->codec)
-		return udos__err(UDOS_ECORRUPT, "object '%s': pack %u offset "
-				 "%llu does not hold its record",
-				 udos_oid_fmt(hex, oid), m->pack_id,
-				 (unsigned long long)m->offset);
-	return 0;
-}
-
 /* open with known meta (bulk reads skip the second look-up) */
 static int reader_open_meta(udos_reader **out, udos_store *st,
 			    const udos_oid *oid, const udos_meta *m,
@@ -162,23 +149,16 @@ static int reader_open_meta(udos_reader **out, udos_store *st,
 		}
 		r->meta.size = r->meta.stored_size = (uint64_t)sb.st_size;
 	} else {
-		uint8_t h[UDOS_REC_HDR_SIZE];
-		ssize_t n;
-
 		rc = udos__store_packfd(st, m->pack_id);
 		if (rc < 0)
 			goto fail;
 		r->fd = rc;
-		n = udos__pread_full(r->fd, h, sizeof(h), m->offset);
-		if (n < 0) {
-			rc = udos__err((int)n, "pack %u: read error: %s",
-				       m->pack_id, udos_strerror((int)n));
+		r->base = m->offset;
+		r->xxh = udos__xxh_new();
+		if (!r->xxh) {
+			rc = udos__err(-ENOMEM, "out of memory");
 			goto fail;
 		}
-		rc = check_header(n == sizeof(h) ? h : NULL, oid, m);
-		if (rc < 0)
-			goto fail;
-		r->base = m->offset + UDOS_REC_HDR_SIZE;
 		if (m->codec != UDOS_CODEC_NONE) {
 			rc = udos__zdec_new(&r->zd, m->codec);
 			if (rc < 0)
@@ -234,6 +214,7 @@ void udos_reader_close(udos_reader *r)
 	if (r->own_zd)
 		udos__zdec_free(r->zd);
 	udos__sha256_free(r->sha);
+	udos__xxh_free(r->xxh);
 	free(r->inbuf);
 	free(r);
 }
@@ -258,6 +239,21 @@ static int corrupt(udos_reader *r, const char *why)
 	return udos__err(UDOS_ECORRUPT, "object '%s' in pack %u offset %llu: "
 			 "%s", udos_oid_fmt(hex, &r->oid), r->meta.pack_id,
 			 (unsigned long long)r->meta.offset, why);
+}
+
+/* Stored bytes [at, at+n) were read: hash them if they continue the
+ * sequential run from 0, and check the sum once the run is complete. */
+static int check_stored(udos_reader *r, const uint8_t *p, size_t n,
+			uint64_t at)
+{
+	if (!r->xxh || r->xhashed != at || !n)
+		return 0;
+	udos__xxh_update(r->xxh, p, n);
+	r->xhashed += n;
+	if (r->xhashed == r->meta.stored_size &&
+	    udos__xxh_digest(r->xxh) != r->meta.stored_xxh3)
+		return corrupt(r, "stored bytes fail their checksum");
+	return 0;
 }
 
 /* decode up to len bytes at dpos */
@@ -291,6 +287,9 @@ static ssize_t decode(udos_reader *r, uint8_t *buf, size_t len)
 				if ((size_t)n < want)
 					return corrupt(r, "pack is truncated");
 				r->in = r->inbuf;
+				n = check_stored(r, r->in, want, r->in_off);
+				if (n < 0)
+					return n;
 			}
 			r->in_off += want;
 			r->in_len = want;
@@ -329,6 +328,7 @@ ssize_t udos_reader_read(udos_reader *r, void *buf, size_t len)
 {
 	uint64_t left;
 	ssize_t n;
+	int rc;
 
 	if (r->pos >= r->meta.size || !len)
 		return 0;
@@ -347,6 +347,9 @@ ssize_t udos_reader_read(udos_reader *r, void *buf, size_t len)
 			return corrupt(r, r->meta.loc == UDOS_LOC_LOOSE
 						  ? "file shrank while reading"
 						  : "pack is truncated");
+		rc = check_stored(r, buf, len, r->pos);
+		if (rc < 0)
+			return rc;
 	} else {
 		if (r->pos < r->dpos)
 			rewind_decoder(r);
@@ -522,13 +525,13 @@ static int fill_window(struct bulk *b, const struct slot *s, size_t i,
 		       size_t n)
 {
 	const udos_meta *m = &s[i].meta;
-	uint64_t end = m->offset + UDOS_REC_HDR_SIZE + m->stored_size;
+	uint64_t end = m->offset + m->stored_size;
 	ssize_t got;
 	int fd;
 
 	for (size_t j = i + 1; j < n; j++) {
 		const udos_meta *o = &s[j].meta;
-		uint64_t oend = o->offset + UDOS_REC_HDR_SIZE + o->stored_size;
+		uint64_t oend = o->offset + o->stored_size;
 		if (o->loc != UDOS_LOC_PACKED || o->pack_id != m->pack_id ||
 		    o->offset > end + BULK_GAP ||
 		    oend - m->offset > BULK_WINDOW)
@@ -555,7 +558,7 @@ static int windowed(udos_reader **out, struct bulk *b, const struct slot *s,
 		    size_t i, size_t n, const udos_oid *oid, unsigned flags)
 {
 	const udos_meta *m = &s[i].meta;
-	uint64_t need = UDOS_REC_HDR_SIZE + m->stored_size;
+	uint64_t need = m->stored_size;
 	udos_reader *r = &b->r;
 	const uint8_t *h;
 	int rc;
@@ -578,15 +581,14 @@ static int windowed(udos_reader **out, struct bulk *b, const struct slot *s,
 			return 0; /* truncated pack: the plain reader says so */
 	}
 	h = b->win + (m->offset - b->win_off);
-	rc = check_header(h, oid, m);
-	if (rc < 0)
-		return rc;
 	memset(r, 0, sizeof(*r));
 	r->st = b->st;
 	r->oid = *oid;
 	r->meta = *m;
 	r->fd = -1;
-	r->mem = h + UDOS_REC_HDR_SIZE;
+	r->mem = h;
+	if (udos__xxh3(h, (size_t)need) != m->stored_xxh3)
+		return corrupt(r, "stored bytes fail their checksum");
 	if (m->codec != UDOS_CODEC_NONE) {
 		if (!b->zd[m->codec]) {
 			rc = udos__zdec_new(&b->zd[m->codec], m->codec);
@@ -673,7 +675,7 @@ int udos_object_delete(udos_store *st, const udos_oid *oid)
 {
 	char rel[128], hex[65];
 	udos__batch *b;
-	udos__loc l;
+	udos__rec l;
 	bool found = false;
 	int rc;
 

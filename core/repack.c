@@ -22,10 +22,10 @@ struct rp {
 };
 
 /* copy the stored bytes as they are, checking them on the way */
-static int copy_keep(struct rp *p, int fd, uint64_t off, const udos__rec *rec)
+static int copy_keep(struct rp *p, int fd, const udos__rec *rec)
 {
 	udos__xxh *x = udos__xxh_new();
-	uint64_t at = off + UDOS_REC_HDR_SIZE, left = rec->stored_len;
+	uint64_t at = rec->offset, left = rec->stored_len;
 	bool is_new;
 	int rc;
 
@@ -47,7 +47,8 @@ static int copy_keep(struct rp *p, int fd, uint64_t off, const udos__rec *rec)
 	}
 	if (rc == 0 && udos__xxh_digest(x) != rec->data_xxh)
 		rc = udos__err(UDOS_ECORRUPT, "record at offset %" PRIu64
-			       " fails its checksum; repack stopped", off);
+			       " fails its checksum; repack stopped",
+			       rec->offset);
 	udos__xxh_free(x);
 	if (rc < 0) {
 		udos__writer_abort(p->w);
@@ -86,35 +87,35 @@ static int repack_one(struct rp *p, uint32_t id)
 {
 	struct stat sb;
 	char rel[64];
-	uint64_t off = UDOS_PACK_HDR_SIZE;
-	int fd, rc = 0;
+	uint64_t n;
+	int fd, rfd, rc = 0;
 
-	udos__pack_relpath(rel, sizeof(rel), id);
+	udos__recs_relpath(rel, sizeof(rel), id);
 	fd = udos__store_packfd(p->st, id);
 	if (fd < 0)
 		return fd;
-	if (fstat(fd, &sb) < 0)
-		return udos__err(-errno, "cannot stat '%s'", rel);
-	while (off < (uint64_t)sb.st_size) {
-		uint8_t h[UDOS_REC_HDR_SIZE];
-		udos__rec rec;
-		udos__loc l;
+	rfd = openat(p->st->dirfd, rel, O_RDONLY | O_CLOEXEC);
+	if (rfd < 0 || fstat(rfd, &sb) < 0) {
+		rc = udos__err(-errno, "cannot open '%s/%s': %s", p->st->path,
+			       rel, udos_strerror(-errno));
+		goto done;
+	}
+	n = ((uint64_t)sb.st_size - UDOS_RECS_HDR_SIZE) / UDOS_REC_SIZE;
+	for (uint64_t k = 0; k < n && rc == 0; k++) {
+		udos__rec rec, l;
 
-		if (udos__pread_full(fd, h, sizeof(h), off) != sizeof(h) ||
-		    udos__rec_decode(&rec, h) < 0 ||
-		    rec.stored_len > (uint64_t)sb.st_size - off - sizeof(h)) {
-			/* the writer's tail past the last commit, or damage:
-			 * anything live beyond it is still indexed there and
-			 * validate will say so; do not drop the pack */
-			rc = udos__err(UDOS_ECORRUPT, "pack '%s/%s' has a bad "
-				       "record at offset %" PRIu64 "; not "
-				       "repacked", p->st->path, rel, off);
-			return rc;
+		if (udos__rec_read(&rec, rfd, k) < 0) {
+			/* anything live past a damaged entry is still indexed
+			 * here and validate will say so: keep the pack */
+			rc = udos__err(UDOS_ECORRUPT, "'%s/%s' has a bad entry "
+				       "(%" PRIu64 "); not repacked",
+				       p->st->path, rel, k);
+			break;
 		}
 		rc = udos__store_index_get(&l, p->st, &rec.oid);
-		if (rc == 0 && l.pack_id == id && l.offset == off) {
+		if (rc == 0 && l.pack_id == id && l.slot == k) {
 			if (p->opts->compress == UDOS_COMPRESS_KEEP)
-				rc = copy_keep(p, fd, off, &rec);
+				rc = copy_keep(p, fd, &rec);
 			else
 				rc = copy_recode(p, &rec);
 			p->done++;
@@ -123,21 +124,18 @@ static int repack_one(struct rp *p, uint32_t id)
 		} else if (rc == UDOS_ENOTFOUND || rc == 0) {
 			rc = 0; /* deleted or superseded: dropped */
 		}
-		if (rc < 0)
-			return rc;
-		off += sizeof(h) + rec.stored_len;
 	}
 	/* the new locations are durable and indexed before the old pack goes */
-	rc = udos_writer_commit(p->w);
-	if (rc < 0)
-		return rc;
-	udos__store_forget_pack(p->st, id);
-	if (unlinkat(p->st->dirfd, rel, 0) < 0)
-		return udos__err(-errno, "cannot remove '%s/%s': %s",
-				 p->st->path, rel, udos_strerror(-errno));
-	if (!p->opts->no_sync)
+	if (rc == 0)
+		rc = udos_writer_commit(p->w);
+	if (rc == 0)
+		rc = udos__pack_remove(p->st, id);
+	if (rc == 0 && !p->opts->no_sync)
 		udos__fsync_dir(p->st->dirfd, "packs");
-	return 0;
+done:
+	if (rfd >= 0)
+		close(rfd);
+	return rc;
 }
 
 static int repack_range(udos_store *st, int64_t only,

@@ -34,37 +34,19 @@ const char *udos_finding_name(int kind)
 	return "unknown";
 }
 
-int udos__record_check(udos__rec *rec, int *kind, int fd, uint64_t off,
+int udos__record_check(const udos__rec *rec, int *kind, int fd,
 		       uint64_t file_size, bool full)
 {
-	uint8_t h[UDOS_REC_HDR_SIZE], *buf = NULL, *out = NULL;
+	uint8_t *buf = NULL, *out = NULL;
 	udos__sha256 *sha = NULL;
 	udos__zdec *zd = NULL;
 	udos__xxh *x = NULL;
-	uint64_t at, left, produced = 0;
+	uint64_t at = rec->offset, left, produced = 0;
 	ssize_t n;
 	int rc;
 
 	*kind = UDOS_FIND_IO;
-	if (off > file_size || file_size - off < UDOS_REC_HDR_SIZE) {
-		*kind = UDOS_FIND_RECORD_TRUNCATED;
-		return udos__err(UDOS_ECORRUPT, "record header runs past the "
-				 "end of the pack");
-	}
-	n = udos__pread_full(fd, h, sizeof(h), off);
-	if (n < 0)
-		return udos__err((int)n, "read error: %s", udos_strerror((int)n));
-	if (n != sizeof(h)) {
-		*kind = UDOS_FIND_RECORD_TRUNCATED;
-		return udos__err(UDOS_ECORRUPT, "pack shrank while reading");
-	}
-	rc = udos__rec_decode(rec, h);
-	if (rc < 0) {
-		*kind = UDOS_FIND_RECORD_HEADER;
-		return rc;
-	}
-	at = off + UDOS_REC_HDR_SIZE;
-	if (rec->stored_len > file_size - at) {
+	if (at > file_size || rec->stored_len > file_size - at) {
 		*kind = UDOS_FIND_RECORD_TRUNCATED;
 		return udos__err(UDOS_ECORRUPT, "record of %" PRIu64 " bytes "
 				 "runs past the end of the pack",
@@ -168,9 +150,11 @@ done:
 
 struct pack_scan {
 	bool present;
-	uint64_t size;     /* file size */
-	uint64_t limit;    /* bytes that hold committed records */
-	uint64_t scanned;  /* records before this offset were checked */
+	uint64_t size;     /* size of packs/N */
+	uint64_t limit;    /* bytes of packs/N that hold committed records */
+	uint64_t slots;    /* committed entries of packs/N.rec */
+	uint64_t scanned;  /* entries before this one were checked */
+	int recfd;         /* packs/N.rec, or -1 */
 };
 
 struct val {
@@ -276,56 +260,117 @@ done:
 	return rc;
 }
 
+/* open packs/N.rec, check its header and count its committed entries */
+static int open_recs(struct val *v, uint32_t id, const char *rel)
+{
+	struct pack_scan *ps = &v->packs[id];
+	uint8_t h[UDOS_RECS_HDR_SIZE], want[UDOS_RECS_HDR_SIZE];
+	struct stat sb;
+	uint64_t n;
+	int fd;
+
+	fd = openat(v->st->dirfd, rel, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		find(v, UDOS_FIND_PACK_HEADER, NULL, rel, 0, "cannot open "
+		     "'%s': %s", rel, udos_strerror(-errno));
+		return -1;
+	}
+	udos__recs_header(want, v->st->uuid, id);
+	if (fstat(fd, &sb) < 0 ||
+	    udos__pread_full(fd, h, sizeof(h), 0) != sizeof(h) ||
+	    memcmp(h, want, sizeof(h))) {
+		find(v, UDOS_FIND_PACK_HEADER, NULL, rel, 0, "'%s' has a bad "
+		     "header", rel);
+		close(fd);
+		return -1;
+	}
+	n = ((uint64_t)sb.st_size - UDOS_RECS_HDR_SIZE) / UDOS_REC_SIZE;
+	if (ps->slots == UINT64_MAX) {
+		if (udos__rec_pos(n) != (uint64_t)sb.st_size)
+			find(v, UDOS_FIND_RECORD_TRUNCATED, NULL, rel,
+			     udos__rec_pos(n), "'%s' ends inside an entry", rel);
+		ps->slots = n;
+	} else if (ps->slots > n) {
+		find(v, UDOS_FIND_RECORD_TRUNCATED, NULL, rel,
+		     (uint64_t)sb.st_size, "'%s' holds %" PRIu64 " entries, "
+		     "fewer than the %" PRIu64 " committed", rel, n, ps->slots);
+		ps->slots = n;
+	}
+	return fd;
+}
+
+int udos__rec_read(udos__rec *rec, int fd, uint64_t slot)
+{
+	uint8_t h[UDOS_REC_SIZE];
+	ssize_t n = udos__pread_full(fd, h, sizeof(h), udos__rec_pos(slot));
+
+	if (n < 0)
+		return udos__err((int)n, "read error: %s", udos_strerror((int)n));
+	if (n != sizeof(h))
+		return udos__err(UDOS_ECORRUPT, "entry %" PRIu64 " is missing",
+				 slot);
+	rec->slot = slot;
+	return udos__rec_decode(rec, h);
+}
+
+/* Walk packs/N.rec: every entry sound, the records back to back from offset
+ * 0 to the committed end, each one's stored bytes checked. */
 static int scan_pack(struct val *v, uint32_t id)
 {
 	struct pack_scan *ps = &v->packs[id];
-	uint8_t h[UDOS_PACK_HDR_SIZE];
-	char rel[64];
-	uint64_t off;
+	char rel[64], rrel[64];
+	uint64_t expect = 0;
 	int fd;
 
 	udos__pack_relpath(rel, sizeof(rel), id);
+	udos__recs_relpath(rrel, sizeof(rrel), id);
+	ps->recfd = open_recs(v, id, rrel);
 	fd = udos__store_packfd(v->st, id);
-	if (fd < 0)
-		return 0; /* vanished: dangling entries are reported later */
-	if (udos__pread_full(fd, h, sizeof(h), 0) != sizeof(h) ||
-	    memcmp(h, UDOS_PACK_MAGIC, 8) ||
-	    udos__get_le32(h + 8) != UDOS_FORMAT_VERSION ||
-	    udos__get_le32(h + 12) != id || memcmp(h + 16, v->st->uuid, 16)) {
-		find(v, UDOS_FIND_PACK_HEADER, NULL, rel, 0, "pack '%s' has a "
-		     "bad header", rel);
-		ps->scanned = 0;
-		return v->stop;
-	}
-	off = UDOS_PACK_HDR_SIZE;
-	while (off < ps->limit && !v->stop) {
-		udos__rec rec;
-		udos__loc l;
+	if (ps->recfd < 0 || fd < 0)
+		return v->stop; /* index entries are then checked one by one */
+	for (uint64_t k = 0; k < ps->slots && !v->stop; k++) {
+		udos__rec rec, l;
 		int kind, rc;
 
-		rc = udos__record_check(&rec, &kind, fd, off, ps->limit,
-					v->full);
-		if (rc < 0 && (kind == UDOS_FIND_RECORD_HEADER ||
-			       kind == UDOS_FIND_RECORD_TRUNCATED ||
-			       kind == UDOS_FIND_IO)) {
-			/* the chain of records is broken here: index entries
-			 * past this point are checked one by one */
-			find(v, kind, NULL, rel, off, "pack '%s' offset %" PRIu64
-			     ": %s", rel, off, udos_error_detail());
-			break;
+		rc = udos__rec_read(&rec, ps->recfd, k);
+		if (rc < 0) {
+			find(v, rc == UDOS_ECORRUPT ? UDOS_FIND_RECORD_HEADER
+						    : UDOS_FIND_IO,
+			     NULL, rrel, udos__rec_pos(k), "'%s' entry %" PRIu64
+			     ": %s", rrel, k, udos_error_detail());
+			expect = UINT64_MAX; /* resynchronise on the next */
+			continue;
 		}
+		if (expect != UINT64_MAX && rec.offset != expect)
+			find(v, UDOS_FIND_RECORD_HEADER, &rec.oid, rrel,
+			     udos__rec_pos(k), "'%s' entry %" PRIu64 " is at "
+			     "offset %" PRIu64 ", expected %" PRIu64, rrel, k,
+			     rec.offset, expect);
+		expect = rec.offset + rec.stored_len;
 		v->res->records_checked++;
+		rc = udos__record_check(&rec, &kind, fd, ps->limit, v->full);
 		if (rc < 0)
-			find(v, kind, &rec.oid, rel, off, "pack '%s' offset "
-			     "%" PRIu64 ": %s", rel, off, udos_error_detail());
+			find(v, kind, &rec.oid, rel, rec.offset, "pack '%s' "
+			     "offset %" PRIu64 ": %s", rel, rec.offset,
+			     udos_error_detail());
 		if (udos__store_index_get(&l, v->st, &rec.oid) != 0 ||
-		    l.pack_id != id || l.offset != off)
+		    l.pack_id != id || l.slot != k)
 			v->res->unreferenced_records++;
-		off += UDOS_REC_HDR_SIZE + rec.stored_len;
-		tick(v, UDOS_REC_HDR_SIZE + rec.stored_len);
+		tick(v, rec.stored_len);
+		ps->scanned = k + 1;
 	}
-	ps->scanned = off;
+	if (!v->stop && expect != UINT64_MAX && expect != ps->limit)
+		find(v, UDOS_FIND_RECORD_TRUNCATED, NULL, rel, expect, "pack "
+		     "'%s' has %" PRIu64 " bytes, its records end at %" PRIu64,
+		     rel, ps->limit, expect);
 	return v->stop;
+}
+
+static bool same_rec(const udos__rec *a, const udos__rec *b)
+{
+	return !udos_oid_cmp(&a->oid, &b->oid) && a->codec == b->codec &&
+	       a->offset == b->offset && a->raw_len == b->raw_len &&
+	       a->stored_len == b->stored_len && a->data_xxh == b->data_xxh;
 }
 
 static int val_index(void *ctx, const udos_oid *oid, const void *val,
@@ -333,10 +378,8 @@ static int val_index(void *ctx, const udos_oid *oid, const void *val,
 {
 	struct val *v = ctx;
 	struct pack_scan *ps;
-	uint8_t h[UDOS_REC_HDR_SIZE];
 	char hex[65], rel[64];
-	udos__rec rec;
-	udos__loc l;
+	udos__rec l, rec;
 	int fd, kind;
 
 	v->res->index_checked++;
@@ -346,6 +389,7 @@ static int val_index(void *ctx, const udos_oid *oid, const void *val,
 		     "of '%s' cannot be decoded", hex);
 		return v->stop;
 	}
+	l.oid = *oid;
 	udos__pack_relpath(rel, sizeof(rel), l.pack_id);
 	ps = l.pack_id < v->n_packs ? &v->packs[l.pack_id] : NULL;
 	if (!ps || !ps->present) {
@@ -353,43 +397,29 @@ static int val_index(void *ctx, const udos_oid *oid, const void *val,
 		     "indexed in missing pack '%s'", hex, rel);
 		return v->stop;
 	}
-	if (l.offset < UDOS_PACK_HDR_SIZE || l.offset > ps->size ||
-	    ps->size - l.offset < UDOS_REC_HDR_SIZE ||
-	    l.stored_len > ps->size - l.offset - UDOS_REC_HDR_SIZE) {
+	if (l.offset > ps->size || l.stored_len > ps->size - l.offset) {
 		find(v, UDOS_FIND_INDEX_DANGLING, oid, rel, l.offset, "'%s' is "
 		     "indexed past the end of pack '%s' (offset %" PRIu64 ")",
 		     hex, rel, l.offset);
 		return v->stop;
 	}
+	if (ps->recfd >= 0 && l.slot < ps->slots) {
+		if (udos__rec_read(&rec, ps->recfd, l.slot) < 0 ||
+		    !same_rec(&rec, &l))
+			find(v, UDOS_FIND_INDEX_MISMATCH, oid, rel, l.offset,
+			     "index entry of '%s' disagrees with entry %"
+			     PRIu64 " of '%s.rec'", hex, l.slot, rel);
+		if (l.slot < ps->scanned)
+			return v->stop; /* its bytes were checked by the scan */
+	}
+	/* not reached by the scan: check the bytes on the index's word */
 	fd = udos__store_packfd(v->st, l.pack_id);
-	if (fd < 0) {
+	if (fd < 0)
 		find(v, UDOS_FIND_IO, oid, rel, l.offset, "%s",
 		     udos_error_detail());
-		return v->stop;
-	}
-	if (l.offset >= ps->scanned) {
-		/* not reached by the scan: check the record on its own */
-		if (udos__record_check(&rec, &kind, fd, l.offset, ps->size,
-				       v->full) < 0) {
-			find(v, kind == UDOS_FIND_RECORD_HEADER
-					? UDOS_FIND_INDEX_MISMATCH : kind,
-			     oid, rel, l.offset, "'%s' in pack '%s' offset %"
-			     PRIu64 ": %s", hex, rel, l.offset,
-			     udos_error_detail());
-			return v->stop;
-		}
-	} else if (udos__pread_full(fd, h, sizeof(h), l.offset) != sizeof(h) ||
-		   udos__rec_decode(&rec, h) < 0) {
-		find(v, UDOS_FIND_INDEX_MISMATCH, oid, rel, l.offset, "'%s' "
-		     "points at no record in pack '%s' offset %" PRIu64, hex,
-		     rel, l.offset);
-		return v->stop;
-	}
-	if (udos_oid_cmp(&rec.oid, oid) || rec.codec != l.codec ||
-	    rec.raw_len != l.raw_len || rec.stored_len != l.stored_len)
-		find(v, UDOS_FIND_INDEX_MISMATCH, oid, rel, l.offset, "index "
-		     "entry of '%s' disagrees with the record in pack '%s' "
-		     "offset %" PRIu64, hex, rel, l.offset);
+	else if (udos__record_check(&l, &kind, fd, ps->size, v->full) < 0)
+		find(v, kind, oid, rel, l.offset, "'%s' in pack '%s' offset %"
+		     PRIu64 ": %s", hex, rel, l.offset, udos_error_detail());
 	return v->stop;
 }
 
@@ -409,8 +439,7 @@ int udos_store_validate(udos_validate_result *out, udos_store *st,
 {
 	udos_validate_result local;
 	struct val v = { 0 };
-	uint32_t tail_pack = 0;
-	uint64_t tail_end = 0;
+	udos__tail t = { 0 };
 	bool have_tail;
 	int64_t max;
 	int rc;
@@ -431,7 +460,7 @@ int udos_store_validate(udos_validate_result *out, udos_store *st,
 	if (rc < 0)
 		return rc;
 	pthread_rwlock_rdlock(&st->ixlock);
-	rc = udos__index_get_tail(st->ix, &tail_pack, &tail_end);
+	rc = udos__index_get_tail(st->ix, &t);
 	pthread_rwlock_unlock(&st->ixlock);
 	if (rc < 0 && rc != UDOS_ENOTFOUND)
 		return rc;
@@ -449,39 +478,44 @@ int udos_store_validate(udos_validate_result *out, udos_store *st,
 		char rel[64];
 		struct stat sb;
 
+		ps->recfd = -1;
 		udos__pack_relpath(rel, sizeof(rel), (uint32_t)id);
 		if (fstatat(st->dirfd, rel, &sb, 0) < 0)
 			continue;
 		ps->present = true;
 		ps->size = ps->limit = (uint64_t)sb.st_size;
+		ps->slots = UINT64_MAX;
 		/* past the tail lies what no commit has covered yet: a
 		 * writer at work, or a crash's residue */
-		if (have_tail && id == tail_pack && ps->size > tail_end)
-			ps->limit = tail_end;
-		else if (have_tail && id > tail_pack)
-			ps->limit = 0;
+		if (have_tail && id == t.pack_id) {
+			ps->slots = t.slots;
+			if (ps->size > t.end)
+				ps->limit = t.end;
+		} else if (have_tail && id > t.pack_id) {
+			ps->slots = ps->limit = 0;
+		}
 		out->tail_bytes += ps->size - ps->limit;
 		v.total += ps->limit;
-		if (have_tail && id == tail_pack && ps->size < tail_end)
+		if (have_tail && id == t.pack_id && ps->size < t.end)
 			find(&v, UDOS_FIND_RECORD_TRUNCATED, NULL, rel,
 			     ps->size, "pack '%s' is %" PRIu64 " bytes, shorter "
 			     "than its committed end %" PRIu64, rel, ps->size,
-			     tail_end);
-		else if (ps->limit && ps->limit < UDOS_PACK_HDR_SIZE)
-			find(&v, UDOS_FIND_PACK_HEADER, NULL, rel, 0,
-			     "pack '%s' is too short for its header", rel);
+			     t.end);
 	}
 	rc = udos__loose_walk(st, count_loose, &v);
 	if (rc == 0)
 		rc = udos__loose_walk(st, val_loose, &v);
 	for (size_t id = 0; rc == 0 && id < v.n_packs && !v.stop; id++)
-		if (v.packs[id].present && v.packs[id].limit)
+		if (v.packs[id].present && v.packs[id].slots)
 			rc = scan_pack(&v, (uint32_t)id);
 	if (rc == 0 && !v.stop) {
 		pthread_rwlock_rdlock(&st->ixlock);
 		rc = udos__index_foreach_raw(st->ix, val_index, &v);
 		pthread_rwlock_unlock(&st->ixlock);
 	}
+	for (size_t id = 0; id < v.n_packs; id++)
+		if (v.packs[id].recfd >= 0)
+			close(v.packs[id].recfd);
 	free(v.packs);
 	if (v.stop && rc == v.stop)
 		rc = 0;

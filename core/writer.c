@@ -1,10 +1,12 @@
 /* writer.c - the single pack appender: records appended to the current pack,
  * rolled at the size target, index entries group-committed after fdatasync.
  *
- * Durability (DESIGN.md): pack bytes are fdatasynced before the RocksDB
- * batch that points at them is written with sync; the batch also moves the
- * "tail" (pack id, end of last indexed record). Whatever lies past the tail
- * after a crash was never reported stored and is truncated on open. */
+ * A pack is two files (docs/FORMAT.md): packs/N takes the stored bytes,
+ * packs/N.rec one entry per record. Durability (DESIGN.md): both are
+ * fdatasynced before the RocksDB batch that points at them is written with
+ * sync; the batch also moves the "tail" (pack id, committed ends of both
+ * files). Whatever lies past the tail after a crash was never reported
+ * stored and is truncated on open. */
 #include "internal.h"
 
 #include <errno.h>
@@ -20,29 +22,32 @@
 #define DEFAULT_COMMIT_OBJECTS 20000
 #define DEFAULT_COMMIT_BYTES (256ull << 20)
 
+/* one of a pack's two files, appended through a buffer */
+struct pfile {
+	int fd;
+	uint64_t end;          /* logical end, buffered bytes included */
+	udos_buf buf;          /* bytes not yet written: file has end-buf.len */
+	bool dirty;            /* written since the last fdatasync */
+};
+
 struct udos_writer {
 	udos_store *st;
 	udos_writer_opts opts;
 	int err;               /* sticky I/O failure: nothing more is safe */
 	bool dedup;
 
-	int fd;                /* current pack, O_RDWR */
 	uint32_t pack_id;
-	uint64_t end;          /* logical end, buffered bytes included */
-	udos_buf wbuf;         /* bytes not yet written; file has end-wbuf.len */
-	bool dirty;            /* written since the last fdatasync */
+	struct pfile data;     /* packs/N */
+	struct pfile recs;     /* packs/N.rec */
+	uint64_t slots;        /* entries in packs/N.rec */
 
-	uint32_t tail_pack;    /* last committed position */
-	uint64_t tail_end;
+	udos__tail tail;       /* last committed position */
 
 	udos__batch *batch;
 	/* index entries of this commit, sorted by id when committed: RocksDB
 	 * inserts a sorted batch into its memtable skiplist far faster than
 	 * random ids (each insert starts from the previous one's splice) */
-	struct pend {
-		udos_oid oid;
-		udos__loc l;
-	} *pend;
+	udos__rec *pend;
 	size_t n_pend, cap_pend;
 	udos__oidset pending;
 	uint64_t pending_bytes;
@@ -72,147 +77,239 @@ static int pack_fail(udos_writer *w, int rc, const char *what)
 			 udos_strerror(rc));
 }
 
-static int flush(udos_writer *w)
+static int pf_flush(udos_writer *w, struct pfile *f)
 {
 	int rc;
 
-	if (!w->wbuf.len)
+	if (!f->buf.len)
 		return 0;
-	rc = udos__pwrite_all(w->fd, w->wbuf.data, w->wbuf.len,
-			      w->end - w->wbuf.len);
+	rc = udos__pwrite_all(f->fd, f->buf.data, f->buf.len,
+			      f->end - f->buf.len);
 	if (rc < 0)
 		return pack_fail(w, rc, "write");
-	w->wbuf.len = 0;
-	w->dirty = true;
+	f->buf.len = 0;
+	f->dirty = true;
+	return 0;
+}
+
+static int pf_sync(udos_writer *w, struct pfile *f)
+{
+	int rc = pf_flush(w, f);
+
+	if (rc < 0 || !f->dirty || w->opts.no_sync)
+		return rc;
+	rc = udos__fdatasync(f->fd);
+	if (rc < 0)
+		return pack_fail(w, rc, "sync");
+	f->dirty = false;
+	return 0;
+}
+
+static int pf_append(udos_writer *w, struct pfile *f, const void *data,
+		     size_t len)
+{
+	const uint8_t *p = data;
+
+	while (len) {
+		size_t room = WBUF_SIZE - f->buf.len;
+		size_t n = len < room ? len : room;
+		memcpy(f->buf.data + f->buf.len, p, n);
+		f->buf.len += n;
+		f->end += n;
+		p += n;
+		len -= n;
+		if (f->buf.len == WBUF_SIZE) {
+			int rc = pf_flush(w, f);
+			if (rc < 0)
+				return rc;
+		}
+	}
 	return 0;
 }
 
 static int sync_pack(udos_writer *w)
 {
-	int rc = flush(w);
+	int rc = pf_sync(w, &w->data);
 
-	if (rc < 0 || !w->dirty || w->opts.no_sync)
-		return rc;
-	rc = udos__fdatasync(w->fd);
-	if (rc < 0)
-		return pack_fail(w, rc, "sync");
-	w->dirty = false;
-	return 0;
+	return rc < 0 ? rc : pf_sync(w, &w->recs);
 }
 
-static void pack_header(uint8_t h[UDOS_PACK_HDR_SIZE], const udos_store *st,
-			uint32_t id)
+static void pf_close(struct pfile *f)
 {
-	memset(h, 0, UDOS_PACK_HDR_SIZE);
-	memcpy(h, UDOS_PACK_MAGIC, 8);
-	udos__put_le32(h + 8, UDOS_FORMAT_VERSION);
-	udos__put_le32(h + 12, id);
-	memcpy(h + 16, st->uuid, 16);
+	if (f->fd >= 0)
+		close(f->fd);
+	f->fd = -1;
+}
+
+static void set_pack(udos_writer *w, uint32_t id, int dfd, int rfd,
+		     uint64_t end, uint64_t slots)
+{
+	pf_close(&w->data);
+	pf_close(&w->recs);
+	w->pack_id = id;
+	w->data.fd = dfd;
+	w->recs.fd = rfd;
+	w->data.end = end;
+	w->recs.end = udos__rec_pos(slots);
+	w->data.buf.len = w->recs.buf.len = 0;
+	w->slots = slots;
 }
 
 static int create_pack(udos_writer *w, uint32_t id)
 {
-	uint8_t h[UDOS_PACK_HDR_SIZE];
-	char rel[64];
-	int fd, rc;
+	uint8_t h[UDOS_RECS_HDR_SIZE];
+	char rel[64], rrel[64];
+	int dfd, rfd = -1, rc = 0;
 
 	udos__pack_relpath(rel, sizeof(rel), id);
-	fd = openat(w->st->dirfd, rel, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
-		    0644);
-	if (fd < 0)
-		return udos__err(-errno, "cannot create pack '%s/%s': %s",
-				 w->st->path, rel, udos_strerror(-errno));
-	pack_header(h, w->st, id);
-	rc = udos__pwrite_all(fd, h, sizeof(h), 0);
+	udos__recs_relpath(rrel, sizeof(rrel), id);
+	dfd = openat(w->st->dirfd, rel, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+		     0644);
+	if (dfd >= 0)
+		rfd = openat(w->st->dirfd, rrel, O_RDWR | O_CREAT | O_TRUNC |
+			     O_CLOEXEC, 0644);
+	if (dfd < 0 || rfd < 0)
+		rc = -errno;
+	if (rc == 0) {
+		udos__recs_header(h, w->st->uuid, id);
+		rc = udos__pwrite_all(rfd, h, sizeof(h), 0);
+	}
 	if (rc == 0 && !w->opts.no_sync)
 		rc = udos__fsync_dir(w->st->dirfd, "packs");
 	if (rc < 0) {
-		close(fd);
-		unlinkat(w->st->dirfd, rel, 0);
+		if (rfd >= 0) {
+			close(rfd);
+			unlinkat(w->st->dirfd, rrel, 0);
+		}
+		if (dfd >= 0) {
+			close(dfd);
+			unlinkat(w->st->dirfd, rel, 0);
+		}
 		return udos__err(rc, "cannot create pack '%s/%s': %s",
 				 w->st->path, rel, udos_strerror(rc));
 	}
-	if (w->fd >= 0)
-		close(w->fd);
-	w->fd = fd;
-	w->pack_id = id;
-	w->end = UDOS_PACK_HDR_SIZE;
-	w->dirty = true;
+	set_pack(w, id, dfd, rfd, 0, 0);
+	w->data.dirty = w->recs.dirty = true;
 	return 0;
 }
 
-static int open_pack(udos_writer *w, uint32_t id, uint64_t end)
+/* open one of a pack's files and cut it back to its committed size */
+static int open_cut(udos_writer *w, const char *rel, uint64_t size)
 {
-	uint8_t h[UDOS_PACK_HDR_SIZE], want[UDOS_PACK_HDR_SIZE];
 	struct stat sb;
-	char rel[64];
 	int fd, rc = 0;
 
-	udos__pack_relpath(rel, sizeof(rel), id);
 	fd = openat(w->st->dirfd, rel, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return udos__err(errno == ENOENT ? UDOS_ECORRUPT : -errno,
-				 "cannot open pack '%s/%s': %s", w->st->path,
-				 rel, udos_strerror(-errno));
-	pack_header(want, w->st, id);
+				 "cannot open '%s/%s': %s", w->st->path, rel,
+				 udos_strerror(-errno));
 	if (fstat(fd, &sb) < 0) {
-		rc = -errno;
-	} else if (udos__pread_full(fd, h, sizeof(h), 0) != sizeof(h) ||
-		   memcmp(h, want, sizeof(h))) {
-		rc = udos__err(UDOS_ECORRUPT, "pack '%s/%s' has a bad header "
-			       "(or belongs to another container)",
-			       w->st->path, rel);
-	} else if ((uint64_t)sb.st_size < end) {
-		rc = udos__err(UDOS_ECORRUPT, "pack '%s/%s' is %lld bytes, "
-			       "shorter than its last indexed record (%llu)",
-			       w->st->path, rel, (long long)sb.st_size,
-			       (unsigned long long)end);
-	} else if ((uint64_t)sb.st_size > end) {
+		rc = udos__err(-errno, "cannot stat '%s/%s': %s", w->st->path,
+			       rel, udos_strerror(-errno));
+	} else if ((uint64_t)sb.st_size < size) {
+		rc = udos__err(UDOS_ECORRUPT, "'%s/%s' is %lld bytes, shorter "
+			       "than its committed end (%llu)", w->st->path,
+			       rel, (long long)sb.st_size,
+			       (unsigned long long)size);
+	} else if ((uint64_t)sb.st_size > size) {
 		/* a torn or uncommitted tail from a crash: never reported
 		 * stored, so it goes */
-		if (ftruncate(fd, (off_t)end) < 0 ||
+		if (ftruncate(fd, (off_t)size) < 0 ||
 		    (!w->opts.no_sync && udos__fdatasync(fd) < 0))
-			rc = udos__err(-errno, "cannot repair pack '%s/%s': %s",
+			rc = udos__err(-errno, "cannot repair '%s/%s': %s",
 				       w->st->path, rel, udos_strerror(-errno));
 	}
 	if (rc < 0) {
 		close(fd);
 		return rc;
 	}
-	if (w->fd >= 0)
-		close(w->fd);
-	w->fd = fd;
-	w->pack_id = id;
-	w->end = end;
+	return fd;
+}
+
+static int open_pack(udos_writer *w, const udos__tail *t)
+{
+	uint8_t h[UDOS_RECS_HDR_SIZE], want[UDOS_RECS_HDR_SIZE];
+	char rel[64], rrel[64];
+	int dfd, rfd;
+
+	udos__pack_relpath(rel, sizeof(rel), t->pack_id);
+	udos__recs_relpath(rrel, sizeof(rrel), t->pack_id);
+	rfd = open_cut(w, rrel, udos__rec_pos(t->slots));
+	if (rfd < 0)
+		return rfd;
+	udos__recs_header(want, w->st->uuid, t->pack_id);
+	if (udos__pread_full(rfd, h, sizeof(h), 0) != sizeof(h) ||
+	    memcmp(h, want, sizeof(h))) {
+		close(rfd);
+		return udos__err(UDOS_ECORRUPT, "'%s/%s' has a bad header (or "
+				 "belongs to another container)", w->st->path,
+				 rrel);
+	}
+	dfd = open_cut(w, rel, t->end);
+	if (dfd < 0) {
+		close(rfd);
+		return dfd;
+	}
+	set_pack(w, t->pack_id, dfd, rfd, t->end, t->slots);
+	return 0;
+}
+
+int udos__pack_remove(udos_store *st, uint32_t id)
+{
+	char rel[64];
+
+	udos__store_forget_pack(st, id);
+	for (int i = 0; i < 2; i++) {
+		if (i)
+			udos__recs_relpath(rel, sizeof(rel), id);
+		else
+			udos__pack_relpath(rel, sizeof(rel), id);
+		if (unlinkat(st->dirfd, rel, 0) < 0 && errno != ENOENT)
+			return udos__err(-errno, "cannot remove '%s/%s': %s",
+					 st->path, rel, udos_strerror(-errno));
+	}
 	return 0;
 }
 
 /*
  * Put the pack files back to the committed state: the tail pack truncated to
- * the tail end, later packs (holding only uncommitted records) removed.
+ * the tail, later packs (holding only uncommitted records) removed.
  */
 static int restore_tail(udos_writer *w)
 {
 	int64_t max = udos__packs_max_id(w->st);
 	char rel[64];
+	int rc;
 
 	if (max < 0 && max != -1)
 		return (int)max;
-	for (int64_t id = max; id > (int64_t)w->tail_pack; id--) {
-		udos__pack_relpath(rel, sizeof(rel), (uint32_t)id);
-		if (unlinkat(w->st->dirfd, rel, 0) < 0 && errno != ENOENT)
-			return udos__err(-errno, "cannot remove '%s/%s': %s",
-					 w->st->path, rel, udos_strerror(-errno));
-		udos__store_forget_pack(w->st, (uint32_t)id);
+	for (int64_t id = max; id > (int64_t)w->tail.pack_id; id--) {
+		rc = udos__pack_remove(w->st, (uint32_t)id);
+		if (rc < 0)
+			return rc;
 	}
-	udos__pack_relpath(rel, sizeof(rel), w->tail_pack);
+	udos__pack_relpath(rel, sizeof(rel), w->tail.pack_id);
 	if (faccessat(w->st->dirfd, rel, F_OK, 0) < 0) {
-		if (w->tail_end > UDOS_PACK_HDR_SIZE)
+		if (w->tail.slots)
 			return udos__err(UDOS_ECORRUPT, "pack '%s/%s' is "
 					 "missing", w->st->path, rel);
-		return create_pack(w, w->tail_pack);
+		return create_pack(w, w->tail.pack_id);
 	}
-	return open_pack(w, w->tail_pack, w->tail_end);
+	return open_pack(w, &w->tail);
+}
+
+static void mark_tail(udos_writer *w)
+{
+	w->tail.pack_id = w->pack_id;
+	w->tail.end = w->data.end;
+	w->tail.slots = w->slots;
+}
+
+static bool at_tail(const udos_writer *w)
+{
+	return w->pack_id == w->tail.pack_id && w->data.end == w->tail.end &&
+	       w->slots == w->tail.slots;
 }
 
 static int recover(udos_writer *w)
@@ -222,7 +319,7 @@ static int recover(udos_writer *w)
 	int rc;
 
 	pthread_rwlock_rdlock(&w->st->ixlock);
-	rc = udos__index_get_tail(w->st->ix, &w->tail_pack, &w->tail_end);
+	rc = udos__index_get_tail(w->st->ix, &w->tail);
 	pthread_rwlock_unlock(&w->st->ixlock);
 	if (rc == 0)
 		return restore_tail(w);
@@ -237,19 +334,15 @@ static int recover(udos_writer *w)
 	rc = create_pack(w, (uint32_t)(max + 1));
 	if (rc < 0)
 		return rc;
-	w->tail_pack = w->pack_id;
-	w->tail_end = w->end;
+	mark_tail(w);
 	b = udos__batch_new();
 	if (!b)
 		return udos__err(-ENOMEM, "out of memory");
-	udos__batch_set_tail(b, w->tail_pack, w->tail_end);
-	rc = w->opts.no_sync ? 0 : udos__fdatasync(w->fd);
-	if (rc < 0)
-		rc = pack_fail(w, rc, "sync");
-	else
+	udos__batch_set_tail(b, &w->tail);
+	rc = sync_pack(w);
+	if (rc == 0)
 		rc = udos__store_index_write(w->st, b, !w->opts.no_sync);
 	udos__batch_free(b);
-	w->dirty = false;
 	return rc;
 }
 
@@ -271,7 +364,7 @@ int udos_writer_open(udos_writer **out, udos_store *st,
 	if (!w)
 		return udos__err(-ENOMEM, "out of memory");
 	w->st = st;
-	w->fd = -1;
+	w->data.fd = w->recs.fd = -1;
 	w->dedup = true;
 	w->opts = opts ? *opts : defaults;
 	if (!w->opts.commit_every_objects)
@@ -301,7 +394,9 @@ int udos_writer_open(udos_writer **out, udos_store *st,
 		rc = udos__zenc_new(&w->zdef, st->info.default_codec,
 				    st->info.default_level);
 	if (rc == 0)
-		rc = udos_buf_reserve(&w->wbuf, WBUF_SIZE);
+		rc = udos_buf_reserve(&w->data.buf, WBUF_SIZE);
+	if (rc == 0)
+		rc = udos_buf_reserve(&w->recs.buf, WBUF_SIZE);
 	if (rc == 0)
 		rc = recover(w);
 	if (rc < 0)
@@ -320,8 +415,8 @@ uint64_t udos_writer_pending(const udos_writer *w)
 
 static int pend_cmp(const void *a, const void *b)
 {
-	return udos_oid_cmp(&((const struct pend *)a)->oid,
-			    &((const struct pend *)b)->oid);
+	return udos_oid_cmp(&((const udos__rec *)a)->oid,
+			    &((const udos__rec *)b)->oid);
 }
 
 int udos_writer_commit(udos_writer *w)
@@ -334,7 +429,7 @@ int udos_writer_commit(udos_writer *w)
 				 udos_strerror(w->err));
 	if (w->in_rec)
 		return udos__err(-EINVAL, "commit inside a record");
-	if (!n && w->end == w->tail_end && w->pack_id == w->tail_pack)
+	if (!n && at_tail(w))
 		return 0;
 	rc = sync_pack(w);
 	if (rc < 0)
@@ -342,8 +437,9 @@ int udos_writer_commit(udos_writer *w)
 	if (w->n_pend)
 		qsort(w->pend, w->n_pend, sizeof(*w->pend), pend_cmp);
 	for (size_t i = 0; i < w->n_pend; i++)
-		udos__batch_put(w->batch, &w->pend[i].oid, &w->pend[i].l);
-	udos__batch_set_tail(w->batch, w->pack_id, w->end);
+		udos__batch_put(w->batch, &w->pend[i].oid, &w->pend[i]);
+	mark_tail(w);
+	udos__batch_set_tail(w->batch, &w->tail);
 	rc = udos__store_index_write(w->st, w->batch, !w->opts.no_sync);
 	udos__batch_clear(w->batch);
 	if (rc < 0) {
@@ -353,8 +449,6 @@ int udos_writer_commit(udos_writer *w)
 	w->n_pend = 0;
 	udos__oidset_clear(&w->pending);
 	w->pending_bytes = 0;
-	w->tail_pack = w->pack_id;
-	w->tail_end = w->end;
 	if (w->opts.on_commit && n)
 		w->opts.on_commit(w->opts.ctx, n);
 	return 0;
@@ -372,16 +466,15 @@ void udos_writer_close(udos_writer *w)
 {
 	if (!w)
 		return;
-	if (w->fd >= 0 && (w->pending.n || w->in_rec || w->err ||
-			   w->end != w->tail_end ||
-			   w->pack_id != w->tail_pack)) {
+	if (w->data.fd >= 0 && (w->pending.n || w->in_rec || w->err ||
+				!at_tail(w))) {
 		/* discard everything uncommitted */
-		w->wbuf.len = 0;
+		w->data.buf.len = w->recs.buf.len = 0;
 		w->opts.no_sync = false;
 		restore_tail(w);
 	}
-	if (w->fd >= 0)
-		close(w->fd);
+	pf_close(&w->data);
+	pf_close(&w->recs);
 	pthread_mutex_lock(&w->st->mu);
 	if (w->st->writer == w)
 		w->st->writer = NULL;
@@ -393,7 +486,8 @@ void udos_writer_close(udos_writer *w)
 	udos__xxh_free(w->xxh);
 	udos__zenc_free(w->zdef);
 	udos_buf_release(&w->cbuf);
-	udos_buf_release(&w->wbuf);
+	udos_buf_release(&w->data.buf);
+	udos_buf_release(&w->recs.buf);
 	free(w->rbuf);
 	free(w);
 }
@@ -402,7 +496,7 @@ void udos_writer_close(udos_writer *w)
 
 int udos__writer_has(udos_writer *w, const udos_oid *oid)
 {
-	udos__loc l;
+	udos__rec l;
 	int rc;
 
 	if (udos__oidset_has(&w->pending, oid))
@@ -437,50 +531,22 @@ int64_t udos__writer_roll(udos_writer *w)
 	return rc < 0 ? rc : (int64_t)w->pack_id;
 }
 
-static int append(udos_writer *w, const void *data, size_t len)
-{
-	const uint8_t *p = data;
-
-	while (len) {
-		size_t room = WBUF_SIZE - w->wbuf.len;
-		size_t n = len < room ? len : room;
-		memcpy(w->wbuf.data + w->wbuf.len, p, n);
-		w->wbuf.len += n;
-		w->end += n;
-		p += n;
-		len -= n;
-		if (w->wbuf.len == WBUF_SIZE) {
-			int rc = flush(w);
-			if (rc < 0)
-				return rc;
-		}
-	}
-	return 0;
-}
-
 int udos__writer_begin(udos_writer *w)
 {
-	static const uint8_t zero[UDOS_REC_HDR_SIZE];
-	int rc;
-
 	if (w->err)
 		return udos__err(w->err, "pack writer failed earlier: %s",
 				 udos_strerror(w->err));
 	if (w->in_rec)
 		return udos__err(-EINVAL, "record already in progress");
 	/* roll at the size target, never leaving an empty pack behind */
-	if (w->end >= w->st->info.pack_size_target &&
-	    w->end > UDOS_PACK_HDR_SIZE) {
+	if (w->data.end >= w->st->info.pack_size_target && w->slots) {
 		int64_t r = udos__writer_roll(w);
 		if (r < 0)
 			return (int)r;
 	}
-	w->rec_start = w->end;
+	w->rec_start = w->data.end;
 	w->rec_stored = 0;
 	udos__xxh_reset(w->xxh);
-	rc = append(w, zero, sizeof(zero)); /* header written at the end */
-	if (rc < 0)
-		return rc;
 	w->in_rec = true;
 	return 0;
 }
@@ -492,7 +558,7 @@ int udos__writer_write(udos_writer *w, const void *stored, size_t len)
 	if (!w->in_rec)
 		return udos__err(-EINVAL, "no record in progress");
 	udos__xxh_update(w->xxh, stored, len);
-	rc = append(w, stored, len);
+	rc = pf_append(w, &w->data, stored, len);
 	if (rc < 0)
 		return rc;
 	w->rec_stored += len;
@@ -501,28 +567,27 @@ int udos__writer_write(udos_writer *w, const void *stored, size_t len)
 
 void udos__writer_abort(udos_writer *w)
 {
-	uint64_t file_end = w->end - w->wbuf.len;
+	struct pfile *f = &w->data;
+	uint64_t file_end = f->end - f->buf.len;
 
 	if (!w->in_rec)
 		return;
 	w->in_rec = false;
 	if (w->rec_start >= file_end) {
-		w->wbuf.len -= (size_t)(w->end - w->rec_start);
+		f->buf.len -= (size_t)(f->end - w->rec_start);
 	} else {
-		w->wbuf.len = 0;
-		if (ftruncate(w->fd, (off_t)w->rec_start) < 0)
+		f->buf.len = 0;
+		if (ftruncate(f->fd, (off_t)w->rec_start) < 0)
 			pack_fail(w, -errno, "truncate");
 	}
-	w->end = w->rec_start;
+	f->end = w->rec_start;
 }
 
 int udos__writer_end(udos_writer *w, const udos_oid *oid, int codec,
 		     uint64_t raw_len, bool *new_out)
 {
-	uint8_t h[UDOS_REC_HDR_SIZE];
-	uint64_t file_end = w->end - w->wbuf.len;
+	uint8_t h[UDOS_REC_SIZE];
 	udos__rec r;
-	udos__loc l;
 	int rc;
 
 	if (new_out)
@@ -537,37 +602,24 @@ int udos__writer_end(udos_writer *w, const udos_oid *oid, int codec,
 		}
 	}
 	r.codec = codec;
-	r.raw_len = raw_len;
+	r.pack_id = w->pack_id;
+	r.offset = w->rec_start;
 	r.stored_len = w->rec_stored;
-	r.oid = *oid;
+	r.raw_len = raw_len;
 	r.data_xxh = udos__xxh_digest(w->xxh);
+	r.slot = w->slots;
+	r.oid = *oid;
 	udos__rec_encode(h, &r);
-	if (w->rec_start >= file_end) {
-		memcpy(w->wbuf.data + (w->rec_start - file_end), h, sizeof(h));
-	} else {
-		/* the header may straddle the last flush: the part past
-		 * file_end is still in wbuf (as zeros) and goes there */
-		size_t in_file = file_end - w->rec_start < sizeof(h)
-					 ? (size_t)(file_end - w->rec_start)
-					 : sizeof(h);
-
-		rc = udos__pwrite_all(w->fd, h, in_file, w->rec_start);
-		if (rc < 0) {
-			udos__writer_abort(w);
-			return pack_fail(w, rc, "write");
-		}
-		if (in_file < sizeof(h))
-			memcpy(w->wbuf.data, h + in_file, sizeof(h) - in_file);
+	rc = pf_append(w, &w->recs, h, sizeof(h));
+	if (rc < 0) {
+		udos__writer_abort(w);
+		return rc;
 	}
 	w->in_rec = false;
-	l.codec = codec;
-	l.pack_id = w->pack_id;
-	l.offset = w->rec_start;
-	l.stored_len = w->rec_stored;
-	l.raw_len = raw_len;
+	w->slots++;
 	if (w->n_pend == w->cap_pend) {
 		size_t ncap = w->cap_pend ? w->cap_pend * 2 : 1024;
-		struct pend *np = realloc(w->pend, ncap * sizeof(*np));
+		udos__rec *np = realloc(w->pend, ncap * sizeof(*np));
 		if (!np) {
 			w->err = udos__err(-ENOMEM, "out of memory");
 			return w->err;
@@ -580,9 +632,8 @@ int udos__writer_end(udos_writer *w, const udos_oid *oid, int codec,
 		w->err = rc;
 		return rc;
 	}
-	w->pend[w->n_pend].oid = *oid;
-	w->pend[w->n_pend++].l = l;
-	w->pending_bytes += w->rec_stored + UDOS_REC_HDR_SIZE;
+	w->pend[w->n_pend++] = r;
+	w->pending_bytes += w->rec_stored + UDOS_REC_SIZE;
 	w->stored_total += w->rec_stored;
 	if (new_out)
 		*new_out = true;

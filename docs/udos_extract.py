@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Extract one object from a udos container without udos or its index.
 
-Scans the self-describing pack files (docs/FORMAT.md) for a record whose
-SHA-256 matches, checks it, decompresses it (zlib with the standard library,
+Scans the record files packs/N.rec (docs/FORMAT.md) for a record whose
+SHA-256 matches, reads its bytes from packs/N, checks it, decompresses it (zlib with the standard library,
 zstd with the `zstd` command) and writes the content to stdout. Loose
 objects are plain files and are looked up first.
 
@@ -10,7 +10,7 @@ usage: udos_extract.py CONTAINER HASH > content
 """
 import hashlib, json, os, struct, subprocess, sys, zlib
 
-PACK_HDR, REC_HDR = 32, 72
+RECS_HDR, REC = 32, 80
 
 def extract(container, hexhash):
     cfg = json.load(open(os.path.join(container, "config.json")))
@@ -22,18 +22,19 @@ def extract(container, hexhash):
     want = bytes.fromhex(hexhash)
     packs = sorted(int(p) for p in os.listdir(os.path.join(container, "packs")) if p.isdigit())
     for pid in packs:
-        with open(os.path.join(container, "packs", str(pid)), "rb") as f:
-            assert f.read(PACK_HDR)[:8] == b"UDOSPACK", "not a udos pack"
+        base = os.path.join(container, "packs", str(pid))
+        with open(base + ".rec", "rb") as recs, open(base, "rb") as pack:
+            assert recs.read(RECS_HDR)[:8] == b"UDOSRECS", "not a udos record file"
             while True:
-                hdr = f.read(REC_HDR)
-                if len(hdr) < REC_HDR or hdr[:4] != b"UREC":
-                    break  # end of pack (or an uncommitted tail)
-                codec, raw_len, stored_len = hdr[4], *struct.unpack_from("<QQ", hdr, 8)
-                sha = hdr[24:56]
-                if sha != want:
-                    f.seek(stored_len, os.SEEK_CUR)
+                ent = recs.read(REC)
+                if len(ent) < REC or ent[:4] != b"UREC":
+                    break  # end of the entries (or an uncommitted tail)
+                codec = ent[4]
+                offset, raw_len, stored_len = struct.unpack_from("<QQQ", ent, 8)
+                if ent[32:64] != want:
                     continue
-                data = f.read(stored_len)
+                pack.seek(offset)
+                data = pack.read(stored_len)
                 if codec == 1:
                     data = zlib.decompress(data)
                 elif codec == 2:

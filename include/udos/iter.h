@@ -34,10 +34,11 @@ typedef struct udos_status {
 	uint64_t packed_count;        /* index entries */
 	uint64_t packed_size;         /* uncompressed bytes of packed objects */
 	uint64_t packed_stored_size;  /* stored bytes of indexed records */
-	uint64_t pack_count;          /* pack files */
+	uint64_t pack_count;          /* pack files (packs/N) */
 	uint64_t pack_files_size;     /* bytes of pack files on disk (incl.
-					 headers and unreferenced records) */
-	uint64_t index_size;          /* bytes under index/ */
+					 unreferenced records) */
+	uint64_t index_size;          /* bytes under index/ and of the
+					 record files (packs/N.rec) */
 	uint64_t both_count;          /* loose objects that are also packed */
 } udos_status;
 

@@ -59,9 +59,10 @@ typedef struct udos_meta {
 	int loc;              /* enum udos_loc */
 	int codec;            /* enum udos_codec (NONE for loose) */
 	uint32_t pack_id;     /* packed only */
-	uint64_t offset;      /* packed: offset of the record header */
+	uint64_t offset;      /* packed: offset of the stored bytes */
 	uint64_t size;        /* uncompressed size */
 	uint64_t stored_size; /* bytes on disk for the content */
+	uint64_t stored_xxh3; /* packed: XXH3-64 of the stored bytes */
 } udos_meta;
 
 /* ---- loose objects ---------------------------------------------------- */

@@ -170,7 +170,7 @@ def test_layout_helpers(make_container):
     cont = make_container(loose_prefix_len=3, pack_size_target=10)
     key = cont.add_object(b'layout')
     assert cont._get_loose_path_from_hashkey(key) == cont._get_loose_folder() / key[:3] / key[3:]  # pylint: disable=protected-access
-    cont.add_objects_to_pack([b'one', b'two'])
+    cont.add_objects_to_pack([b'one' * 4, b'two' * 4])  # 12 bytes: past the target
     assert sorted(cont._list_packs()) == ['0', '1']  # pylint: disable=protected-access
     assert cont._get_pack_path_from_pack_id(1).is_file()  # pylint: disable=protected-access
     assert [cont._is_valid_pack_id(p) for p in ('0', '12', '', '01', '1a')] == [True, True, False, False, False]  # pylint: disable=protected-access

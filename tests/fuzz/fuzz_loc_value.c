@@ -8,7 +8,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	uint8_t again[UDOS_IDX_VAL_SIZE];
-	udos__loc l, l2;
+	udos__rec l, l2;
 
 	if (udos__loc_decode(&l, data, size) < 0)
 		return 0;

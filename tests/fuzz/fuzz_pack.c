@@ -1,6 +1,8 @@
-/* fuzz_pack.c - fuzz the pack scanner: the fuzzed bytes become packs/0 of a
- * real, empty container (made once per process), then udos_store_validate
- * walks it (full). Findings are expected; crashes and leaks not. */
+/* fuzz_pack.c - fuzz the pack scanner: the fuzzed bytes become packs/0.rec
+ * and packs/0 of a real, empty container (made once per process), then
+ * udos_store_validate walks them (full). Findings are expected; crashes and
+ * leaks not. Input: u32 LE length of the packs/0.rec part, that part, then
+ * packs/0. */
 #include "fuzz.h"
 #include "internal.h"
 
@@ -59,31 +61,53 @@ static int on_finding(void *ctx, const udos_finding *f)
 	return 0;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void put_file(const char *name, const uint8_t *data, size_t size)
 {
-	udos_validate_result res;
-	uint8_t *buf;
 	char p[4096];
 	int fd;
 
-	if (!st)
-		setup();
-	/* Nothing can guess the random container id of the pack header:
-	 * the container's own is written over bytes 16..31, so that inputs
-	 * (and seeds from other containers) get past the header. */
-	buf = malloc(size ? size : 1);
-	if (!buf)
-		abort();
-	memcpy(buf, data, size);
-	if (size >= UDOS_PACK_HDR_SIZE)
-		memcpy(buf + 16, st->uuid, 16);
 	/* rewritten in place: the store's cached read fd stays valid */
-	snprintf(p, sizeof(p), "%s/packs/0", dir);
+	snprintf(p, sizeof(p), "%s/packs/%s", dir, name);
 	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || udos__write_all(fd, buf, size) < 0)
+	if (fd < 0 || udos__write_all(fd, data, size) < 0)
 		abort();
 	close(fd);
-	free(buf);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	udos_validate_result res;
+	uint8_t *recs;
+	size_t nrec;
+
+	if (!st)
+		setup();
+	if (size < 4)
+		return 0;
+	nrec = udos__get_le32(data);
+	data += 4;
+	size -= 4;
+	if (nrec > size)
+		nrec = size;
+	recs = malloc(nrec ? nrec : 1);
+	if (!recs)
+		abort();
+	memcpy(recs, data, nrec);
+	/* Nothing can guess the random container id of the header, nor forge
+	 * an entry's XXH3: the container's own id is written over bytes
+	 * 16..31, and an entry whose flags byte is odd gets its checksum made
+	 * (and the flag cleared), so that inputs get past both. */
+	if (nrec >= UDOS_RECS_HDR_SIZE)
+		memcpy(recs + 16, st->uuid, 16);
+	for (size_t at = UDOS_RECS_HDR_SIZE; at + UDOS_REC_SIZE <= nrec;
+	     at += UDOS_REC_SIZE)
+		if (recs[at + 5] & 1) {
+			recs[at + 5] = 0;
+			udos__put_le64(recs + at + 72, udos__xxh3(recs + at, 72));
+		}
+	put_file("0.rec", recs, nrec);
+	put_file("0", data + nrec, size - nrec);
+	free(recs);
 	/* full only: the fast checks are a prefix of it, and each walk
 	 * costs index look-ups that dominate the run time */
 	if (udos_store_validate(&res, st, UDOS_VALIDATE_FULL, on_finding, NULL,

@@ -74,8 +74,8 @@ static void make_pack(const char *compression, const char *tag)
 	udos_store *st;
 	udos_writer *w;
 	udos_oid oid;
-	uint8_t obj[1500], *pack, *cfg;
-	size_t len, clen;
+	uint8_t obj[1500], *pack, *recs, *data, *cfg;
+	size_t len, rlen, dlen, clen;
 
 	if (!mkdtemp(tmpl))
 		die("mkdtemp");
@@ -101,21 +101,37 @@ static void make_pack(const char *compression, const char *tag)
 	udos_writer_close(w);
 	udos_store_close(st);
 
+	/* fuzz_pack input: u32 length of packs/0.rec, it, then packs/0 */
+	snprintf(p, sizeof(p), "%s/c/packs/0.rec", tmpl);
+	recs = slurp(p, &rlen);
 	snprintf(p, sizeof(p), "%s/c/packs/0", tmpl);
-	pack = slurp(p, &len);
+	data = slurp(p, &dlen);
+	len = 4 + rlen + dlen;
+	pack = malloc(len);
+	if (!pack)
+		die("malloc");
+	udos__put_le32(pack, (uint32_t)rlen);
+	memcpy(pack + 4, recs, rlen);
+	memcpy(pack + 4 + rlen, data, dlen);
 	snprintf(name, sizeof(name), "valid_%s", tag);
 	put("pack", name, pack, len);
-	/* the first record header, checksum intact (trailing 0: keep it) */
-	pack[UDOS_PACK_HDR_SIZE + UDOS_REC_HDR_SIZE] = 0;
-	put("rec_header", name, pack + UDOS_PACK_HDR_SIZE,
-	    UDOS_REC_HDR_SIZE + 1);
-	/* broken packs: cut in a record, one flipped stored byte */
+	/* the first record entry, checksum intact (trailing 0: keep it) */
+	recs[UDOS_RECS_HDR_SIZE + UDOS_REC_SIZE] = 0;
+	put("rec_header", name, recs + UDOS_RECS_HDR_SIZE, UDOS_REC_SIZE + 1);
+	/* broken packs: data cut short, one flipped stored byte, one flipped
+	 * entry byte */
 	snprintf(name, sizeof(name), "truncated_%s", tag);
-	put("pack", name, pack, len * 2 / 3);
-	pack[UDOS_PACK_HDR_SIZE + UDOS_REC_HDR_SIZE + 20] ^= 0x10;
+	put("pack", name, pack, 4 + rlen + dlen * 2 / 3);
+	pack[4 + rlen + 20] ^= 0x10;
 	snprintf(name, sizeof(name), "flipped_%s", tag);
 	put("pack", name, pack, len);
+	pack[4 + rlen + 20] ^= 0x10;
+	pack[4 + UDOS_RECS_HDR_SIZE + 9] ^= 0x01;
+	snprintf(name, sizeof(name), "bad_entry_%s", tag);
+	put("pack", name, pack, len);
 	free(pack);
+	free(recs);
+	free(data);
 
 	snprintf(p, sizeof(p), "%s/c/config.json", tmpl);
 	cfg = slurp(p, &clen);
@@ -127,7 +143,7 @@ static void make_pack(const char *compression, const char *tag)
 
 static void rec_seeds(void)
 {
-	uint8_t h[UDOS_REC_HDR_SIZE + 1];
+	uint8_t h[UDOS_REC_SIZE + 1];
 	udos__rec r = { 0 };
 
 	r.codec = UDOS_CODEC_ZSTD;
@@ -136,18 +152,18 @@ static void rec_seeds(void)
 	udos_oid_hash(&r.oid, "x", 1);
 	r.data_xxh = 42;
 	udos__rec_encode(h, &r);
-	h[UDOS_REC_HDR_SIZE] = 0;
+	h[UDOS_REC_SIZE] = 0;
 	put("rec_header", "zstd", h, sizeof(h));
 	h[0] = 'X';
 	put("rec_header", "bad_magic", h, sizeof(h));
 	/* the trailing odd byte asks the target to fix the checksum */
 	udos__rec_encode(h, &r);
 	h[4] = 7;
-	h[UDOS_REC_HDR_SIZE] = 1;
+	h[UDOS_REC_SIZE] = 1;
 	put("rec_header", "bad_codec_fixsum", h, sizeof(h));
 	r.codec = UDOS_CODEC_NONE;
 	udos__rec_encode(h, &r);
-	h[UDOS_REC_HDR_SIZE] = 0;
+	h[UDOS_REC_SIZE] = 0;
 	put("rec_header", "raw_len_mismatch", h, sizeof(h));
 	put("rec_header", "short", h, 40);
 }
@@ -155,20 +171,22 @@ static void rec_seeds(void)
 static void loc_seeds(void)
 {
 	uint8_t v[UDOS_IDX_VAL_SIZE + 1] = { 0 };
-	udos__loc l = { UDOS_CODEC_ZLIB, 3, 4096, 100, 1000 };
+	udos__rec l = { .codec = UDOS_CODEC_ZLIB, .pack_id = 3,
+			.offset = 4096, .stored_len = 100, .raw_len = 1000,
+			.data_xxh = 42, .slot = 7 };
 
 	udos__loc_encode(v, &l);
 	put("loc_value", "valid", v, UDOS_IDX_VAL_SIZE);
 	put("loc_value", "short", v, UDOS_IDX_VAL_SIZE - 1);
 	put("loc_value", "long", v, UDOS_IDX_VAL_SIZE + 1);
 	put("loc_value", "empty", v, 0);
-	v[0] = 2;
-	put("loc_value", "version2", v, UDOS_IDX_VAL_SIZE);
 	v[0] = 1;
+	put("loc_value", "version1", v, UDOS_IDX_VAL_SIZE);
+	v[0] = 2;
 	v[1] = 3;
 	put("loc_value", "codec3", v, UDOS_IDX_VAL_SIZE);
-	/* the tail value: 12 bytes */
-	put("loc_value", "tail", v, 12);
+	/* the tail value: 20 bytes */
+	put("loc_value", "tail", v, 20);
 }
 
 static void oid_seeds(void)
@@ -196,24 +214,24 @@ static void config_seeds(void)
 	put_str("config", "not_object", "[1, 2]");
 	put_str("config", "no_version",
 		"{\"container_id\": \"0b7e6f50-3d8f-4ad8-9c1e-5f3c0a9d2e11\"}");
-	put_str("config", "version2",
-		"{\"udos_format_version\": 2, \"container_id\": "
+	put_str("config", "version3",
+		"{\"udos_format_version\": 3, \"container_id\": "
 		"\"0b7e6f50-3d8f-4ad8-9c1e-5f3c0a9d2e11\"}");
 	put_str("config", "bad_uuid",
-		"{\"udos_format_version\": 1, \"container_id\": "
+		"{\"udos_format_version\": 2, \"container_id\": "
 		"\"0b7e6f50-3d8f-4ad8-9c1e\"}");
 	put_str("config", "escape",
-		"{\"udos_format_version\": 1, \"container_id\": \"a\\\"b\"}");
+		"{\"udos_format_version\": 2, \"container_id\": \"a\\\"b\"}");
 	put_str("config", "huge_numbers",
 		"{\"udos_format_version\": 99999999999999999999999, "
 		"\"container_id\": \"0b7e6f50-3d8f-4ad8-9c1e-5f3c0a9d2e11\", "
 		"\"loose_prefix_len\": 18446744073709551615, "
 		"\"pack_size_target\": 0, \"compression\": \"zstd:99\"}");
 	put_str("config", "minimal_ok",
-		"{\"udos_format_version\":1,\"container_id\":"
+		"{\"udos_format_version\":2,\"container_id\":"
 		"\"0b7e6f50-3d8f-4ad8-9c1e-5f3c0a9d2e11\",\"extra\":\"x\"}");
 	put_str("config", "unterminated",
-		"{\"udos_format_version\": 1, \"container_id\": \"0b7e");
+		"{\"udos_format_version\": 2, \"container_id\": \"0b7e");
 }
 
 int main(int argc, char **argv)
@@ -233,7 +251,7 @@ int main(int argc, char **argv)
 	config_seeds();
 	/* an empty pack and a lone header (no records) */
 	put("pack", "empty", "", 0);
-	put("pack", "header_only", "UDOSPACK\1\0\0\0\0\0\0\0"
-	    "0123456789abcdef", UDOS_PACK_HDR_SIZE);
+	put("pack", "header_only", "\x20\0\0\0UDOSRECS\2\0\0\0\0\0\0\0"
+	    "0123456789abcdef", 4 + UDOS_RECS_HDR_SIZE);
 	return 0;
 }

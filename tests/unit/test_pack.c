@@ -269,14 +269,13 @@ static void test_offset_past_4g(void **state)
 {
 	char *dir = tmp_dir();
 	udos_store *st = store_new(dir, "zstd:3", 0);
-	uint8_t hdr[UDOS_PACK_HDR_SIZE] = { 0 }, rh[UDOS_REC_HDR_SIZE];
+	uint8_t rh[UDOS_REC_SIZE];
 	const uint64_t off = (5ull << 30) + 12345;
 	const char *msg = "far away content";
+	udos__tail t = { 0, 0, 1 };
 	udos__batch *b;
-	udos__rec rec;
-	udos__loc l, back;
+	udos__rec rec = { 0 }, back;
 	udos_writer *w = NULL;
-	udos_oid oid;
 	void *d;
 	size_t n;
 	char *p;
@@ -289,30 +288,31 @@ static void test_offset_past_4g(void **state)
 	p = cpath(dir, "packs/0");
 	fd = open(p, O_RDWR);
 	assert_true(fd >= 0);
-	assert_int_equal(pread(fd, hdr, sizeof(hdr), 0), sizeof(hdr));
-	udos_oid_hash(&oid, msg, strlen(msg));
-	rec.codec = UDOS_CODEC_NONE;
-	rec.raw_len = rec.stored_len = strlen(msg);
-	rec.oid = oid;
-	rec.data_xxh = udos__xxh3(msg, strlen(msg));
-	udos__rec_encode(rh, &rec);
-	assert_int_equal(pwrite(fd, rh, sizeof(rh), (off_t)off), sizeof(rh));
-	assert_int_equal(pwrite(fd, msg, strlen(msg),
-				(off_t)(off + sizeof(rh))),
+	assert_int_equal(pwrite(fd, msg, strlen(msg), (off_t)off),
 			 (ssize_t)strlen(msg));
 	close(fd);
-	l.codec = UDOS_CODEC_NONE;
-	l.pack_id = 0;
-	l.offset = off;
-	l.stored_len = l.raw_len = strlen(msg);
+	free(p);
+	udos_oid_hash(&rec.oid, msg, strlen(msg));
+	rec.codec = UDOS_CODEC_NONE;
+	rec.offset = off;
+	rec.raw_len = rec.stored_len = strlen(msg);
+	rec.data_xxh = udos__xxh3(msg, strlen(msg));
+	udos__rec_encode(rh, &rec);
+	p = cpath(dir, "packs/0.rec");
+	fd = open(p, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, rh, sizeof(rh), UDOS_RECS_HDR_SIZE),
+			 sizeof(rh));
+	close(fd);
 	b = udos__batch_new();
-	udos__batch_put(b, &oid, &l);
-	udos__batch_set_tail(b, 0, off + sizeof(rh) + strlen(msg));
+	udos__batch_put(b, &rec.oid, &rec);
+	t.end = off + strlen(msg);
+	udos__batch_set_tail(b, &t);
 	assert_ok(udos__store_index_write(st, b, true));
 	udos__batch_free(b);
-	assert_ok(udos__store_index_get(&back, st, &oid));
+	assert_ok(udos__store_index_get(&back, st, &rec.oid));
 	assert_int_equal(back.offset, off);
-	assert_ok(udos_object_read(&d, &n, st, &oid, 0, UDOS_READ_VERIFY));
+	assert_ok(udos_object_read(&d, &n, st, &rec.oid, 0, UDOS_READ_VERIFY));
 	assert_int_equal(n, strlen(msg));
 	assert_memory_equal(d, msg, n);
 	free(d);

@@ -78,7 +78,7 @@ static void test_refusals(void **state)
 	assert_ok(udos_store_init(path, &o));
 	snprintf(path, sizeof(path), "%s/new/config.json", dir);
 	f = fopen(path, "w");
-	fputs("{\"udos_format_version\": 2, \"container_id\": "
+	fputs("{\"udos_format_version\": 3, \"container_id\": "
 	      "\"47519cd8-e83f-49c4-87b2-3bd033448a76\"}", f);
 	fclose(f);
 	snprintf(path, sizeof(path), "%s/new", dir);
