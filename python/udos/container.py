@@ -250,6 +250,11 @@ class Container:  # pylint: disable=too-many-public-methods
     def _is_valid_hashkey(hashkey: str) -> bool:
         return bool(_HEX_RE.match(hashkey))
 
+    @property
+    def _current_pack_id(self) -> int:
+        """The id of the pack appended to: the highest there is (0 if none)."""
+        return max((int(name) for name in self._list_packs()), default=0)
+
     def _list_packs(self) -> Iterator[str]:
         """Names of the pack files (their ids as strings)."""
         try:
