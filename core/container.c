@@ -669,6 +669,20 @@ int udos__store_index_get(udos__rec *out, udos_store *st, const udos_oid *oid)
 	return rc < 0 ? rc : get_locked(out, st, oid, NULL);
 }
 
+int udos__store_index_get_many(udos_store *st, const udos_oid *const *oids,
+			       size_t n, udos__rec *out, int *rcs)
+{
+	int rc = 0;
+
+	pthread_rwlock_rdlock(&st->ixlock);
+	if (st->ix)
+		udos__index_get_many(st->ix, oids, n, out, rcs);
+	else
+		rc = udos__err(UDOS_EINDEX, "index is not open");
+	pthread_rwlock_unlock(&st->ixlock);
+	return rc;
+}
+
 int udos__store_refresh(udos_store *st)
 {
 	return st->primary ? 0 : reopen_secondary(st);

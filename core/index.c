@@ -20,6 +20,7 @@
 
 struct udos__index {
 	rocksdb_t *db;
+	rocksdb_column_family_handle_t *cf; /* "default", for batched gets */
 	rocksdb_options_t *opts;
 	rocksdb_block_based_table_options_t *topts;
 	rocksdb_filterpolicy_t *bloom; /* owned by topts once set */
@@ -92,6 +93,8 @@ void udos__index_close(udos__index *ix)
 		rocksdb_flushoptions_destroy(fo);
 		rocksdb_free(err); /* the log still has it all: not fatal */
 	}
+	if (ix->cf)
+		rocksdb_column_family_handle_destroy(ix->cf);
 	if (ix->db)
 		rocksdb_close(ix->db);
 	rocksdb_readoptions_destroy(ix->ropts);
@@ -112,6 +115,8 @@ int udos__index_open(udos__index **out, const char *dir, bool primary,
 		     bool create)
 {
 	udos__index *ix = udos__calloc(1, sizeof(*ix));
+	const char *cf_names[1] = { "default" };
+	const rocksdb_options_t *cf_opts[1];
 	char *err = NULL;
 	int rc;
 
@@ -159,8 +164,10 @@ int udos__index_open(udos__index **out, const char *dir, bool primary,
 	rocksdb_writeoptions_set_sync(ix->wsync, 1);
 	ix->wnosync = rocksdb_writeoptions_create();
 
+	cf_opts[0] = ix->opts;
 	if (primary) {
-		ix->db = rocksdb_open(ix->opts, dir, &err);
+		ix->db = rocksdb_open_column_families(ix->opts, dir, 1, cf_names,
+						      cf_opts, &ix->cf, &err);
 	} else {
 		const char *tmp = getenv("TMPDIR");
 		char tmpl[4096];
@@ -180,8 +187,9 @@ int udos__index_open(udos__index **out, const char *dir, bool primary,
 			rc = udos__err(-ENOMEM, "out of memory");
 			goto fail;
 		}
-		ix->db = rocksdb_open_as_secondary(ix->opts, dir, ix->secdir,
-						   &err);
+		ix->db = rocksdb_open_as_secondary_column_families(
+			ix->opts, dir, ix->secdir, 1, cf_names, cf_opts,
+			&ix->cf, &err);
 	}
 	if (err) {
 		rc = index_err(err, primary ? "open" : "open (read-only)");
@@ -224,6 +232,42 @@ int udos__index_get(udos__rec *out, udos__index *ix, const udos_oid *oid)
 	out->oid = *oid;
 	rocksdb_free(val);
 	return rc;
+}
+
+void udos__index_get_many(udos__index *ix, const udos_oid *const *oids,
+			  size_t n, udos__rec *out, int *rcs)
+{
+	enum { BATCH = 256 };
+	rocksdb_pinnableslice_t *vals[BATCH];
+	const char *keys[BATCH];
+	size_t lens[BATCH];
+	char *errs[BATCH];
+
+	for (size_t at = 0; at < n; at += BATCH) {
+		size_t m = n - at < BATCH ? n - at : BATCH;
+		for (size_t i = 0; i < m; i++) {
+			keys[i] = (const char *)oids[at + i]->id;
+			lens[i] = 32;
+		}
+		rocksdb_batched_multi_get_cf(ix->db, ix->ropts, ix->cf, m, keys,
+					     lens, vals, errs, true);
+		for (size_t i = 0; i < m; i++) {
+			int *rc = &rcs[at + i];
+			size_t len = 0;
+			const char *v = vals[i] ? rocksdb_pinnableslice_value(
+							  vals[i], &len)
+						: NULL;
+			if (errs[i])
+				*rc = index_err(errs[i], "read");
+			else if (!v)
+				*rc = UDOS_ENOTFOUND;
+			else
+				*rc = udos__loc_decode(&out[at + i], v, len);
+			if (*rc == 0)
+				out[at + i].oid = *oids[at + i];
+			rocksdb_pinnableslice_destroy(vals[i]);
+		}
+	}
 }
 
 bool udos__index_is_primary(const udos__index *ix)

@@ -255,6 +255,10 @@ void udos__index_close(udos__index *ix);
 /* 0 found, UDOS_ENOTFOUND, or UDOS_EINDEX. No catching up: that policy is
  * udos__store_index_get's. */
 int udos__index_get(udos__rec *out, udos__index *ix, const udos_oid *oid);
+/* Look up n ids, sorted by id, in batches: rcs[i] is 0 (out[i] filled),
+ * UDOS_ENOTFOUND, or an error. No catching up (as udos__index_get). */
+void udos__index_get_many(udos__index *ix, const udos_oid *const *oids,
+			  size_t n, udos__rec *out, int *rcs);
 bool udos__index_is_primary(const udos__index *ix);
 /* Bring a secondary up to date (no-op on a primary). */
 int udos__index_catch_up(udos__index *ix);
@@ -315,6 +319,10 @@ struct udos_store {
 
 /* Index look-up / scan under the store's index lock. */
 int udos__store_index_get(udos__rec *out, udos_store *st, const udos_oid *oid);
+/* udos__index_get_many on the store's index; a miss is to be confirmed
+ * with udos__store_index_get (which catches up) */
+int udos__store_index_get_many(udos_store *st, const udos_oid *const *oids,
+			       size_t n, udos__rec *out, int *rcs);
 int udos__store_index_foreach(udos_store *st, udos__index_fn fn, void *ctx);
 /* A read-only index reopened to the writer's latest commit (validate). */
 int udos__store_refresh(udos_store *st);

@@ -481,6 +481,35 @@ static int slot_oid_cmp(const void *a, const void *b, void *oids)
 			    &o[((const struct slot *)b)->index]);
 }
 
+/* Look up a run of slots (sorted by id) in one batched index read; what it
+ * misses is looked for loose, and confirmed missing after catching up. */
+#define PLAN_BATCH 256
+static int plan_batch(struct slot *s, size_t n, udos_store *st,
+		      const udos_oid *oids)
+{
+	const udos_oid *keys[PLAN_BATCH];
+	udos__rec recs[PLAN_BATCH];
+	int rcs[PLAN_BATCH];
+	int rc;
+
+	for (size_t i = 0; i < n; i++)
+		keys[i] = &oids[s[i].index];
+	rc = udos__store_index_get_many(st, keys, n, recs, rcs);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		if (rcs[i] == 0) {
+			memset(&s[i].meta, 0, sizeof(s[i].meta));
+			meta_from_loc(&s[i].meta, &recs[i]);
+			continue;
+		}
+		rc = rcs[i] == UDOS_ENOTFOUND ? stat_any(&s[i].meta, st,
+							 keys[i])
+					      : rcs[i];
+		if (rc == UDOS_ENOTFOUND)
+			rc = 0;
+	}
+	return rc;
+}
+
 static int plan(struct slot **out, udos_store *st, const udos_oid *oids,
 		size_t n)
 {
@@ -497,9 +526,11 @@ static int plan(struct slot **out, udos_store *st, const udos_oid *oids,
 	/* look ids up in id order: neighbouring keys share the index's
 	 * cache lines and blocks (twice as fast on 100k random ids) */
 	qsort_r(s, n, sizeof(*s), slot_oid_cmp, (void *)oids);
-	for (size_t i = 0; i < n; i++) {
-		int rc = stat_any(&s[i].meta, st, &oids[s[i].index]);
-		if (rc < 0 && rc != UDOS_ENOTFOUND) {
+	for (size_t at = 0; at < n; at += PLAN_BATCH) {
+		int rc = plan_batch(s + at, n - at < PLAN_BATCH ? n - at
+							 : PLAN_BATCH,
+				    st, oids);
+		if (rc < 0) {
 			free(s);
 			return rc;
 		}
