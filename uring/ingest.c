@@ -281,7 +281,7 @@ void ing_submit_whole(struct ing_run *r, struct ing_file *f)
 
 int ing_is_packed(struct ing_run *r, const udos_oid *oid)
 {
-	udos__loc l;
+	udos__rec l;
 	int rc = udos__store_index_get(&l, r->st, oid);
 
 	if (rc == UDOS_ENOTFOUND)

@@ -173,7 +173,7 @@ static void do_whole(struct worker *wk, struct ing_file *f)
 	/* Already indexed: nothing to compress or write. */
 	f->check_seq = atomic_load(&r->commit_seq);
 	{
-		udos__loc loc;
+		udos__rec loc;
 
 		rc = udos__store_index_get(&loc, r->st, &f->oid);
 		if (rc == 0) {
