@@ -138,7 +138,7 @@ static int clean_cb(void *ctx, const char *rel, const udos_oid *oid)
 		return 0; /* the packed copy is not readable: keep this one */
 	/* the packed copy must be intact before the loose one goes */
 	if (udos__record_check(&rec, &kind, fd, l.offset, (uint64_t)sb.st_size,
-			       false) < 0 ||
+			       false, c->st->hash_type) < 0 ||
 	    udos_oid_cmp(&rec.oid, oid) || rec.raw_len != l.raw_len)
 		return 0;
 	if (unlinkat(c->st->dirfd, rel, 0) == 0)

@@ -35,10 +35,10 @@ const char *udos_finding_name(int kind)
 }
 
 int udos__record_check(udos__rec *rec, int *kind, int fd, uint64_t off,
-		       uint64_t file_size, bool full)
+		       uint64_t file_size, bool full, int hash_type)
 {
 	uint8_t h[UDOS_REC_HDR_SIZE], *buf = NULL, *out = NULL;
-	udos__sha256 *sha = NULL;
+	udos__hash *sha = NULL;
 	udos__zdec *zd = NULL;
 	udos__xxh *x = NULL;
 	uint64_t at, left, produced = 0;
@@ -78,7 +78,7 @@ int udos__record_check(udos__rec *rec, int *kind, int fd, uint64_t off,
 	}
 	if (full) {
 		out = udos__alloc(CHUNK);
-		rc = udos__sha256_new(&sha);
+		rc = udos__hash_new(&sha, hash_type);
 		if (rc == 0)
 			rc = udos__zdec_new(&zd, rec->codec);
 		if (rc < 0 || !out) {
@@ -99,7 +99,7 @@ int udos__record_check(udos__rec *rec, int *kind, int fd, uint64_t off,
 		}
 		udos__xxh_update(x, buf, want);
 		if (full && rec->codec == UDOS_CODEC_NONE) {
-			udos__sha256_update(sha, buf, want);
+			udos__hash_update(sha, buf, want);
 			produced += want;
 		} else if (full) {
 			const uint8_t *in = buf;
@@ -122,7 +122,7 @@ int udos__record_check(udos__rec *rec, int *kind, int fd, uint64_t off,
 					rc = UDOS_ECORRUPT;
 					goto done;
 				}
-				udos__sha256_update(sha, out, got);
+				udos__hash_update(sha, out, got);
 				produced += got;
 				zdone = done;
 				if (!got && !in_len)
@@ -146,7 +146,7 @@ int udos__record_check(udos__rec *rec, int *kind, int fd, uint64_t off,
 				       "early");
 			goto done;
 		}
-		udos__sha256_final(&got, sha);
+		udos__hash_final(&got, sha);
 		if (produced != rec->raw_len || udos_oid_cmp(&got, &rec->oid)) {
 			*kind = UDOS_FIND_RECORD_HASH;
 			rc = udos__err(UDOS_ECORRUPT, "content does not match "
@@ -159,7 +159,7 @@ done:
 	free(buf);
 	free(out);
 	udos__xxh_free(x);
-	udos__sha256_free(sha);
+	udos__hash_free(sha);
 	udos__zdec_free(zd);
 	return rc;
 }
@@ -225,7 +225,7 @@ static void tick(struct val *v, uint64_t bytes)
 static int val_loose(void *ctx, const char *rel, const udos_oid *oid)
 {
 	struct val *v = ctx;
-	udos__sha256 *sha = NULL;
+	udos__hash *sha = NULL;
 	uint8_t *buf;
 	uint64_t size = 0;
 	udos_oid got;
@@ -244,7 +244,7 @@ static int val_loose(void *ctx, const char *rel, const udos_oid *oid)
 		return v->stop;
 	}
 	buf = udos__alloc(CHUNK);
-	if (!buf || udos__sha256_new(&sha) < 0) {
+	if (!buf || udos__hash_new(&sha, v->st->hash_type) < 0) {
 		rc = udos__err(-ENOMEM, "out of memory");
 		goto done;
 	}
@@ -255,24 +255,25 @@ static int val_loose(void *ctx, const char *rel, const udos_oid *oid)
 			     "%s", rel, udos_strerror((int)n));
 			goto done;
 		}
-		udos__sha256_update(sha, buf, (size_t)n);
+		udos__hash_update(sha, buf, (size_t)n);
 		size += (uint64_t)n;
 		tick(v, (uint64_t)n);
 		if ((size_t)n < CHUNK)
 			break;
 	}
-	udos__sha256_final(&got, sha);
+	udos__hash_final(&got, sha);
 	v->res->loose_checked++;
 	if (udos_oid_cmp(&got, oid)) {
 		char hex[65];
 		find(v, UDOS_FIND_LOOSE_HASH, oid, rel, 0, "content of '%s' "
-		     "hashes to '%s'", rel, udos_oid_fmt(hex, &got));
+		     "hashes to '%s'", rel,
+		     udos__oid_fmt(hex, v->st, &got));
 	}
 	rc = v->stop;
 done:
 	close(fd);
 	free(buf);
-	udos__sha256_free(sha);
+	udos__hash_free(sha);
 	return rc;
 }
 
@@ -304,7 +305,7 @@ static int scan_pack(struct val *v, uint32_t id)
 		int kind, rc;
 
 		rc = udos__record_check(&rec, &kind, fd, off, ps->limit,
-					v->full);
+					v->full, v->st->hash_type);
 		if (rc < 0 && (kind == UDOS_FIND_RECORD_HEADER ||
 			       kind == UDOS_FIND_RECORD_TRUNCATED ||
 			       kind == UDOS_FIND_IO)) {
@@ -340,7 +341,7 @@ static int val_index(void *ctx, const udos_oid *oid, const void *val,
 	int fd, kind;
 
 	v->res->index_checked++;
-	udos_oid_fmt(hex, oid);
+	udos__oid_fmt(hex, v->st, oid);
 	if (udos__loc_decode(&l, val, len) < 0) {
 		find(v, UDOS_FIND_INDEX_VALUE, oid, "index", 0, "index value "
 		     "of '%s' cannot be decoded", hex);
@@ -370,7 +371,7 @@ static int val_index(void *ctx, const udos_oid *oid, const void *val,
 	if (l.offset >= ps->scanned) {
 		/* not reached by the scan: check the record on its own */
 		if (udos__record_check(&rec, &kind, fd, l.offset, ps->size,
-				       v->full) < 0) {
+				       v->full, v->st->hash_type) < 0) {
 			find(v, kind == UDOS_FIND_RECORD_HEADER
 					? UDOS_FIND_INDEX_MISMATCH : kind,
 			     oid, rel, l.offset, "'%s' in pack '%s' offset %"
