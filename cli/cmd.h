@@ -50,6 +50,17 @@ struct cli {
  * EXIT_STORE (so `return cli_open_store(cli)` style works: 0 = opened). */
 int cli_open_store(struct cli *cli);
 
+/*
+ * Parse an id of the open store's hash (40 hex digits for sha1, 64 for
+ * sha256) from s[0..len). On a wrong length or digit, print
+ * `malformed hash '<s>'` and return EXIT_USAGE; 0 on success.
+ */
+int cli_parse_oid(const struct cli *cli, udos_oid *out, const char *s,
+		  size_t len);
+/* The open store's hex form of an id, into out; returns out. */
+char *cli_fmt_oid(const struct cli *cli, char out[UDOS_OID_HEXSZ + 1],
+		  const udos_oid *oid);
+
 /* Map a library code to an exit status: ENOTFOUND -> 1, otherwise 3. */
 int cli_exit_code(int code);
 

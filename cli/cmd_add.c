@@ -53,8 +53,9 @@ static const struct opt add_opts[] = {
 
 static const struct opt_cmd add_cmd = {
 	"add", "[options] PATH...", "Add files as objects and print their ids.",
-	"Each file gives one line '<sha256>  <path>' on stdout, the format of\n"
-	"sha256sum, so `sha256sum -c` on the output checks the originals. With\n"
+	"Each file gives one line '<hash>  <path>' on stdout, the format of\n"
+	"sha256sum (sha1sum in a sha1 container), so `sha256sum -c` on the\n"
+	"output checks the originals. With\n"
 	"--json each line is {\"hash\", \"size\", \"path\", \"stored\"}, stored "
 	"being\nfalse when nothing was written: the object was already packed\n"
 	"(or, with --to loose, present at all) or came earlier in this run.\n\n"
@@ -222,7 +223,7 @@ static void print_line(FILE *f, const struct add_state *s,
 {
 	char hex[UDOS_OID_HEXSZ + 1];
 
-	udos_oid_fmt(hex, &file->oid);
+	cli_fmt_oid(s->cli, hex, &file->oid);
 	if (!s->a->json) {
 		print_sum_line(f, hex, file->path);
 		return;

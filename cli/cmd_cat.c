@@ -18,7 +18,8 @@ static const struct opt cat_opts[] = { OPT_END_MARK };
 static const struct opt_cmd cat_cmd = {
 	"cat", "HASH...", "Write the content of each object to stdout, in order.",
 	"Content is hashed while it is streamed: a corrupt object fails with\n"
-	"exit status 3. A malformed id is a usage error (2) and nothing is\n"
+	"exit status 3. An id has 64 hex digits (40 in a sha1 container).\n"
+	"A malformed id is a usage error (2) and nothing is\n"
 	"printed; a missing object is reported, the others are still written,\n"
 	"and the exit status is 1.\n",
 	cat_opts,
@@ -87,22 +88,20 @@ int cmd_cat(struct cli *cli, int argc, char **argv)
 		return EXIT_USAGE;
 	if (!n)
 		return opt_usage_error(&cat_cmd, "missing HASH", NULL);
-	/* check every id before writing anything */
+	/* the id length is the container's: open first, then check every
+	 * id before writing anything */
+	rc = cli_open_store(cli);
+	if (rc)
+		return rc;
 	oids = calloc((size_t)n, sizeof(*oids));
 	if (!oids)
 		return cli_err(cli, -ENOMEM, NULL);
 	for (i = 0; i < n; i++) {
-		if (strlen(argv[i]) != UDOS_OID_HEXSZ ||
-		    udos_oid_parse(&oids[i], argv[i], UDOS_OID_HEXSZ) < 0) {
-			cli_msg(cli, "malformed hash", argv[i]);
+		rc = cli_parse_oid(cli, &oids[i], argv[i], strlen(argv[i]));
+		if (rc) {
 			free(oids);
-			return EXIT_USAGE;
+			return rc;
 		}
-	}
-	rc = cli_open_store(cli);
-	if (rc) {
-		free(oids);
-		return rc;
 	}
 	buf = malloc(blen);
 	if (!buf) {

@@ -37,15 +37,8 @@ struct idlist {
 static int push_id(struct cli *cli, struct idlist *l, const char *s,
 		   size_t len)
 {
-	if (len != UDOS_OID_HEXSZ || memchr(s, '\0', len) ||
-	    l->n == SIZE_MAX / sizeof(*l->v)) {
-		char shown[80];
-
-		snprintf(shown, sizeof(shown), "%.*s", (int)(len < 70 ? len : 70),
-			 s);
-		cli_msg(cli, "malformed hash", shown);
-		return EXIT_USAGE;
-	}
+	if (l->n == SIZE_MAX / sizeof(*l->v))
+		return cli_err(cli, -ENOMEM, NULL);
 	if (l->n == l->cap) {
 		size_t ncap = l->cap ? l->cap * 2 : 64;
 		udos_oid *nv = realloc(l->v, ncap * sizeof(*nv));
@@ -55,14 +48,8 @@ static int push_id(struct cli *cli, struct idlist *l, const char *s,
 		l->v = nv;
 		l->cap = ncap;
 	}
-	if (udos_oid_parse(&l->v[l->n], s, len) < 0) {
-		char shown[UDOS_OID_HEXSZ + 1];
-
-		memcpy(shown, s, len);
-		shown[len] = 0;
-		cli_msg(cli, "malformed hash", shown);
+	if (cli_parse_oid(cli, &l->v[l->n], s, len))
 		return EXIT_USAGE;
-	}
 	l->n++;
 	return 0;
 }
@@ -108,17 +95,18 @@ int cmd_delete(struct cli *cli, int argc, char **argv)
 		return EXIT_USAGE;
 	if (!n && !a.files_from)
 		return opt_usage_error(&delete_cmd, "missing HASH", NULL);
+	/* ids are as long as the container says: open, then check them all
+	 * before deleting anything */
+	rc = cli_open_store(cli);
 	for (i = 0; i < n && !rc; i++)
 		rc = push_id(cli, &l, argv[i], strlen(argv[i]));
 	if (!rc && a.files_from)
 		rc = read_list(cli, &l, a.files_from);
-	if (!rc)
-		rc = cli_open_store(cli);
 	for (k = 0; !rc && k < l.n; k++) {
 		char hex[UDOS_OID_HEXSZ + 1];
 		int drc = udos_object_delete(cli->st, &l.v[k]);
 
-		udos_oid_fmt(hex, &l.v[k]);
+		cli_fmt_oid(cli, hex, &l.v[k]);
 		if (drc == UDOS_ENOTFOUND) {
 			cli_msg(cli, "not found", hex);
 			ret = EXIT_NO;

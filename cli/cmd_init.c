@@ -12,6 +12,7 @@ struct init_args {
 	const char *pack_size;
 	const char *compression;
 	const char *prefix_len;
+	const char *hash;
 };
 
 #define A(f) offsetof(struct init_args, f)
@@ -22,6 +23,8 @@ static const struct opt init_opts[] = {
 	  "default codec (default: zstd:1)" },
 	{ 0, "loose-prefix-len", OPT_STR, A(prefix_len), "N", NULL,
 	  "hex digits of the loose/ folder level, 0..8 (default: 2)" },
+	{ 0, "hash", OPT_STR, A(hash), "sha256|sha1", "sha256|sha1",
+	  "hash naming the objects, fixed for good (default: sha256)" },
 	OPT_END_MARK
 };
 #undef A
@@ -74,6 +77,8 @@ int cmd_init(struct cli *cli, int argc, char **argv)
 					       a.prefix_len);
 		io.loose_prefix_len = (int)v;
 	}
+	if (a.hash && udos_hash_type_parse(&io.hash_type, a.hash) < 0)
+		return opt_usage_error(&init_cmd, "invalid hash type", a.hash);
 	rc = udos_store_init(dir, &io);
 	if (rc == -EINVAL) {
 		cli_err(cli, rc, dir);

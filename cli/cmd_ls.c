@@ -12,6 +12,7 @@ struct ls_args {
 	bool packed;
 	bool longfmt;
 	bool json;
+	const struct cli *cli; /* not an option: the store's id length */
 };
 
 #define A(f) offsetof(struct ls_args, f)
@@ -51,7 +52,7 @@ static int ls_one(void *ctx, const udos_oid *oid, const udos_meta *m)
 	const struct ls_args *a = ctx;
 	char hex[UDOS_OID_HEXSZ + 1];
 
-	udos_oid_fmt(hex, oid);
+	cli_fmt_oid(a->cli, hex, oid);
 	if (a->json) {
 		printf("{\"hash\":\"%s\",\"size\":%llu,\"location\":\"%s\","
 		       "\"codec\":\"%s\",\"stored_size\":%llu",
@@ -96,6 +97,7 @@ int cmd_ls(struct cli *cli, int argc, char **argv)
 	rc = cli_open_store(cli);
 	if (rc)
 		return rc;
+	a.cli = cli;
 	rc = udos_store_foreach(cli->st, flags, ls_one, &a);
 	if (rc == -1 && ferror(stdout))
 		return EXIT_STORE; /* stdout closed: main reports it */

@@ -68,6 +68,7 @@ static void print_human(udos_store *st, const udos_store_info *inf,
 
 	printf("%-12s %s\n", "container", inf->container_id);
 	printf("%-12s %s\n", "path", udos_store_path(st));
+	printf("%-12s %s\n", "hash", inf->hash_type);
 	printf("%-12s %s\n", "compression", inf->compression);
 	printf("%-12s %s\n", "pack target",
 	       human_size(a, sizeof(a), inf->pack_size_target));

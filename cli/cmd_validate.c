@@ -10,6 +10,7 @@
 struct validate_args {
 	bool full;
 	bool json;
+	const struct cli *cli; /* not an option: the store's id length */
 };
 
 #define A(f) offsetof(struct validate_args, f)
@@ -47,7 +48,7 @@ static int on_finding(void *ctx, const udos_finding *f)
 	const char *msg = f->message ? f->message : "";
 
 	if (f->has_oid)
-		udos_oid_fmt(hex, &f->oid);
+		cli_fmt_oid(a->cli, hex, &f->oid);
 	if (a->json) {
 		printf("{\"kind\":");
 		json_str(stdout, udos_finding_name(f->kind));
@@ -91,6 +92,7 @@ int cmd_validate(struct cli *cli, int argc, char **argv)
 	rc = cli_open_store(cli);
 	if (rc)
 		return rc;
+	a.cli = cli;
 	progress_init(&prog, "validating", NULL, cli->quiet);
 	rc = udos_store_validate(&r, cli->st, a.full ? UDOS_VALIDATE_FULL : 0,
 				 on_finding, &a, progress_cb, &prog);

@@ -108,6 +108,27 @@ int cli_open_store(struct cli *cli)
 	return 0;
 }
 
+int cli_parse_oid(const struct cli *cli, udos_oid *out, const char *s,
+		  size_t len)
+{
+	if (memchr(s, '\0', len) ||
+	    udos_oid_parse_sz(out, s, len, udos_store_digest_size(cli->st)) < 0) {
+		char shown[80];
+
+		snprintf(shown, sizeof(shown), "%.*s",
+			 (int)(len < 70 ? len : 70), s);
+		cli_msg(cli, "malformed hash", shown);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+char *cli_fmt_oid(const struct cli *cli, char out[UDOS_OID_HEXSZ + 1],
+		  const udos_oid *oid)
+{
+	return udos_oid_fmt_sz(out, oid, udos_store_digest_size(cli->st));
+}
+
 static void usage(FILE *f)
 {
 	size_t i;

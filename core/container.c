@@ -282,13 +282,15 @@ static int config_load(udos_store *st)
 				 "version %d; this udos reads version %d",
 				 st->path, in->format_version,
 				 UDOS_FORMAT_VERSION);
-	if (strcmp(in->hash_type, "sha256") || in->loose_prefix_len > 8 ||
+	if (udos_hash_type_parse(&st->hash_type, in->hash_type) < 0 ||
+	    in->loose_prefix_len > 8 ||
 	    in->pack_size_target == 0 ||
 	    uuid_parse(st->uuid, in->container_id) < 0 ||
 	    udos_codec_parse(&in->default_codec, &in->default_level,
 			     in->compression) < 0)
 		return udos__err(UDOS_ENOTSTORE, "container '%s': bad value in "
 				 "config.json", st->path);
+	st->digest_size = udos_hash_digest_size(st->hash_type);
 	return 0;
 }
 
@@ -301,7 +303,7 @@ int udos_store_init(const char *path, const udos_init_opts *opts)
 	udos__index *ix = NULL;
 	uint8_t uuid[16];
 	char idx[4096];
-	int dirfd = -1, rc;
+	int dirfd = -1, hash, rc;
 	DIR *d;
 	struct dirent *de;
 
@@ -310,7 +312,11 @@ int udos_store_init(const char *path, const udos_init_opts *opts)
 		opts = &defaults;
 	memset(&info, 0, sizeof(info));
 	info.format_version = UDOS_FORMAT_VERSION;
-	snprintf(info.hash_type, sizeof(info.hash_type), "sha256");
+	hash = opts->version >= 2 ? opts->hash_type : UDOS_HASH_SHA256;
+	if (!udos_hash_type_name(hash))
+		return udos__err(-EINVAL, "unknown hash type %d", hash);
+	snprintf(info.hash_type, sizeof(info.hash_type), "%s",
+		 udos_hash_type_name(hash));
 	info.loose_prefix_len = opts->loose_prefix_len < 0
 					? 2 : opts->loose_prefix_len;
 	if (info.loose_prefix_len > 8)
@@ -566,6 +572,16 @@ out:
 void udos_store_info_get(udos_store_info *out, const udos_store *st)
 {
 	*out = st->info;
+}
+
+int udos_store_hash_type(const udos_store *st)
+{
+	return st->hash_type;
+}
+
+size_t udos_store_digest_size(const udos_store *st)
+{
+	return st->digest_size;
 }
 
 const char *udos_store_path(const udos_store *st)

@@ -1,53 +1,108 @@
-/* hash.c - SHA-256 through OpenSSL EVP; XXH3-64 where only speed matters. */
+/* hash.c - SHA-256 and SHA-1 through OpenSSL EVP; XXH3-64 where only speed
+ * matters. */
 #include "internal.h"
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <openssl/evp.h>
 #include <xxhash.h>
 
-struct udos__sha256 {
+/*
+ * One hasher for every content hash (loose adds, pack writer, validate,
+ * readers that verify, ingest workers): the store's hash type picks the
+ * EVP digest once, at _new. Digests shorter than udos_oid (SHA-1) are
+ * zero-padded, so ids of either type compare and index as 32 bytes.
+ */
+struct udos__hash {
 	EVP_MD_CTX *ctx;
+	const EVP_MD *md;
 };
 
-int udos__sha256_new(udos__sha256 **out)
+static const EVP_MD *hash_md(int hash_type)
 {
-	udos__sha256 *h = udos__alloc(sizeof(*h));
+	switch (hash_type) {
+	case UDOS_HASH_SHA256: return EVP_sha256();
+	case UDOS_HASH_SHA1: return EVP_sha1();
+	}
+	return NULL;
+}
+
+int udos_hash_type_parse(int *out, const char *name)
+{
+	if (name && !strcmp(name, "sha256"))
+		*out = UDOS_HASH_SHA256;
+	else if (name && !strcmp(name, "sha1"))
+		*out = UDOS_HASH_SHA1;
+	else
+		return udos__err(-EINVAL, "unknown hash type '%s'",
+				 name ? name : "");
+	return 0;
+}
+
+const char *udos_hash_type_name(int hash_type)
+{
+	switch (hash_type) {
+	case UDOS_HASH_SHA256: return "sha256";
+	case UDOS_HASH_SHA1: return "sha1";
+	}
+	return NULL;
+}
+
+size_t udos_hash_digest_size(int hash_type)
+{
+	switch (hash_type) {
+	case UDOS_HASH_SHA256: return 32;
+	case UDOS_HASH_SHA1: return 20;
+	}
+	return 0;
+}
+
+int udos__hash_new(udos__hash **out, int hash_type)
+{
+	const EVP_MD *md = hash_md(hash_type);
+	udos__hash *h;
 
 	*out = NULL;
+	if (!md)
+		return udos__err(-EINVAL, "unknown hash type %d", hash_type);
+	h = udos__alloc(sizeof(*h));
 	if (!h)
 		return udos__err(-ENOMEM, "out of memory (hasher)");
+	h->md = md;
 	h->ctx = EVP_MD_CTX_new();
-	if (!h->ctx || !EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL)) {
+	if (!h->ctx || !EVP_DigestInit_ex(h->ctx, md, NULL)) {
 		EVP_MD_CTX_free(h->ctx);
 		free(h);
-		return udos__err(-ENOMEM, "cannot set up SHA-256");
+		return udos__err(-ENOMEM, "cannot set up %s",
+				 udos_hash_type_name(hash_type));
 	}
 	*out = h;
 	return 0;
 }
 
-void udos__sha256_reset(udos__sha256 *h)
+void udos__hash_reset(udos__hash *h)
 {
-	EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL);
+	EVP_DigestInit_ex(h->ctx, h->md, NULL);
 }
 
-void udos__sha256_update(udos__sha256 *h, const void *data, size_t len)
+void udos__hash_update(udos__hash *h, const void *data, size_t len)
 {
 	if (len)
 		EVP_DigestUpdate(h->ctx, data, len);
 }
 
-void udos__sha256_final(udos_oid *out, udos__sha256 *h)
+void udos__hash_final(udos_oid *out, udos__hash *h)
 {
 	unsigned int n = 0;
 
+	memset(out, 0, sizeof(*out));
 	EVP_DigestFinal_ex(h->ctx, out->id, &n);
-	udos__sha256_reset(h);
+	udos__hash_reset(h);
 }
 
-void udos__sha256_free(udos__sha256 *h)
+void udos__hash_free(udos__hash *h)
 {
 	if (!h)
 		return;
@@ -55,11 +110,22 @@ void udos__sha256_free(udos__sha256 *h)
 	free(h);
 }
 
-void udos_oid_hash(udos_oid *out, const void *data, size_t len)
+int udos_oid_hash_as(udos_oid *out, int hash_type, const void *data,
+		     size_t len)
 {
+	const EVP_MD *md = hash_md(hash_type);
 	unsigned int n = 0;
 
-	EVP_Digest(data, len, out->id, &n, EVP_sha256(), NULL);
+	if (!md)
+		return udos__err(-EINVAL, "unknown hash type %d", hash_type);
+	memset(out, 0, sizeof(*out));
+	EVP_Digest(data, len, out->id, &n, md, NULL);
+	return 0;
+}
+
+void udos_oid_hash(udos_oid *out, const void *data, size_t len)
+{
+	udos_oid_hash_as(out, UDOS_HASH_SHA256, data, len);
 }
 
 uint64_t udos__xxh3(const void *data, size_t len)

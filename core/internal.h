@@ -67,12 +67,15 @@ bool udos__fault_point(unsigned kind);
 
 /* ---- hash.c ------------------------------------------------------------- */
 
-typedef struct udos__sha256 udos__sha256; /* wraps EVP_MD_CTX */
-int udos__sha256_new(udos__sha256 **out);
-void udos__sha256_reset(udos__sha256 *h);
-void udos__sha256_update(udos__sha256 *h, const void *data, size_t len);
-void udos__sha256_final(udos_oid *out, udos__sha256 *h); /* then reset */
-void udos__sha256_free(udos__sha256 *h);
+/* Streaming content hash of one type (enum udos_hash_type); one per
+ * thread. -EINVAL for an unknown type, -ENOMEM. */
+typedef struct udos__hash udos__hash; /* wraps EVP_MD_CTX */
+int udos__hash_new(udos__hash **out, int hash_type);
+void udos__hash_reset(udos__hash *h);
+void udos__hash_update(udos__hash *h, const void *data, size_t len);
+/* zero-padded to 32 bytes, then reset */
+void udos__hash_final(udos_oid *out, udos__hash *h);
+void udos__hash_free(udos__hash *h);
 uint64_t udos__xxh3(const void *data, size_t len);
 
 /* streaming XXH3-64 */
@@ -190,9 +193,13 @@ void udos__oidset_release(udos__oidset *s);
 
 /* ---- oid.c -------------------------------------------------------------- */
 
-/* loose path relative to the container: "loose/ab/cdef..." for prefix 2 */
-void udos__loose_relpath(char *out, size_t cap, int prefix_len,
+/* loose path relative to the container: "loose/ab/cdef..." for prefix 2,
+ * named by the store's hex (40 or 64 digits) */
+void udos__loose_relpath(char *out, size_t cap, const udos_store *st,
 			 const udos_oid *oid);
+/* the store's hex form of an id (for paths and detail messages) */
+char *udos__oid_fmt(char out[UDOS_OID_HEXSZ + 1], const udos_store *st,
+		    const udos_oid *oid);
 
 /* ---- on-disk formats (docs/FORMAT.md) ----------------------------------- */
 
@@ -297,6 +304,8 @@ struct udos_store {
 	char *path;
 	int dirfd;
 	udos_store_info info;
+	int hash_type;            /* enum udos_hash_type, from info.hash_type */
+	size_t digest_size;       /* 32 or 20 */
 	uint8_t uuid[16];
 
 	/* ixlock: read-held around every index use, write-held to swap the
@@ -396,12 +405,13 @@ udos__zenc *udos__writer_zenc(udos_writer *w);
 
 /*
  * Check record `rec`'s stored bytes in a pack file of `file_size` bytes:
- * that they fit, their XXH3; with `full`, decompress and re-hash. Returns 0,
- * or UDOS_ECORRUPT with *kind_out an enum udos_finding_kind, or another
- * negative code for I/O errors (*kind_out = UDOS_FIND_IO).
+ * that they fit, their XXH3; with `full`, decompress and re-hash with
+ * `hash_type` (the store's). Returns 0, or UDOS_ECORRUPT with *kind_out an
+ * enum udos_finding_kind, or another negative code for I/O errors
+ * (*kind_out = UDOS_FIND_IO).
  */
 int udos__record_check(const udos__rec *rec, int *kind_out, int fd,
-		       uint64_t file_size, bool full);
+		       uint64_t file_size, bool full, int hash_type);
 
 /* Read and decode entry `slot` of a packs/N.rec file. */
 int udos__rec_read(udos__rec *rec, int fd, uint64_t slot);

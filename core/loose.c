@@ -64,7 +64,7 @@ int udos__loose_commit(udos_store *st, int fd, const char *tmpname,
 		return udos__err(rc, "cannot write '%s/%s': %s", st->path,
 				 tmpname, udos_strerror(rc));
 	}
-	udos__loose_relpath(rel, sizeof(rel), st->info.loose_prefix_len, oid);
+	udos__loose_relpath(rel, sizeof(rel), st, oid);
 	snprintf(dir, sizeof(dir), "%.*s", (int)(strrchr(rel, '/') - rel),
 		 rel);
 	/* A new sub-folder's own entry must be durable too, or the object
@@ -133,7 +133,7 @@ int udos__loose_open(udos_store *st, const udos_oid *oid)
 	char rel[128];
 	int fd;
 
-	udos__loose_relpath(rel, sizeof(rel), st->info.loose_prefix_len, oid);
+	udos__loose_relpath(rel, sizeof(rel), st, oid);
 	fd = openat(st->dirfd, rel, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0)
 		return fd;
@@ -150,7 +150,7 @@ static int present(udos_store *st, const udos_oid *oid)
 	udos__rec l;
 	int rc;
 
-	udos__loose_relpath(rel, sizeof(rel), st->info.loose_prefix_len, oid);
+	udos__loose_relpath(rel, sizeof(rel), st, oid);
 	if (faccessat(st->dirfd, rel, F_OK, 0) == 0)
 		return 1;
 	rc = udos__store_index_get(&l, st, oid);
@@ -168,7 +168,9 @@ int udos_add_loose_buf(udos_oid *out, bool *new_out, udos_store *st,
 	UDOS_ASSERT_ARG(out && st && (data || !len));
 	if (new_out)
 		*new_out = false;
-	udos_oid_hash(&oid, data, len);
+	rc = udos_oid_hash_as(&oid, st->hash_type, data, len);
+	if (rc < 0)
+		return rc;
 	rc = present(st, &oid);
 	if (rc < 0)
 		return rc;
@@ -184,7 +186,7 @@ int udos_add_loose_buf(udos_oid *out, bool *new_out, udos_store *st,
 int udos_add_loose_cb(udos_oid *out, bool *new_out, udos_store *st,
 		      udos_read_fn fn, void *ctx, unsigned flags)
 {
-	udos__sha256 *h = NULL;
+	udos__hash *h = NULL;
 	uint8_t *buf = NULL;
 	char tmp[128];
 	udos_oid oid;
@@ -196,7 +198,7 @@ int udos_add_loose_cb(udos_oid *out, bool *new_out, udos_store *st,
 	buf = udos__alloc(LOOSE_CHUNK);
 	if (!buf)
 		return udos__err(-ENOMEM, "out of memory");
-	rc = udos__sha256_new(&h);
+	rc = udos__hash_new(&h, st->hash_type);
 	if (rc < 0)
 		goto done;
 	rc = udos__loose_tmp(&fd, tmp, sizeof(tmp), st);
@@ -210,7 +212,7 @@ int udos_add_loose_cb(udos_oid *out, bool *new_out, udos_store *st,
 		}
 		if (n == 0)
 			break;
-		udos__sha256_update(h, buf, (size_t)n);
+		udos__hash_update(h, buf, (size_t)n);
 		rc = udos__write_all(fd, buf, (size_t)n);
 		if (rc < 0) {
 			udos__err(rc, "cannot write '%s/%s': %s", st->path,
@@ -218,7 +220,7 @@ int udos_add_loose_cb(udos_oid *out, bool *new_out, udos_store *st,
 			goto fail;
 		}
 	}
-	udos__sha256_final(&oid, h);
+	udos__hash_final(&oid, h);
 	rc = present(st, &oid);
 	if (rc < 0)
 		goto fail;
@@ -238,7 +240,7 @@ fail:
 	close(fd);
 	unlinkat(st->dirfd, tmp, 0);
 done:
-	udos__sha256_free(h);
+	udos__hash_free(h);
 	free(buf);
 	return rc;
 }
@@ -261,7 +263,8 @@ static bool all_hex(const char *s, size_t n)
 static int walk_dir(udos_store *st, const char *reldir, const char *prefix,
 		    udos__loose_fn fn, void *ctx)
 {
-	size_t plen = strlen(prefix), want = UDOS_OID_HEXSZ - plen;
+	size_t hexsz = 2 * st->digest_size;
+	size_t plen = strlen(prefix), want = hexsz - plen;
 	int fd = openat(st->dirfd, reldir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct dirent *de;
 	DIR *d;
@@ -278,7 +281,7 @@ static int walk_dir(udos_store *st, const char *reldir, const char *prefix,
 		return -ENOMEM;
 	}
 	while (rc == 0 && (de = readdir(d))) {
-		char rel[512], hex[UDOS_OID_HEXSZ];
+		char rel[512], hex[UDOS_OID_HEXSZ + 1];
 		udos_oid oid;
 		bool ok;
 
@@ -289,7 +292,8 @@ static int walk_dir(udos_store *st, const char *reldir, const char *prefix,
 		if (ok) {
 			memcpy(hex, prefix, plen);
 			memcpy(hex + plen, de->d_name, want);
-			ok = udos_oid_parse(&oid, hex, UDOS_OID_HEXSZ) == 0;
+			ok = udos_oid_parse_sz(&oid, hex, hexsz,
+					       st->digest_size) == 0;
 		}
 		rc = fn(ctx, rel, ok ? &oid : NULL);
 	}

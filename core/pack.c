@@ -136,7 +136,8 @@ static int clean_cb(void *ctx, const char *rel, const udos_oid *oid)
 	if (fd < 0 || fstat(fd, &sb) < 0)
 		return 0; /* the packed copy is not readable: keep this one */
 	/* the packed copy must be intact before the loose one goes */
-	if (udos__record_check(&l, &kind, fd, (uint64_t)sb.st_size, false) < 0)
+	if (udos__record_check(&l, &kind, fd, (uint64_t)sb.st_size, false,
+			       c->st->hash_type) < 0)
 		return 0;
 	if (unlinkat(c->st->dirfd, rel, 0) == 0)
 		c->removed++;

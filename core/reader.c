@@ -39,7 +39,7 @@ struct udos_reader {
 	 * against its id (UDOS_READ_VERIFY) */
 	udos__xxh *xxh;
 	uint64_t xhashed;
-	udos__sha256 *sha;
+	udos__hash *sha;
 	uint64_t hashed;
 	bool verify;
 };
@@ -49,7 +49,7 @@ static int stat_loose(udos_meta *out, udos_store *st, const udos_oid *oid)
 	char rel[128];
 	struct stat sb;
 
-	udos__loose_relpath(rel, sizeof(rel), st->info.loose_prefix_len, oid);
+	udos__loose_relpath(rel, sizeof(rel), st, oid);
 	if (fstatat(st->dirfd, rel, &sb, 0) < 0) {
 		if (errno == ENOENT || errno == ENOTDIR)
 			return UDOS_ENOTFOUND;
@@ -96,7 +96,7 @@ static int stat_any(udos_meta *out, udos_store *st, const udos_oid *oid)
 	if (rc == UDOS_ENOTFOUND) {
 		out->loc = UDOS_LOC_MISSING;
 		return udos__err(UDOS_ENOTFOUND, "object '%s' not found",
-				 udos_oid_fmt(hex, oid));
+				 udos__oid_fmt(hex, st, oid));
 	}
 	return rc;
 }
@@ -138,7 +138,7 @@ static int reader_open_meta(udos_reader **out, udos_store *st,
 		rc = udos__loose_open(st, oid);
 		if (rc == UDOS_ENOTFOUND)
 			rc = udos__err(UDOS_ENOTFOUND, "object '%s' not found",
-				       udos_oid_fmt(hex, oid));
+				       udos__oid_fmt(hex, st, oid));
 		if (rc < 0)
 			goto fail;
 		r->fd = rc;
@@ -172,7 +172,7 @@ static int reader_open_meta(udos_reader **out, udos_store *st,
 		}
 	}
 	if (flags & UDOS_READ_VERIFY) {
-		rc = udos__sha256_new(&r->sha);
+		rc = udos__hash_new(&r->sha, st->hash_type);
 		if (rc < 0)
 			goto fail;
 		r->verify = true;
@@ -213,7 +213,7 @@ void udos_reader_close(udos_reader *r)
 		close(r->fd);
 	if (r->own_zd)
 		udos__zdec_free(r->zd);
-	udos__sha256_free(r->sha);
+	udos__hash_free(r->sha);
 	udos__xxh_free(r->xxh);
 	free(r->inbuf);
 	free(r);
@@ -235,9 +235,10 @@ static int corrupt(udos_reader *r, const char *why)
 
 	if (r->meta.loc == UDOS_LOC_LOOSE)
 		return udos__err(UDOS_ECORRUPT, "loose object '%s': %s",
-				 udos_oid_fmt(hex, &r->oid), why);
+				 udos__oid_fmt(hex, r->st, &r->oid), why);
 	return udos__err(UDOS_ECORRUPT, "object '%s' in pack %u offset %llu: "
-			 "%s", udos_oid_fmt(hex, &r->oid), r->meta.pack_id,
+			 "%s", udos__oid_fmt(hex, r->st, &r->oid),
+			 r->meta.pack_id,
 			 (unsigned long long)r->meta.offset, why);
 }
 
@@ -368,11 +369,11 @@ ssize_t udos_reader_read(udos_reader *r, void *buf, size_t len)
 			return corrupt(r, "compressed data ends early");
 	}
 	if (r->verify && r->hashed == r->pos) {
-		udos__sha256_update(r->sha, buf, (size_t)n);
+		udos__hash_update(r->sha, buf, (size_t)n);
 		r->hashed += (uint64_t)n;
 		if (r->hashed == r->meta.size) {
 			udos_oid got;
-			udos__sha256_final(&got, r->sha);
+			udos__hash_final(&got, r->sha);
 			r->verify = false;
 			if (udos_oid_cmp(&got, &r->oid))
 				return corrupt(r, "content does not match "
@@ -547,7 +548,7 @@ struct bulk {
 	uint64_t win_off;
 	size_t win_len;
 	udos__zdec *zd[3];      /* one reusable decoder per codec */
-	udos__sha256 *sha;
+	udos__hash *sha;
 	udos_reader r;          /* reused for every windowed record */
 };
 
@@ -631,11 +632,11 @@ static int windowed(udos_reader **out, struct bulk *b, const struct slot *s,
 	}
 	if (flags & UDOS_READ_VERIFY) {
 		if (!b->sha) {
-			rc = udos__sha256_new(&b->sha);
+			rc = udos__hash_new(&b->sha, b->st->hash_type);
 			if (rc < 0)
 				return rc;
 		}
-		udos__sha256_reset(b->sha);
+		udos__hash_reset(b->sha);
 		r->sha = b->sha;
 		r->verify = true;
 	}
@@ -680,7 +681,7 @@ int udos_object_read_many(udos_store *st, const udos_oid *oids, size_t n,
 	free(b.win);
 	for (int c = 0; c < 3; c++)
 		udos__zdec_free(b.zd[c]);
-	udos__sha256_free(b.sha);
+	udos__hash_free(b.sha);
 	return rc;
 }
 
@@ -730,7 +731,7 @@ int udos_object_delete(udos_store *st, const udos_oid *oid)
 	} else if (rc != UDOS_ENOTFOUND) {
 		return rc;
 	}
-	udos__loose_relpath(rel, sizeof(rel), st->info.loose_prefix_len, oid);
+	udos__loose_relpath(rel, sizeof(rel), st, oid);
 	if (unlinkat(st->dirfd, rel, 0) == 0)
 		found = true;
 	else if (errno != ENOENT && errno != ENOTDIR)
@@ -738,6 +739,6 @@ int udos_object_delete(udos_store *st, const udos_oid *oid)
 				 rel, udos_strerror(-errno));
 	if (!found)
 		return udos__err(UDOS_ENOTFOUND, "object '%s' not found",
-				 udos_oid_fmt(hex, oid));
+				 udos__oid_fmt(hex, st, oid));
 	return 0;
 }

@@ -35,10 +35,10 @@ const char *udos_finding_name(int kind)
 }
 
 int udos__record_check(const udos__rec *rec, int *kind, int fd,
-		       uint64_t file_size, bool full)
+		       uint64_t file_size, bool full, int hash_type)
 {
 	uint8_t *buf = NULL, *out = NULL;
-	udos__sha256 *sha = NULL;
+	udos__hash *sha = NULL;
 	udos__zdec *zd = NULL;
 	udos__xxh *x = NULL;
 	uint64_t at = rec->offset, left, produced = 0;
@@ -60,7 +60,7 @@ int udos__record_check(const udos__rec *rec, int *kind, int fd,
 	}
 	if (full) {
 		out = udos__alloc(CHUNK);
-		rc = udos__sha256_new(&sha);
+		rc = udos__hash_new(&sha, hash_type);
 		if (rc == 0)
 			rc = udos__zdec_new(&zd, rec->codec);
 		if (rc < 0 || !out) {
@@ -81,7 +81,7 @@ int udos__record_check(const udos__rec *rec, int *kind, int fd,
 		}
 		udos__xxh_update(x, buf, want);
 		if (full && rec->codec == UDOS_CODEC_NONE) {
-			udos__sha256_update(sha, buf, want);
+			udos__hash_update(sha, buf, want);
 			produced += want;
 		} else if (full) {
 			const uint8_t *in = buf;
@@ -104,7 +104,7 @@ int udos__record_check(const udos__rec *rec, int *kind, int fd,
 					rc = UDOS_ECORRUPT;
 					goto done;
 				}
-				udos__sha256_update(sha, out, got);
+				udos__hash_update(sha, out, got);
 				produced += got;
 				zdone = done;
 				if (!got && !in_len)
@@ -128,7 +128,7 @@ int udos__record_check(const udos__rec *rec, int *kind, int fd,
 				       "early");
 			goto done;
 		}
-		udos__sha256_final(&got, sha);
+		udos__hash_final(&got, sha);
 		if (produced != rec->raw_len || udos_oid_cmp(&got, &rec->oid)) {
 			*kind = UDOS_FIND_RECORD_HASH;
 			rc = udos__err(UDOS_ECORRUPT, "content does not match "
@@ -141,7 +141,7 @@ done:
 	free(buf);
 	free(out);
 	udos__xxh_free(x);
-	udos__sha256_free(sha);
+	udos__hash_free(sha);
 	udos__zdec_free(zd);
 	return rc;
 }
@@ -209,7 +209,7 @@ static void tick(struct val *v, uint64_t bytes)
 static int val_loose(void *ctx, const char *rel, const udos_oid *oid)
 {
 	struct val *v = ctx;
-	udos__sha256 *sha = NULL;
+	udos__hash *sha = NULL;
 	uint8_t *buf;
 	uint64_t size = 0;
 	udos_oid got;
@@ -228,7 +228,7 @@ static int val_loose(void *ctx, const char *rel, const udos_oid *oid)
 		return v->stop;
 	}
 	buf = udos__alloc(CHUNK);
-	if (!buf || udos__sha256_new(&sha) < 0) {
+	if (!buf || udos__hash_new(&sha, v->st->hash_type) < 0) {
 		rc = udos__err(-ENOMEM, "out of memory");
 		goto done;
 	}
@@ -239,24 +239,25 @@ static int val_loose(void *ctx, const char *rel, const udos_oid *oid)
 			     "%s", rel, udos_strerror((int)n));
 			goto done;
 		}
-		udos__sha256_update(sha, buf, (size_t)n);
+		udos__hash_update(sha, buf, (size_t)n);
 		size += (uint64_t)n;
 		tick(v, (uint64_t)n);
 		if ((size_t)n < CHUNK)
 			break;
 	}
-	udos__sha256_final(&got, sha);
+	udos__hash_final(&got, sha);
 	v->res->loose_checked++;
 	if (udos_oid_cmp(&got, oid)) {
 		char hex[65];
 		find(v, UDOS_FIND_LOOSE_HASH, oid, rel, 0, "content of '%s' "
-		     "hashes to '%s'", rel, udos_oid_fmt(hex, &got));
+		     "hashes to '%s'", rel,
+		     udos__oid_fmt(hex, v->st, &got));
 	}
 	rc = v->stop;
 done:
 	close(fd);
 	free(buf);
-	udos__sha256_free(sha);
+	udos__hash_free(sha);
 	return rc;
 }
 
@@ -348,7 +349,8 @@ static int scan_pack(struct val *v, uint32_t id)
 			     rec.offset, expect);
 		expect = rec.offset + rec.stored_len;
 		v->res->records_checked++;
-		rc = udos__record_check(&rec, &kind, fd, ps->limit, v->full);
+		rc = udos__record_check(&rec, &kind, fd, ps->limit, v->full,
+					v->st->hash_type);
 		if (rc < 0)
 			find(v, kind, &rec.oid, rel, rec.offset, "pack '%s' "
 			     "offset %" PRIu64 ": %s", rel, rec.offset,
@@ -383,7 +385,7 @@ static int val_index(void *ctx, const udos_oid *oid, const void *val,
 	int fd, kind;
 
 	v->res->index_checked++;
-	udos_oid_fmt(hex, oid);
+	udos__oid_fmt(hex, v->st, oid);
 	if (udos__loc_decode(&l, val, len) < 0) {
 		find(v, UDOS_FIND_INDEX_VALUE, oid, "index", 0, "index value "
 		     "of '%s' cannot be decoded", hex);
@@ -417,7 +419,8 @@ static int val_index(void *ctx, const udos_oid *oid, const void *val,
 	if (fd < 0)
 		find(v, UDOS_FIND_IO, oid, rel, l.offset, "%s",
 		     udos_error_detail());
-	else if (udos__record_check(&l, &kind, fd, ps->size, v->full) < 0)
+	else if (udos__record_check(&l, &kind, fd, ps->size, v->full,
+				    v->st->hash_type) < 0)
 		find(v, kind, oid, rel, l.offset, "'%s' in pack '%s' offset %"
 		     PRIu64 ": %s", hex, rel, l.offset, udos_error_detail());
 	return v->stop;

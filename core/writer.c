@@ -58,7 +58,7 @@ struct udos_writer {
 	uint64_t rec_start;
 	uint64_t rec_stored;
 
-	udos__sha256 *sha;
+	udos__hash *sha;
 	udos__xxh *xxh;
 	udos__zenc *zdef;      /* container default codec */
 	udos_buf cbuf;         /* compressed output staging */
@@ -389,7 +389,7 @@ int udos_writer_open(udos_writer **out, udos_store *st,
 		rc = udos__err(-ENOMEM, "out of memory");
 		goto fail;
 	}
-	rc = udos__sha256_new(&w->sha);
+	rc = udos__hash_new(&w->sha, st->hash_type);
 	if (rc == 0)
 		rc = udos__zenc_new(&w->zdef, st->info.default_codec,
 				    st->info.default_level);
@@ -482,7 +482,7 @@ void udos_writer_close(udos_writer *w)
 	udos__batch_free(w->batch);
 	free(w->pend);
 	udos__oidset_release(&w->pending);
-	udos__sha256_free(w->sha);
+	udos__hash_free(w->sha);
 	udos__xxh_free(w->xxh);
 	udos__zenc_free(w->zdef);
 	udos_buf_release(&w->cbuf);
@@ -692,9 +692,9 @@ int udos_writer_add_buf(udos_oid *out, bool *new_out, udos_writer *w,
 	UDOS_ASSERT_ARG(out && w && (data || !len));
 	if (new_out)
 		*new_out = false;
-	udos__sha256_reset(w->sha); /* a failed stream may have left state */
-	udos__sha256_update(w->sha, data, len);
-	udos__sha256_final(&oid, w->sha);
+	udos__hash_reset(w->sha); /* a failed stream may have left state */
+	udos__hash_update(w->sha, data, len);
+	udos__hash_final(&oid, w->sha);
 	rc = udos__writer_has(w, &oid);
 	if (rc < 0)
 		return rc;
@@ -766,7 +766,7 @@ int udos__writer_stream(udos_oid *out, bool *new_out, udos_writer *w,
 			return rc < 0 ? rc : 0;
 		}
 	}
-	udos__sha256_reset(w->sha);
+	udos__hash_reset(w->sha);
 	rc = udos__writer_begin(w);
 	if (rc < 0)
 		return rc;
@@ -784,7 +784,7 @@ int udos__writer_stream(udos_oid *out, bool *new_out, udos_writer *w,
 			z = codec == UDOS_CODEC_NONE ? NULL : w->zdef;
 			first = false;
 		}
-		udos__sha256_update(w->sha, w->rbuf, (size_t)n);
+		udos__hash_update(w->sha, w->rbuf, (size_t)n);
 		raw += (uint64_t)n;
 		if (!z) {
 			rc = udos__writer_write(w, w->rbuf, (size_t)n);
@@ -799,11 +799,12 @@ int udos__writer_stream(udos_oid *out, bool *new_out, udos_writer *w,
 		if (rc < 0)
 			goto fail;
 	}
-	udos__sha256_final(&oid, w->sha);
+	udos__hash_final(&oid, w->sha);
 	if (expect && udos_oid_cmp(&oid, expect)) {
 		char a[65], b[65];
 		rc = udos__err(UDOS_EHASH, "content of '%s' hashes to '%s'",
-			       udos_oid_fmt(a, expect), udos_oid_fmt(b, &oid));
+			       udos__oid_fmt(a, w->st, expect),
+			       udos__oid_fmt(b, w->st, &oid));
 		goto fail;
 	}
 	rc = udos__writer_end(w, &oid, codec, raw, new_out);

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Extract one object from a udos container without udos or its index.
 
-Scans the record files packs/N.rec (docs/FORMAT.md) for a record whose
-SHA-256 matches, reads its bytes from packs/N, checks it, decompresses it (zlib with the standard library,
-zstd with the `zstd` command) and writes the content to stdout. Loose
+Scans the record files packs/N.rec (docs/FORMAT.md) for a record whose hash
+(the container's hash_type: sha256, or sha1 zero-padded to 32 bytes)
+matches, reads its bytes from packs/N, checks it, decompresses it (zlib with
+the standard library, zstd with the `zstd` command) and writes the content
+to stdout. Loose
 objects are plain files and are looked up first.
 
 usage: udos_extract.py CONTAINER HASH > content
@@ -14,12 +16,13 @@ RECS_HDR, REC = 32, 80
 
 def extract(container, hexhash):
     cfg = json.load(open(os.path.join(container, "config.json")))
-    n = cfg["loose_prefix_len"]
+    n, algo = cfg["loose_prefix_len"], cfg.get("hash_type", "sha256")
     loose = os.path.join(container, "loose", hexhash[:n], hexhash[n:]) if n \
         else os.path.join(container, "loose", hexhash)
     if os.path.exists(loose):
         return open(loose, "rb").read()
-    want = bytes.fromhex(hexhash)
+    digest = bytes.fromhex(hexhash)
+    want = digest.ljust(32, b"\0")  # as in record entries
     packs = sorted(int(p) for p in os.listdir(os.path.join(container, "packs")) if p.isdigit())
     for pid in packs:
         base = os.path.join(container, "packs", str(pid))
@@ -40,7 +43,7 @@ def extract(container, hexhash):
                 elif codec == 2:
                     data = subprocess.run(["zstd", "-d", "-c", "-q"], input=data,
                                           stdout=subprocess.PIPE, check=True).stdout
-                if len(data) == raw_len and hashlib.sha256(data).digest() == want:
+                if len(data) == raw_len and hashlib.new(algo, data).digest() == digest:
                     return data  # a damaged copy is skipped: look further
     raise KeyError(hexhash)
 

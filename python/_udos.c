@@ -82,7 +82,7 @@ PyObject *udos_py_not_existent(void)
 	return exc_not_existent;
 }
 
-int udos_py_parse_key(udos_oid *out, PyObject *key)
+int udos_py_parse_key(udos_oid *out, size_t dsz, PyObject *key)
 {
 	const char *s;
 	Py_ssize_t len;
@@ -98,23 +98,23 @@ int udos_py_parse_key(udos_oid *out, PyObject *key)
 		PyErr_Clear();
 		return -1;
 	}
-	if (len != UDOS_OID_HEXSZ)
+	if ((size_t)len != 2 * dsz)
 		return -1;
 	/* keys are lowercase, as disk-objectstore writes them */
 	for (Py_ssize_t i = 0; i < len; i++)
 		if (s[i] >= 'A' && s[i] <= 'F')
 			return -1;
-	if (udos_oid_parse(out, s, (size_t)len) < 0)
+	if (udos_oid_parse_sz(out, s, (size_t)len, dsz) < 0)
 		return -1;
 	return 0;
 }
 
-PyObject *udos_py_fmt_key(const udos_oid *oid)
+PyObject *udos_py_fmt_key(const udos_oid *oid, size_t dsz)
 {
 	char hex[UDOS_OID_HEXSZ + 1];
 
-	udos_oid_fmt(hex, oid);
-	return PyUnicode_FromStringAndSize(hex, UDOS_OID_HEXSZ);
+	udos_oid_fmt_sz(hex, oid, dsz);
+	return PyUnicode_FromString(hex);
 }
 
 void udos_py_lock(PyThread_type_lock l)
@@ -129,25 +129,34 @@ void udos_py_lock(PyThread_type_lock l)
 /* ---- module functions ------------------------------------------------- */
 
 PyDoc_STRVAR(init_store_doc,
-"init_store(path, pack_size_target=0, loose_prefix_len=-1, compression=None)\n"
-"Create a new container in `path`.");
+"init_store(path, pack_size_target=0, loose_prefix_len=-1, compression=None,\n"
+"           hash_type='sha256')\n"
+"Create a new container in `path`; hash_type 'sha256' or 'sha1'\n"
+"(ValueError otherwise).");
 
 static PyObject *init_store(PyObject *self, PyObject *args, PyObject *kw)
 {
 	static char *kwlist[] = { "path", "pack_size_target",
-				  "loose_prefix_len", "compression", NULL };
+				  "loose_prefix_len", "compression",
+				  "hash_type", NULL };
 	PyObject *pathobj = NULL;
 	unsigned long long target = 0;
 	int prefix = -1;
-	const char *compression = NULL;
+	const char *compression = NULL, *hash = "sha256";
 	udos_init_opts opts = UDOS_INIT_OPTS_INIT;
 	int rc;
 
 	(void)self;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|Kiz", kwlist,
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|Kizs", kwlist,
 					 PyUnicode_FSConverter, &pathobj,
-					 &target, &prefix, &compression))
+					 &target, &prefix, &compression,
+					 &hash))
 		return NULL;
+	if (udos_hash_type_parse(&opts.hash_type, hash) < 0) {
+		Py_DECREF(pathobj);
+		return PyErr_Format(PyExc_ValueError,
+				    "Unknown hash type \"%s\"", hash);
+	}
 	opts.pack_size_target = target;
 	opts.loose_prefix_len = prefix;
 	opts.compression = compression;
@@ -206,7 +215,7 @@ static PyObject *sha256_hex(PyObject *self, PyObject *arg)
 	udos_oid_hash(&oid, view.buf, (size_t)view.len);
 	Py_END_ALLOW_THREADS
 	PyBuffer_Release(&view);
-	return udos_py_fmt_key(&oid);
+	return udos_py_fmt_key(&oid, 32);
 }
 
 static PyMethodDef module_methods[] = {

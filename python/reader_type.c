@@ -39,7 +39,7 @@ PyObject *udos_py_reader_new(udos_py_store *s, udos_reader *r,
 	rd->store = s;
 	rd->r = r;
 	rd->meta = *udos_reader_meta(r);
-	udos_oid_fmt(rd->hex, oid);
+	udos_oid_fmt_sz(rd->hex, oid, s->dsz);
 	return (PyObject *)rd;
 }
 

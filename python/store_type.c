@@ -79,6 +79,7 @@ static PyObject *store_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 	if (!s->path)
 		goto fail;
 	s->st = st;
+	s->dsz = udos_store_digest_size(st);
 	Py_DECREF(pathobj);
 	return (PyObject *)s;
 fail:
@@ -273,7 +274,7 @@ static ssize_t reader_read_fn(void *ctx, void *buf, size_t len)
 
 /* Parse a sequence of keys into oids; valid[i] says whether key i parsed.
  * Returns the PySequence_Fast (caller DECREFs) or NULL. */
-static PyObject *parse_keys(PyObject *keys, udos_oid **oids_out,
+static PyObject *parse_keys(PyObject *keys, size_t dsz, udos_oid **oids_out,
 			    unsigned char **valid_out, Py_ssize_t *n_out)
 {
 	PyObject *seq;
@@ -295,7 +296,7 @@ static PyObject *parse_keys(PyObject *keys, udos_oid **oids_out,
 		return NULL;
 	}
 	for (Py_ssize_t i = 0; i < n; i++) {
-		int rc = udos_py_parse_key(&oids[i],
+		int rc = udos_py_parse_key(&oids[i], dsz,
 					   PySequence_Fast_GET_ITEM(seq, i));
 		if (rc == -2) {
 			PyMem_Free(oids);
@@ -340,9 +341,9 @@ struct keyset {
 #define KEYSET_INIT { NULL, NULL, NULL, 0, NULL, 0 }
 
 /* 0, or -1 with a Python exception set (release in any case). */
-static int keyset_load(struct keyset *k, PyObject *keys)
+static int keyset_load(struct keyset *k, size_t dsz, PyObject *keys)
 {
-	k->seq = parse_keys(keys, &k->oids, &k->valid, &k->n);
+	k->seq = parse_keys(keys, dsz, &k->oids, &k->valid, &k->n);
 	if (!k->seq)
 		return -1;
 	k->map = PyMem_Malloc(sizeof(*k->map) * (size_t)(k->n ? k->n : 1));
@@ -372,7 +373,7 @@ static PyObject *store_get(udos_py_store *s, PyObject *key)
 	PyObject *res;
 	int rc;
 
-	rc = udos_py_parse_key(&oid, key);
+	rc = udos_py_parse_key(&oid, s->dsz, key);
 	if (rc == -2)
 		return NULL;
 	if (rc < 0)
@@ -422,7 +423,7 @@ static PyObject *store_stat(udos_py_store *s, PyObject *key)
 	int rc;
 
 	memset(&m, 0, sizeof(m));
-	rc = udos_py_parse_key(&oid, key);
+	rc = udos_py_parse_key(&oid, s->dsz, key);
 	if (rc == -2)
 		return NULL;
 	if (rc < 0)
@@ -445,7 +446,7 @@ static PyObject *store_has(udos_py_store *s, PyObject *key)
 	udos_oid oid;
 	int rc;
 
-	rc = udos_py_parse_key(&oid, key);
+	rc = udos_py_parse_key(&oid, s->dsz, key);
 	if (rc == -2)
 		return NULL;
 	if (rc < 0)
@@ -475,7 +476,7 @@ static PyObject *store_open(udos_py_store *s, PyObject *args, PyObject *kw)
 	if (!PyArg_ParseTupleAndKeywords(args, kw, "O|p", kwlist, &key,
 					 &verify))
 		return NULL;
-	rc = udos_py_parse_key(&oid, key);
+	rc = udos_py_parse_key(&oid, s->dsz, key);
 	if (rc == -2)
 		return NULL;
 	if (rc < 0)
@@ -591,7 +592,7 @@ static PyObject *store_get_many(udos_py_store *s, PyObject *args,
 	if (!PyArg_ParseTupleAndKeywords(args, kw, "O|p", kwlist, &keys,
 					 &skip))
 		return NULL;
-	if (keyset_load(&k, keys) < 0)
+	if (keyset_load(&k, s->dsz, keys) < 0)
 		goto done;
 	m.got = PyMem_Malloc(sizeof(*m.got) * (size_t)(k.n ? k.n : 1));
 	if (!m.got) {
@@ -697,7 +698,7 @@ static PyObject *store_stat_many(udos_py_store *s, PyObject *args,
 	if (!PyArg_ParseTupleAndKeywords(args, kw, "O|p", kwlist, &keys,
 					 &skip))
 		return NULL;
-	if (keyset_load(&k, keys) < 0)
+	if (keyset_load(&k, s->dsz, keys) < 0)
 		goto done;
 	sm.v = PyMem_Malloc(sizeof(*sm.v) * (size_t)(k.n ? k.n : 1));
 	if (!sm.v) {
@@ -776,7 +777,7 @@ static PyObject *store_has_many(udos_py_store *s, PyObject *keys)
 	Py_ssize_t n = 0;
 	int rc = 0;
 
-	seq = parse_keys(keys, &oids, &valid, &n);
+	seq = parse_keys(keys, s->dsz, &oids, &valid, &n);
 	if (!seq)
 		return NULL;
 	if (udos_py_store_take(s) < 0)
@@ -841,7 +842,7 @@ static PyObject *store_add_loose(udos_py_store *s, PyObject *args,
 	PyBuffer_Release(&view);
 	if (rc < 0)
 		return udos_py_raise(rc, NULL);
-	return udos_py_fmt_key(&oid);
+	return udos_py_fmt_key(&oid, s->dsz);
 }
 
 PyDoc_STRVAR(add_loose_stream_doc,
@@ -872,7 +873,7 @@ static PyObject *store_add_loose_stream(udos_py_store *s, PyObject *args,
 		return NULL;
 	if (rc < 0)
 		return udos_py_raise(rc, NULL);
-	return udos_py_fmt_key(&oid);
+	return udos_py_fmt_key(&oid, s->dsz);
 }
 
 /* ---- pack writer helpers ------------------------------------------------ */
@@ -1101,7 +1102,7 @@ static PyObject *store_pack_add(udos_py_store *s, PyObject *args, PyObject *kw)
 	if (!res)
 		goto done;
 	for (i = 0; i < n; i++) {
-		PyObject *k = udos_py_fmt_key(&oids[i]);
+		PyObject *k = udos_py_fmt_key(&oids[i], s->dsz);
 
 		if (!k) {
 			Py_CLEAR(res);
@@ -1155,14 +1156,14 @@ fail:
 	return NULL;
 }
 
-static PyObject *keys_list(const udos_oid *oids, Py_ssize_t n)
+static PyObject *keys_list(const udos_oid *oids, Py_ssize_t n, size_t dsz)
 {
 	PyObject *res = PyList_New(n);
 
 	if (!res)
 		return NULL;
 	for (Py_ssize_t i = 0; i < n; i++) {
-		PyObject *k = udos_py_fmt_key(&oids[i]);
+		PyObject *k = udos_py_fmt_key(&oids[i], dsz);
 
 		if (!k) {
 			Py_DECREF(res);
@@ -1266,7 +1267,7 @@ static PyObject *store_add_paths(udos_py_store *s, PyObject *args,
 		udos_py_raise(rc2, NULL);
 		goto done;
 	}
-	res = keys_list(oids, n);
+	res = keys_list(oids, n, s->dsz);
 done:
 	PyMem_Free(oids);
 	PyMem_Free(v);
@@ -1277,7 +1278,8 @@ done:
 PyDoc_STRVAR(import_from_doc,
 "import_from(source, keys, compress=False, sync=True, progress=None)\n"
 "-> list of the keys copied (those present in source). source is another\n"
-"Store; objects stream from its readers into this store's packs.");
+"Store of the same hash type (ValueError otherwise: the keys would\n"
+"change); objects stream from its readers into this store's packs.");
 
 static PyObject *store_import_from(udos_py_store *s, PyObject *args,
 				   PyObject *kw)
@@ -1302,9 +1304,14 @@ static PyObject *store_import_from(udos_py_store *s, PyObject *args,
 		return NULL;
 	if (compress_arg(compress_o, &compress) < 0)
 		return NULL;
+	/* ids are kept as they are: both stores must name content alike
+	 * (the digest size tells the two hash types apart) */
+	if (src->dsz != s->dsz)
+		return PyErr_Format(PyExc_ValueError, "cannot import between "
+				    "containers of different hash types");
 	if (progress != Py_None)
 		pg.cb = progress;
-	if (keyset_load(&k, keys) < 0)
+	if (keyset_load(&k, s->dsz, keys) < 0)
 		goto done;
 	sm.v = PyMem_Malloc(sizeof(*sm.v) * (size_t)(k.n ? k.n : 1));
 	done_oids = PyMem_Malloc(sizeof(*done_oids) * (size_t)(k.n ? k.n : 1));
@@ -1365,7 +1372,7 @@ static PyObject *store_import_from(udos_py_store *s, PyObject *args,
 		udos_py_raise(rc < 0 ? rc : rc2, NULL);
 		goto done;
 	}
-	res = keys_list(done_oids, (Py_ssize_t)ndone);
+	res = keys_list(done_oids, (Py_ssize_t)ndone, s->dsz);
 done:
 	PyMem_Free(done_oids);
 	PyMem_Free(sm.v);
@@ -1494,7 +1501,7 @@ static PyObject *store_ingest(udos_py_store *s, PyObject *args, PyObject *kw)
 		if (e->error) {
 			key = Py_None;
 			Py_INCREF(key);
-		} else if (!(key = udos_py_fmt_key(&e->oid))) {
+		} else if (!(key = udos_py_fmt_key(&e->oid, s->dsz))) {
 			Py_CLEAR(res);
 			goto done;
 		}
@@ -1599,7 +1606,7 @@ static PyObject *store_delete(udos_py_store *s, PyObject *keys)
 	Py_ssize_t n = 0, i;
 	int rc = 0;
 
-	seq = parse_keys(keys, &oids, &valid, &n);
+	seq = parse_keys(keys, s->dsz, &oids, &valid, &n);
 	if (!seq)
 		return NULL;
 	if (udos_py_store_take(s) < 0)
@@ -1779,7 +1786,7 @@ static PyObject *store_validate(udos_py_store *s, PyObject *args, PyObject *kw)
 		PyObject *key, *item;
 
 		if (c->has_oid) {
-			key = udos_py_fmt_key(&c->oid);
+			key = udos_py_fmt_key(&c->oid, s->dsz);
 			if (!key)
 				goto done;
 		} else {
@@ -1895,7 +1902,7 @@ static PyObject *store_list_all(udos_py_store *s, PyObject *args, PyObject *kw)
 		free(ov.v);
 		return udos_py_raise(rc, NULL);
 	}
-	res = keys_list(ov.v, (Py_ssize_t)ov.n);
+	res = keys_list(ov.v, (Py_ssize_t)ov.n, s->dsz);
 	free(ov.v);
 	return res;
 }

@@ -25,6 +25,7 @@ typedef struct {
 	bool closed;
 	PyThread_type_lock wlock; /* serialises pack writers of this object */
 	PyObject *path;           /* str */
+	size_t dsz;               /* digest bytes of the ids: 32, or 20 (sha1) */
 } udos_py_store;
 
 /* The Reader type (reader_type.c): a binary file-like object on one object. */
@@ -53,11 +54,13 @@ PyObject *udos_py_not_existent(void);
 int udos_py_store_take(udos_py_store *s);
 void udos_py_store_drop(udos_py_store *s);
 
-/* Parse a Python str (64 hex chars) into an oid. Returns 0, or -1 with no
- * exception set when the key is not a valid id (callers treat it as a
- * missing object), or -2 with TypeError set when not a str. */
-int udos_py_parse_key(udos_oid *out, PyObject *key);
-PyObject *udos_py_fmt_key(const udos_oid *oid);
+/* Parse a Python str (2 * dsz lowercase hex chars: 64 for sha256, 40 for
+ * sha1) into an oid. Returns 0, or -1 with no exception set when the key is
+ * not a valid id of that length (callers treat it as a missing object), or
+ * -2 with TypeError set when not a str. */
+int udos_py_parse_key(udos_oid *out, size_t dsz, PyObject *key);
+/* The str key of an oid with dsz digest bytes (new reference or NULL). */
+PyObject *udos_py_fmt_key(const udos_oid *oid, size_t dsz);
 
 /* reader_type.c: wrap an open udos_reader (takes ownership; takes a use of
  * the store). */

@@ -295,7 +295,7 @@ struct ing_stream *ing_stream_new(struct ing_run *r, struct ing_file *f)
 
 	if (!s)
 		return NULL;
-	if (udos__sha256_new(&s->sha) < 0) {
+	if (udos__hash_new(&s->sha, r->st->hash_type) < 0) {
 		free(s);
 		return NULL;
 	}
@@ -388,7 +388,7 @@ static void stream_free(struct ing_run *r, struct ing_stream *s)
 		ing_chunk_free(r, c);
 	}
 	pthread_mutex_unlock(&s->mu);
-	udos__sha256_free(s->sha);
+	udos__hash_free(s->sha);
 	udos__zenc_free(s->z);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);

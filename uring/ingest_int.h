@@ -166,7 +166,7 @@ struct ing_stream {
 	int err;                /* read error: the stream is abandoned */
 	int codec;              /* decided on chunk 0 */
 	bool codec_known;
-	udos__sha256 *sha;      /* owned while the hash task runs */
+	udos__hash *sha;      /* owned while the hash task runs */
 	udos__zenc *z;          /* stream's own encoder */
 	struct ing_task t_hash, t_comp;
 };

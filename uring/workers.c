@@ -7,7 +7,7 @@
 
 struct worker {
 	struct ing_run *r;
-	udos__sha256 *sha;
+	udos__hash *sha;
 	udos__zenc *z;
 	udos_buf scratch;        /* compressor output, reused */
 	/* finished files for the appender, handed over in batches */
@@ -136,8 +136,8 @@ static void do_whole(struct worker *wk, struct ing_file *f)
 	struct ing_run *r = wk->r;
 	int rc;
 
-	udos__sha256_update(wk->sha, f->data, f->len);
-	udos__sha256_final(&f->oid, wk->sha);
+	udos__hash_update(wk->sha, f->data, f->len);
+	udos__hash_final(&f->oid, wk->sha);
 	f->size = f->len;
 
 	if (r->o.target == UDOS_INGEST_TO_LOOSE) {
@@ -233,12 +233,12 @@ static void do_hash(struct worker *wk, struct ing_stream *s)
 		if (s->err || !(c = find_chunk(s, s->next_hash)))
 			break;
 		pthread_mutex_unlock(&s->mu);
-		udos__sha256_update(s->sha, c->data, c->len);
+		udos__hash_update(s->sha, c->data, c->len);
 		pthread_mutex_lock(&s->mu);
 		c->hashed = true;
 		s->next_hash++;
 		if (c->last) {
-			udos__sha256_final(&s->f->oid, s->sha);
+			udos__hash_final(&s->f->oid, s->sha);
 			s->hash_done = true;
 		}
 		reap_chunks(r, s);
@@ -324,7 +324,7 @@ static void *worker_main(void *arg)
 			flush_out(wk);
 	}
 	flush_out(wk);
-	udos__sha256_free(wk->sha);
+	udos__hash_free(wk->sha);
 	udos__zenc_free(wk->z);
 	udos_buf_release(&wk->scratch);
 	free(wk);
@@ -367,13 +367,13 @@ int ing_workers_start(struct ing_run *r, pthread_t *tids, unsigned n)
 		if (!wk)
 			goto fail_nomem;
 		wk->r = r;
-		rc = udos__sha256_new(&wk->sha);
+		rc = udos__hash_new(&wk->sha, r->st->hash_type);
 		if (rc < 0) {
 			free(wk);
 			goto fail;
 		}
 		if (pthread_create(&tids[i], NULL, worker_main, wk) != 0) {
-			udos__sha256_free(wk->sha);
+			udos__hash_free(wk->sha);
 			free(wk);
 			rc = -EAGAIN;
 			goto fail;

@@ -13,24 +13,56 @@
 extern "C" {
 #endif
 
-/* An object id: the SHA-256 of the object's uncompressed content. */
+/*
+ * An object id: the digest of the object's uncompressed content under the
+ * container's hash (udos_store_hash_type). A SHA-256 digest fills all 32
+ * bytes; a SHA-1 digest the first 20, the last 12 being zero.
+ */
 typedef struct udos_oid {
 	uint8_t id[32];
 } udos_oid;
 
+/* Hex digits of the longest id (SHA-256); a buffer of UDOS_OID_HEXSZ + 1
+ * holds any formatted id. SHA-1 ids have UDOS_OID_HEXSZ_SHA1 digits. */
 #define UDOS_OID_HEXSZ 64
+#define UDOS_OID_HEXSZ_SHA1 40
 
 /* Parse exactly 64 hex digits (either case) from `hex` (need not be NUL
- * terminated after 64 chars when len is 64). Returns 0 or -EINVAL. */
+ * terminated after 64 chars when len is 64): a SHA-256 id. Same as
+ * udos_oid_parse_sz(out, hex, len, 32). Returns 0 or -EINVAL. */
 UDOS_API int udos_oid_parse(udos_oid *out, const char *hex, size_t len);
 
-/* Write 64 lowercase hex digits and a NUL into out (65 bytes). */
+/*
+ * Parse an id of `digest_size` bytes (udos_store_digest_size: 32 or 20):
+ * exactly 2 * digest_size hex digits (either case) from hex[0..len); bytes
+ * of *out past the digest are zeroed. Returns 0, or -EINVAL (detail set)
+ * for a wrong length, a non-hex digit or a digest_size other than 20 or 32;
+ * *out is then unspecified.
+ */
+UDOS_API int udos_oid_parse_sz(udos_oid *out, const char *hex, size_t len,
+			       size_t digest_size);
+
+/* Write 64 lowercase hex digits and a NUL into out (65 bytes): the SHA-256
+ * form. Same as udos_oid_fmt_sz(out, oid, 32). Returns out. */
 UDOS_API char *udos_oid_fmt(char out[UDOS_OID_HEXSZ + 1], const udos_oid *oid);
 
+/* Write the first `digest_size` bytes of *oid (20 or 32; anything else is
+ * taken as 32) as 2 * digest_size lowercase hex digits and a NUL into out,
+ * which holds UDOS_OID_HEXSZ + 1 bytes. Returns out. */
+UDOS_API char *udos_oid_fmt_sz(char out[UDOS_OID_HEXSZ + 1],
+			       const udos_oid *oid, size_t digest_size);
+
+/* Compares all 32 bytes (the zero padding of SHA-1 ids included). */
 UDOS_API int udos_oid_cmp(const udos_oid *a, const udos_oid *b);
 
-/* SHA-256 of a buffer (convenience). */
+/* SHA-256 of a buffer (convenience): the id in a SHA-256 container. */
 UDOS_API void udos_oid_hash(udos_oid *out, const void *data, size_t len);
+
+/* The id of a buffer under `hash_type` (enum udos_hash_type), zero-padded
+ * to 32 bytes: what a container of that type names the content. Returns 0,
+ * or -EINVAL for an unknown hash type. */
+UDOS_API int udos_oid_hash_as(udos_oid *out, int hash_type, const void *data,
+			      size_t len);
 
 /*
  * A pull source: fill buf with up to len bytes. Return the count, 0 at end

@@ -26,22 +26,37 @@ enum udos_codec {
 	UDOS_CODEC_ZSTD = 2,
 };
 
+/*
+ * Hash of object content, which names objects. Chosen at init, recorded in
+ * config.json ("hash_type"; a container without the key is SHA-256) and
+ * fixed for the container's life. A SHA-1 id fills the first 20 bytes of
+ * udos_oid and leaves the last 12 zero; its hex form has 40 digits.
+ */
+enum udos_hash_type {
+	UDOS_HASH_SHA256 = 0, /* 32-byte digest, 64 hex digits (default) */
+	UDOS_HASH_SHA1 = 1,   /* 20-byte digest, 40 hex digits */
+};
+
 typedef struct udos_init_opts {
 	unsigned version;          /* UDOS_INIT_OPTS_VERSION */
 	uint64_t pack_size_target; /* bytes; 0 = default 4 GiB */
 	int loose_prefix_len;      /* 0..8; -1 = default 2 */
 	const char *compression;   /* "zstd:N", "zlib:N", "none"; NULL = "zstd:1" */
+	int hash_type;             /* enum udos_hash_type; read from version 2
+				      on (version 1 callers get SHA-256) */
 } udos_init_opts;
 
-#define UDOS_INIT_OPTS_VERSION 1
-#define UDOS_INIT_OPTS_INIT { UDOS_INIT_OPTS_VERSION, 0, -1, NULL }
+#define UDOS_INIT_OPTS_VERSION 2
+#define UDOS_INIT_OPTS_INIT \
+	{ UDOS_INIT_OPTS_VERSION, 0, -1, NULL, UDOS_HASH_SHA256 }
 
 /*
  * Create a new container in `path` (created if missing; it may exist only
  * as an empty folder). Writes config.json, loose/, sandbox/, packs/ and an
- * empty index/, all fsynced.
+ * empty index/, all fsynced. opts->hash_type picks the hash for good.
  * Returns 0, UDOS_EEXIST (already a container or not empty), -EINVAL (bad
- * option, detail says which), or a negated errno.
+ * option such as an unknown hash type, detail says which), or a negated
+ * errno.
  */
 UDOS_API int udos_store_init(const char *path, const udos_init_opts *opts);
 
@@ -55,7 +70,8 @@ enum udos_open_flags {
  * secondary instance that catches up with a writer in another process);
  * the first operation that writes packs or the index takes the writer lock
  * and reopens it read-write.
- * Returns 0; UDOS_ENOTSTORE if `path` is not a container; UDOS_EFORMAT for
+ * Returns 0; UDOS_ENOTSTORE if `path` is not a container (also when its
+ * config names a hash type this udos does not know); UDOS_EFORMAT for
  * a newer format; UDOS_ELOCKED (only with UDOS_OPEN_WRITER); or errno.
  * On failure *out is NULL.
  */
@@ -81,7 +97,7 @@ UDOS_API int udos_store_unlock_writer(udos_store *st);
 typedef struct udos_store_info {
 	char container_id[37];    /* uuid, lowercase */
 	char compression[32];     /* default codec spec, e.g. "zstd:3" */
-	char hash_type[16];       /* "sha256" */
+	char hash_type[16];       /* "sha256" or "sha1" */
 	int format_version;
 	int loose_prefix_len;
 	uint64_t pack_size_target;
@@ -92,6 +108,15 @@ typedef struct udos_store_info {
 /* Fill *out from the container's config. Never fails on an open store. */
 UDOS_API void udos_store_info_get(udos_store_info *out, const udos_store *st);
 
+/* The container's hash (enum udos_hash_type). Never fails on an open
+ * store; thread-safe (fixed for the life of the store). */
+UDOS_API int udos_store_hash_type(const udos_store *st);
+
+/* Bytes of digest in the container's ids: 32 for SHA-256, 20 for SHA-1
+ * (hex ids have twice as many digits). Pass it to udos_oid_parse_sz and
+ * udos_oid_fmt_sz. Never fails on an open store. */
+UDOS_API size_t udos_store_digest_size(const udos_store *st);
+
 /* The container's folder, as given to udos_store_open (borrowed, lives as
  * long as the store). */
 UDOS_API const char *udos_store_path(const udos_store *st);
@@ -101,6 +126,18 @@ UDOS_API const char *udos_store_path(const udos_store *st);
  * also disk-objectstore's "zlib+N". Returns 0 or -EINVAL.
  */
 UDOS_API int udos_codec_parse(int *codec_out, int *level_out, const char *spec);
+
+/*
+ * Parse a hash type name: "sha256" or "sha1" (exact, lowercase) into
+ * *out (enum udos_hash_type). Returns 0 or -EINVAL (detail names it).
+ */
+UDOS_API int udos_hash_type_parse(int *out, const char *name);
+
+/* "sha256", "sha1"; NULL for a value that is not an enum udos_hash_type. */
+UDOS_API const char *udos_hash_type_name(int hash_type);
+
+/* Digest bytes of a hash type: 32, 20; 0 for an unknown value. */
+UDOS_API size_t udos_hash_digest_size(int hash_type);
 
 /* "none", "zlib", "zstd" */
 UDOS_API const char *udos_codec_name(int codec);

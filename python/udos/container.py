@@ -13,7 +13,6 @@ objects from a disk-objectstore container.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -28,7 +27,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 from . import _udos
 from .dataclasses import ObjectCount, ObjectMeta, TotalSize, ValidationIssues
 from .exceptions import InconsistentContent, NotExistent, NotInitialised, UdosError, _NotInitialisedError
-from .utils import CompressMode, GroupedProgress, LazyLooseStream, ProgressAdapter
+from .utils import CompressMode, GroupedProgress, LazyLooseStream, ProgressAdapter, get_hash_cls
 
 __all__ = ('CompressMode', 'Container', 'ObjectType')
 
@@ -291,14 +290,15 @@ class Container:  # pylint: disable=too-many-public-methods
         """Create the container in its folder (which must be missing or empty).
 
         ``compression_algorithm`` is disk-objectstore's ``'zlib+N'`` or udos's
-        ``'zlib:N'``, ``'zstd:N'`` or ``'none'``. With ``clear=True`` the folder is
-        deleted first.
+        ``'zlib:N'``, ``'zstd:N'`` or ``'none'``. ``hash_type`` is ``'sha256'`` or
+        ``'sha1'`` (keys of 64 or 40 hex digits), fixed for the container's
+        life. With ``clear=True`` the folder is deleted first.
         """
         if loose_prefix_len < 0:
             raise ValueError('The loose prefix length can only be zero or a positive integer')
         if pack_size_target <= 0:
             raise ValueError('The pack size target can only be a non-zero positive integer')
-        if hash_type != 'sha256':
+        if hash_type not in ('sha256', 'sha1'):
             raise ValueError(f'Unknown hash type "{hash_type}"')
         if not isinstance(compression_algorithm, str) or compression_algorithm == 'zlib':
             # disk-objectstore requires the level ('zlib+N'); udos's 'zlib:N' works too
@@ -324,6 +324,7 @@ class Container:  # pylint: disable=too-many-public-methods
                 pack_size_target=pack_size_target,
                 loose_prefix_len=loose_prefix_len,
                 compression=compression_algorithm,
+                hash_type=hash_type,
             )
         except FileExistsError:
             raise FileExistsError(
@@ -348,7 +349,7 @@ class Container:  # pylint: disable=too-many-public-methods
 
     @property
     def hash_type(self) -> str:
-        """The hash of object keys (always ``'sha256'``)."""
+        """The hash of object keys: ``'sha256'`` (the default) or ``'sha1'``."""
         return self._config()['hash_type']
 
     @property
@@ -536,7 +537,7 @@ class Container:  # pylint: disable=too-many-public-methods
         sandbox = self._folder / 'sandbox'
         fd, tmp_name = tempfile.mkstemp(dir=sandbox, prefix='loosen-')
         try:
-            hasher = hashlib.sha256()
+            hasher = get_hash_cls(self.hash_type)()
             with os.fdopen(fd, 'wb') as out, self.get_object_stream(hashkey) as stream:
                 while True:
                     chunk = stream.read(1 << 20)
@@ -878,6 +879,7 @@ class Container:  # pylint: disable=too-many-public-methods
         would end past the end of the file also an invalid size. The pack-level
         finding stays in ``other_issues`` only if no object was affected."""
         affected: set = set()
+        hash_cls = get_hash_cls(self.hash_type)
         for hashkey, tup in store.stat_many(list(store.list_all()), skip_if_missing=True):
             if tup[0] != _udos.LOC_PACKED or tup[2] not in damaged:
                 continue
@@ -887,7 +889,7 @@ class Container:  # pylint: disable=too-many-public-methods
             except OSError:
                 file_size = 0
             try:
-                good = hashlib.sha256(store.get(hashkey)).hexdigest() == hashkey
+                good = hash_cls(store.get(hashkey)).hexdigest() == hashkey
             except Exception:  # pylint: disable=broad-except
                 good = False
             if not good:
@@ -912,13 +914,16 @@ class Container:  # pylint: disable=too-many-public-methods
         """Copy objects from another container (udos or disk-objectstore) into packs.
 
         Returns ``{source hashkey: hashkey here}`` for the objects found in the
-        source (both use sha256, so the keys are equal).
+        source. With the same hash type the keys are equal; otherwise, as in
+        disk-objectstore, every object found is read, hashed with this
+        container's hash and added (nothing can be known present beforehand),
+        and the mapping gives its new key.
         """
         store = self._st_for_pack()
         hashkeys = list(hashkeys)
         keys = _unique(hashkeys)
         mode = _compress_arg(compress)
-        if isinstance(source_container, Container):
+        if isinstance(source_container, Container) and source_container.hash_type == self.hash_type:
             new_count = 0
             if callback:
                 # As disk-objectstore: 'Listing objects' (which keys are already
@@ -957,10 +962,8 @@ class Container:  # pylint: disable=too-many-public-methods
         do_fsync: bool,
         progress: ProgressAdapter | None,
     ) -> dict[str, str]:
-        """Import through the source's own Python API (disk-objectstore's or alike)."""
-        hash_type = getattr(source, 'hash_type', 'sha256')
-        if hash_type != 'sha256':
-            raise ValueError(f'Cannot import from a container with hash type {hash_type!r}')
+        """Import through the source's own Python API (disk-objectstore's, or a
+        udos container of another hash type): content is re-hashed here."""
         mapping: dict[str, str] = {}
         batch_keys: list[str] = []
         batch: list[bytes] = []

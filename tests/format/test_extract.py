@@ -13,8 +13,10 @@ SCRIPT = os.path.join(ROOT, "docs", "udos_extract.py")
 UDOS = os.environ.get("UDOS_BIN", os.path.join(ROOT, "build", "cli", "udos"))
 
 
-@pytest.mark.parametrize("compression", ["zstd:3", "zlib:6", "none"])
-def test_extract_every_object(tmp_path, compression):
+@pytest.mark.parametrize("compression,hash_type", [
+    ("zstd:3", "sha256"), ("zlib:6", "sha256"), ("none", "sha256"),
+    ("zstd:3", "sha1"), ("none", "sha1")])
+def test_extract_every_object(tmp_path, compression, hash_type):
     src = tmp_path / "src"
     src.mkdir()
     rnd = random.Random(compression)
@@ -23,15 +25,17 @@ def test_extract_every_object(tmp_path, compression):
     for i, b in enumerate(blobs):
         (src / f"f{i}").write_bytes(b)
     store = tmp_path / "store"
-    subprocess.run([UDOS, "init", store, "--compression", compression], check=True)
+    subprocess.run([UDOS, "init", store, "--compression", compression,
+                    "--hash", hash_type], check=True)
     subprocess.run([UDOS, "-C", store, "add", "--to", "pack", "--compress", "yes",
                     "-r", src], check=True, stdout=subprocess.DEVNULL)
     for b in blobs:
-        h = hashlib.sha256(b).hexdigest()
+        h = hashlib.new(hash_type, b).hexdigest()
         out = subprocess.run([sys.executable, SCRIPT, store, h], check=True,
                              stdout=subprocess.PIPE).stdout
         assert out == b
-    missing = subprocess.run([sys.executable, SCRIPT, store, "0" * 64],
+    missing = subprocess.run([sys.executable, SCRIPT, store,
+                              "0" * len(h)],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert missing.returncode != 0
     assert b"not found" in missing.stderr
