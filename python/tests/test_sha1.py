@@ -121,6 +121,16 @@ def test_import_across_hash_types(make_container, c1):
     assert c1.validate().is_valid() and c256.validate().is_valid()
 
 
+def test_import_across_hash_types_callback(make_container, c1):
+    keys = c1.add_objects_to_pack([f'o{i}'.encode() for i in range(30)])
+    events = []
+    make_container('c256').import_objects(keys, c1, callback=lambda action, value: events.append((action, value)))
+    inits = [value['description'] for action, value in events if action == 'init']
+    # no listing group (nothing can be skipped by key across hash types)
+    assert inits == ['Copy objects', 'Final flush']
+    assert events[-2:] == [('update', 30), ('close', None)]
+
+
 def test_import_same_hash_type_keeps_keys(make_container, c1):
     other = make_container('other', hash_type='sha1')
     keys = c1.add_objects_to_pack([b'a', b'b'])

@@ -941,15 +941,13 @@ class Container:  # pylint: disable=too-many-public-methods
             )
             if progress is not None:
                 progress.close()
-                if new_count:
-                    callback(action='init', value={'total': new_count, 'description': 'Final flush'})
-                    callback(action='update', value=new_count)
-                    callback(action='close', value=None)
+                _final_flush(callback, new_count)
             return {key: key for key in imported}
         progress = ProgressAdapter(callback, 'Copy objects', total=len(keys)) if callback else None
         mapping = self._import_foreign(store, keys, source_container, mode, target_memory_bytes, do_fsync, progress)
         if progress is not None:
             progress.close()
+            _final_flush(callback, len(mapping))
         return mapping
 
     @staticmethod
@@ -1000,6 +998,14 @@ class Container:  # pylint: disable=too-many-public-methods
                     progress(done, len(keys))
         flush()
         return mapping
+
+
+def _final_flush(callback: Callable, count: int) -> None:
+    """The last progress group of an import, as disk-objectstore reports it."""
+    if count:
+        callback(action='init', value={'total': count, 'description': 'Final flush'})
+        callback(action='update', value=count)
+        callback(action='close', value=None)
 
 
 def _walk(top: str, recursive: bool) -> Iterator[str]:
