@@ -60,6 +60,7 @@ void udos__recs_relpath(char *out, size_t cap, uint32_t pack_id)
 }
 
 static uint64_t read_gen(udos_store *st);
+static void bump_gen(udos_store *st);
 
 /* ---- config.json ------------------------------------------------------- */
 
@@ -534,6 +535,7 @@ int udos_store_lock_writer(udos_store *st)
 	st->primary = true;
 	pthread_rwlock_unlock(&st->ixlock);
 	st->lockfd = fd;
+	bump_gen(st);
 	rc = 0;
 out:
 	pthread_mutex_unlock(&st->mu);
@@ -555,6 +557,7 @@ int udos_store_unlock_writer(udos_store *st)
 	}
 	pthread_rwlock_wrlock(&st->ixlock);
 	udos__index_close(st->ix);
+	bump_gen(st); /* still the lock holder */
 	st->ix = NULL;
 	st->primary = false;
 	rc = index_dir(idx, sizeof(idx), st);
@@ -604,6 +607,21 @@ static uint64_t read_gen(udos_store *st)
 	return n == 8 ? udos__get_le64(b) : UINT64_MAX;
 }
 
+/* Tell readers in other processes that the index moved: after each batch,
+ * and when a writer opens or closes it (RocksDB then writes a new manifest,
+ * which a read-only instance opening at that moment can miss). Only the lock
+ * holder writes it; no fsync, as it only matters to processes running now. */
+static void bump_gen(udos_store *st)
+{
+	uint64_t gen = read_gen(st);
+	uint8_t g[8];
+
+	if (st->genfd < 0)
+		return;
+	udos__put_le64(g, gen == UINT64_MAX ? 1 : gen + 1);
+	udos__pwrite_all(st->genfd, g, 8, 0);
+}
+
 /* A read-only handle catches up with the writer when the generation moved
  * (or is unknown). Called with ixlock read-held. */
 static bool catch_up_if_stale(udos_store *st)
@@ -637,14 +655,20 @@ static int reopen_secondary(udos_store *st)
 	pthread_rwlock_wrlock(&st->ixlock);
 	if (st->primary) /* became the writer meanwhile: sees everything */
 		goto out;
-	gen = read_gen(st); /* before the open: later writes are caught up */
 	rc = index_dir(idx, sizeof(idx), st);
-	if (rc == 0)
+	/* open again if a writer moved on during the open (bounded: a
+	 * writer at work is caught up with later anyway) */
+	for (int tries = 0; rc == 0 && tries < 3; tries++) {
+		gen = read_gen(st); /* before the open: later writes are
+				       caught up */
 		rc = udos__index_open(&ix, idx, false, false);
-	if (rc == 0) {
+		if (rc < 0)
+			break;
 		udos__index_close(st->ix);
 		st->ix = ix;
 		st->seen_gen = gen;
+		if (read_gen(st) == gen)
+			break;
 	}
 out:
 	pthread_rwlock_unlock(&st->ixlock);
@@ -725,7 +749,6 @@ int udos__store_index_foreach(udos_store *st, udos__index_fn fn, void *ctx)
 
 int udos__store_index_write(udos_store *st, udos__batch *b, bool sync)
 {
-	uint8_t g[8];
 	int rc;
 
 	pthread_rwlock_rdlock(&st->ixlock);
@@ -735,13 +758,9 @@ int udos__store_index_write(udos_store *st, udos__batch *b, bool sync)
 				 "writer lock");
 	pthread_rwlock_unlock(&st->ixlock);
 	/* after the batch, never before: a reader that sees the new value
-	 * finds the batch. Only the lock holder writes it; no fsync, as it
-	 * only matters to processes running now. */
-	if (rc == 0 && st->genfd >= 0) {
-		uint64_t gen = read_gen(st);
-		udos__put_le64(g, gen == UINT64_MAX ? 1 : gen + 1);
-		udos__pwrite_all(st->genfd, g, 8, 0);
-	}
+	 * finds the batch */
+	if (rc == 0)
+		bump_gen(st);
 	return rc;
 }
 
