@@ -78,6 +78,7 @@ void cli_msg(const struct cli *cli, const char *problem, const char *subject);
 int cli_compress_mode(const char *s);
 
 int cmd_add(struct cli *cli, int argc, char **argv);
+int cmd_backup(struct cli *cli, int argc, char **argv);
 int cmd_cat(struct cli *cli, int argc, char **argv);
 int cmd_delete(struct cli *cli, int argc, char **argv);
 int cmd_init(struct cli *cli, int argc, char **argv);

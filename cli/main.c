@@ -10,6 +10,7 @@
 /* Sorted by name; each entry's file is cli/cmd_<name>.c. */
 static const struct cmd commands[] = {
 	{ "add", cmd_add, CMD_WRITE_STORE, "add files as objects, print their ids" },
+	{ "backup", cmd_backup, CMD_WRITE_STORE, "copy the container elsewhere, incrementally" },
 	{ "cat", cmd_cat, CMD_READ_STORE, "write objects' content to stdout" },
 	{ "delete", cmd_delete, CMD_WRITE_STORE, "delete objects" },
 	{ "init", cmd_init, CMD_NO_STORE, "create a container" },

@@ -103,7 +103,7 @@ static int uuid_parse(uint8_t u[16], const char *s)
 	return s[36] == '\0' && j == 16 ? 0 : -1;
 }
 
-static int config_write(int dirfd, const udos_store_info *in)
+int udos__config_write(int dirfd, const udos_store_info *in)
 {
 	char text[1024], tmp[] = "config.json.tmp";
 	int len, fd, rc;
@@ -393,7 +393,7 @@ int udos_store_init(const char *path, const udos_init_opts *opts)
 		udos__fsync_dir(dirfd, dirs[i]);
 	/* config.json last: a folder without it is not a container, so a
 	 * crash during init never leaves a half-made one that opens */
-	rc = config_write(dirfd, &info);
+	rc = udos__config_write(dirfd, &info);
 done:
 	close(dirfd);
 	return rc;

@@ -270,6 +270,19 @@ void udos__index_get_many(udos__index *ix, const udos_oid *const *oids,
 	}
 }
 
+int udos__index_checkpoint(udos__index *ix, const char *dir)
+{
+	rocksdb_checkpoint_t *cp;
+	char *err = NULL;
+
+	cp = rocksdb_checkpoint_object_create(ix->db, &err);
+	if (!err)
+		rocksdb_checkpoint_create(cp, dir, 0, &err);
+	if (cp)
+		rocksdb_checkpoint_object_destroy(cp);
+	return err ? index_err(err, "checkpoint") : 0;
+}
+
 bool udos__index_is_primary(const udos__index *ix)
 {
 	return ix->primary;

@@ -267,6 +267,9 @@ int udos__index_get(udos__rec *out, udos__index *ix, const udos_oid *oid);
 void udos__index_get_many(udos__index *ix, const udos_oid *const *oids,
 			  size_t n, udos__rec *out, int *rcs);
 bool udos__index_is_primary(const udos__index *ix);
+/* A consistent copy of the index in `dir` (which must not exist): tables
+ * hard-linked when on the same file system, else copied; memtable flushed. */
+int udos__index_checkpoint(udos__index *ix, const char *dir);
 /* Bring a secondary up to date (no-op on a primary). */
 int udos__index_catch_up(udos__index *ix);
 
@@ -418,6 +421,8 @@ int udos__rec_read(udos__rec *rec, int fd, uint64_t slot);
 
 /* writer.c: remove packs/N and packs/N.rec */
 int udos__pack_remove(udos_store *st, uint32_t id);
+/* container.c: write config.json (temp file, fsync, rename, fsync dir) */
+int udos__config_write(int dirfd, const udos_store_info *in);
 /* "packs/N.rec" */
 void udos__recs_relpath(char *out, size_t cap, uint32_t pack_id);
 

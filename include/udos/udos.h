@@ -8,6 +8,7 @@
 #include "iter.h"
 #include "maint.h"
 #include "ingest.h"
+#include "backup.h"
 
 #ifdef __cplusplus
 extern "C" {

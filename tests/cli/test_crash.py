@@ -145,7 +145,7 @@ def test_second_writer_fails_fast(udos, tmp_path):
         wait_for_writer_lock(udos.store, holder.pid)
         write(tmp_path / "b", b"second")
         for args in (["pack"], ["add", "--to", "pack", tmp_path / "b"],
-                     ["repack"]):
+                     ["repack"], ["backup", tmp_path / "bk"]):
             t = time.monotonic()
             r = udos(*args, timeout=20)
             assert time.monotonic() - t < 10

@@ -1,0 +1,42 @@
+/* udos/backup.h - an incremental, consistent copy of a container. */
+#ifndef UDOS_BACKUP_H
+#define UDOS_BACKUP_H
+
+#include <stdint.h>
+
+#include "maint.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct udos_backup_result {
+	uint64_t packs;          /* pack files (data and records) in the copy */
+	uint64_t pack_bytes;     /* bytes copied into them this run */
+	uint64_t packs_recopied; /* packs copied whole (new, or changed) */
+	uint64_t loose_copied;   /* loose objects copied this run */
+	uint64_t loose_bytes;
+	uint64_t removed;        /* files of `dest` no longer in the source */
+} udos_backup_result;
+
+/*
+ * Make `dest` (a folder; created if missing) a copy of the container as of
+ * the start of the call, copying only what a previous backup into `dest`
+ * does not have: the new tail of each append-only pack, new loose objects,
+ * a RocksDB checkpoint of the index. Holds the writer lock throughout (a
+ * packer running elsewhere makes it fail with UDOS_ELOCKED; loose writers
+ * and readers go on). `dest`'s index is switched atomically after its packs
+ * and loose objects are synced, so an interrupted backup leaves the
+ * previous one readable; running it again completes it. A `dest` that
+ * holds another container is refused (UDOS_EEXIST). progress counts bytes.
+ * `out` may be NULL.
+ */
+UDOS_API int udos_store_backup(udos_backup_result *out, udos_store *st,
+			       const char *dest, udos_progress_fn progress,
+			       void *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
