@@ -255,21 +255,24 @@ static int open_pack(udos_writer *w, const udos__tail *t)
 	return 0;
 }
 
+static int unlink_rel(udos_store *st, const char *rel)
+{
+	if (unlinkat(st->dirfd, rel, 0) < 0 && errno != ENOENT)
+		return udos__err(-errno, "cannot remove '%s/%s': %s", st->path,
+				 rel, udos_strerror(-errno));
+	return 0;
+}
+
 int udos__pack_remove(udos_store *st, uint32_t id)
 {
-	char rel[64];
+	char rel[64], rrel[64];
+	int rc;
 
 	udos__store_forget_pack(st, id);
-	for (int i = 0; i < 2; i++) {
-		if (i)
-			udos__recs_relpath(rel, sizeof(rel), id);
-		else
-			udos__pack_relpath(rel, sizeof(rel), id);
-		if (unlinkat(st->dirfd, rel, 0) < 0 && errno != ENOENT)
-			return udos__err(-errno, "cannot remove '%s/%s': %s",
-					 st->path, rel, udos_strerror(-errno));
-	}
-	return 0;
+	udos__pack_relpath(rel, sizeof(rel), id);
+	udos__recs_relpath(rrel, sizeof(rrel), id);
+	rc = unlink_rel(st, rel);
+	return rc < 0 ? rc : unlink_rel(st, rrel);
 }
 
 /*
