@@ -30,6 +30,16 @@ echo "== fault-injection tests"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	ctest --test-dir build-fault --output-on-failure -R test_faults
+echo "== build (ThreadSanitizer)"
+# The ingest engine's reader, worker and appender threads, and concurrent
+# readers of one store; tests that fork after starting threads are left to
+# the builds above (TSan cannot follow them).
+scripts/build.sh build-tsan -DCMAKE_BUILD_TYPE=Debug -DUDOS_TSAN=ON \
+	-DUDOS_PYTHON=OFF
+echo "== threaded tests under ThreadSanitizer"
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	ctest --test-dir build-tsan --output-on-failure -j"$jobs" \
+	-R '^(test_ingest|test_ingest_threads|test_object)$'
 echo "== pip install . (the Python module as users install it)"
 venv=$(mktemp -d "${TMPDIR:-/tmp}/udos-venv-XXXXXX")
 trap 'rm -rf "$venv"' EXIT
