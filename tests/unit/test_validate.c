@@ -140,6 +140,34 @@ static void test_flip_in_data(void **state)
 	free(p);
 }
 
+/* Reads check the XXH3 of the stored bytes too: damage is never served. */
+static void test_reads_check_stored_bytes(void **state)
+{
+	struct fx *x = *state;
+	char *p = path(x, "packs/0");
+	struct stat sb;
+	udos_meta m;
+	void *d;
+	size_t n;
+
+	/* oids[18] is stored raw (random bytes): only the checksum can tell;
+	 * oids[19] compressed */
+	assert_ok(udos_object_stat(&m, x->st, &x->oids[18]));
+	assert_int_equal(m.codec, UDOS_CODEC_NONE);
+	flip(p, (off_t)m.offset + 5);
+	assert_int_equal(stat(p, &sb), 0);
+	flip(p, sb.st_size - 10);
+	udos_store_close(x->st);
+	assert_ok(udos_store_open(&x->st, x->root, 0));
+	for (int i = 18; i < 20; i++)
+		assert_int_equal(udos_object_read(&d, &n, x->st, &x->oids[i],
+						  0, 0),
+				 UDOS_ECORRUPT);
+	assert_ok(udos_object_read(&d, &n, x->st, &x->oids[17], 0, 0));
+	free(d);
+	free(p);
+}
+
 static void test_truncated_pack(void **state)
 {
 	struct fx *x = *state;
@@ -244,6 +272,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_flipped_entry_byte_everywhere, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_or_cut_entries,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reads_check_stored_bytes,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truncated_pack, setup,
 						teardown),
