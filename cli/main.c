@@ -13,6 +13,8 @@ static const struct cmd commands[] = {
 	{ "backup", cmd_backup, CMD_WRITE_STORE, "copy the container elsewhere, incrementally" },
 	{ "cat", cmd_cat, CMD_READ_STORE, "write objects' content to stdout" },
 	{ "delete", cmd_delete, CMD_WRITE_STORE, "delete objects" },
+	{ "export", cmd_export, CMD_READ_STORE, "copy objects into another container" },
+	{ "import", cmd_import, CMD_WRITE_STORE, "copy objects from another container" },
 	{ "init", cmd_init, CMD_NO_STORE, "create a container" },
 	{ "ls", cmd_ls, CMD_READ_STORE, "list objects" },
 	{ "pack", cmd_pack, CMD_WRITE_STORE, "move loose objects into packs" },

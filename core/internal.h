@@ -404,6 +404,21 @@ uint64_t udos__writer_stored(const udos_writer *w);
 udos__zenc *udos__writer_zenc(udos_writer *w);
 
 
+/* ---- reader.c ----------------------------------------------------------- */
+
+/* udos_object_read_many flag: a record failing its checksum is handed to
+ * fn with a plain reader, whose reads then fail with UDOS_ECORRUPT, instead
+ * of stopping the walk (import reports it and goes on) */
+#define UDOS__READ_LAZY (1u << 16)
+
+/*
+ * Read a packed object's stored bytes (compressed as in its pack) from the
+ * start, in order: up to len bytes, 0 at the end. Their XXH3 is checked
+ * once the last byte is read (UDOS_ECORRUPT). Not to be mixed with
+ * udos_reader_read on the same reader; -EINVAL for a loose object.
+ */
+ssize_t udos__reader_read_stored(udos_reader *r, void *buf, size_t len);
+
 /* ---- validate.c: record checks shared with clean and repack ------------- */
 
 /*

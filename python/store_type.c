@@ -265,11 +265,6 @@ static void pystream_release(struct pystream *p)
 	Py_CLEAR(p->pending);
 }
 
-static ssize_t reader_read_fn(void *ctx, void *buf, size_t len)
-{
-	return udos_reader_read(ctx, buf, len);
-}
-
 /* ---- keys --------------------------------------------------------------- */
 
 /* Parse a sequence of keys into oids; valid[i] says whether key i parsed.
@@ -1281,6 +1276,39 @@ PyDoc_STRVAR(import_from_doc,
 "Store of the same hash type (ValueError otherwise: the keys would\n"
 "change); objects stream from its readers into this store's packs.");
 
+/* the keys found in the source, whether copied now or already here */
+struct import_ctx {
+	udos_oid *found;
+	size_t n;
+	udos_oid bad; /* the first corrupt one */
+	bool has_bad;
+	uint64_t last;
+	struct progress pg;
+};
+
+static int import_object_fn(void *ctx, int status, const udos_oid *src_oid,
+			    const udos_oid *dst_oid)
+{
+	struct import_ctx *ic = ctx;
+
+	(void)dst_oid;
+	if (status == UDOS_IMPORT_COPIED || status == UDOS_IMPORT_PRESENT)
+		ic->found[ic->n++] = *src_oid;
+	else if (status == UDOS_IMPORT_CORRUPT && !ic->has_bad) {
+		ic->bad = *src_oid;
+		ic->has_bad = true;
+	}
+	return 0;
+}
+
+static void import_progress_fn(void *ctx, uint64_t done, uint64_t total)
+{
+	struct import_ctx *ic = ctx;
+
+	if (want_progress(done, total, &ic->last))
+		progress_fn(&ic->pg, done, total);
+}
+
 static PyObject *store_import_from(udos_py_store *s, PyObject *args,
 				   PyObject *kw)
 {
@@ -1289,20 +1317,17 @@ static PyObject *store_import_from(udos_py_store *s, PyObject *args,
 	udos_py_store *src;
 	PyObject *keys, *compress_o = Py_False;
 	PyObject *progress = Py_None, *res = NULL;
-	int sync = 1, compress, rc = 0, rc2 = 0;
-	udos_oid *done_oids = NULL;
+	int sync = 1, rc;
 	struct keyset k = KEYSET_INIT;
-	size_t ndone = 0;
-	struct stat_many sm = { NULL, 0 };
-	udos_writer *w = NULL;
-	uint64_t last = 0;
-	struct progress pg = { NULL, { NULL, NULL, NULL } };
+	udos_import_opts opts = UDOS_IMPORT_OPTS_INIT;
+	struct import_ctx ic;
 
+	memset(&ic, 0, sizeof(ic));
 	if (!PyArg_ParseTupleAndKeywords(args, kw, "O!O|OpO", kwlist,
 					 &udos_py_store_type, &src, &keys,
 					 &compress_o, &sync, &progress))
 		return NULL;
-	if (compress_arg(compress_o, &compress) < 0)
+	if (compress_arg(compress_o, &opts.compress) < 0)
 		return NULL;
 	/* ids are kept as they are: both stores must name content alike
 	 * (the digest size tells the two hash types apart) */
@@ -1310,72 +1335,50 @@ static PyObject *store_import_from(udos_py_store *s, PyObject *args,
 		return PyErr_Format(PyExc_ValueError, "cannot import between "
 				    "containers of different hash types");
 	if (progress != Py_None)
-		pg.cb = progress;
+		ic.pg.cb = progress;
 	if (keyset_load(&k, s->dsz, keys) < 0)
 		goto done;
-	sm.v = PyMem_Malloc(sizeof(*sm.v) * (size_t)(k.n ? k.n : 1));
-	done_oids = PyMem_Malloc(sizeof(*done_oids) * (size_t)(k.n ? k.n : 1));
-	if (!sm.v || !done_oids) {
+	/* a key given twice is reported twice */
+	ic.found = PyMem_Malloc(sizeof(*ic.found) *
+				(k.nvalid ? k.nvalid : 1));
+	if (!ic.found) {
 		PyErr_NoMemory();
 		goto done;
 	}
+	opts.no_sync = !sync;
+	opts.on_object = import_object_fn;
+	opts.progress = import_progress_fn;
+	opts.ctx = &ic;
 	if (udos_py_store_take(src) < 0)
 		goto done;
 	if (udos_py_store_take(s) < 0) {
 		udos_py_store_drop(src);
 		goto done;
 	}
-	if (writer_begin(s, &w, compress, sync) < 0) {
-		udos_py_store_drop(s);
-		udos_py_store_drop(src);
-		goto done;
-	}
+	udos_py_lock(s->wlock);
 	Py_BEGIN_ALLOW_THREADS
-	/* storage order of the source, so that its packs are read in turn */
-	rc = udos_object_stat_many(src->st, k.oids, k.nvalid, stat_many_fn,
-				   &sm);
-	for (size_t i = 0; rc >= 0 && i < sm.n; i++) {
-		const udos_oid *oid = &k.oids[sm.v[i].index];
-		udos_reader *r = NULL;
-		udos_oid got;
-
-		if (sm.v[i].meta.loc == UDOS_LOC_MISSING)
-			continue;
-		rc = udos_reader_open(&r, src->st, oid, 0);
-		if (rc == UDOS_ENOTFOUND) { /* deleted meanwhile */
-			rc = 0;
-			continue;
-		}
-		if (rc < 0)
-			break;
-		rc = udos_writer_add_cb(&got, NULL, w, reader_read_fn, r);
-		udos_reader_close(r);
-		if (rc < 0)
-			break;
-		if (udos_oid_cmp(&got, oid) != 0) {
-			rc = UDOS_ECORRUPT;
-			break;
-		}
-		done_oids[ndone++] = got;
-		if (pg.cb && want_progress((uint64_t)i + 1, (uint64_t)sm.n,
-					   &last))
-			progress_fn(&pg, (uint64_t)i + 1, (uint64_t)sm.n);
-	}
-	rc2 = writer_end_nogil(s, w, true);
+	rc = udos_store_import(NULL, s->st, src->st, k.oids, k.nvalid, &opts);
+	udos_store_unlock_writer(s->st);
 	Py_END_ALLOW_THREADS
 	PyThread_release_lock(s->wlock);
 	udos_py_store_drop(s);
 	udos_py_store_drop(src);
-	if (pyerr_restore(&pg.err))
+	if (pyerr_restore(&ic.pg.err))
 		goto done;
-	if (rc < 0 || rc2 < 0) {
-		udos_py_raise(rc < 0 ? rc : rc2, NULL);
+	if (rc < 0) {
+		udos_py_raise(rc, NULL);
 		goto done;
 	}
-	res = keys_list(done_oids, (Py_ssize_t)ndone, s->dsz);
+	if (ic.has_bad) {
+		char hex[UDOS_OID_HEXSZ + 1];
+
+		udos_py_raise(UDOS_ECORRUPT, udos_oid_fmt_sz(hex, &ic.bad,
+							      s->dsz));
+		goto done;
+	}
+	res = keys_list(ic.found, (Py_ssize_t)ic.n, s->dsz);
 done:
-	PyMem_Free(done_oids);
-	PyMem_Free(sm.v);
+	PyMem_Free(ic.found);
 	keyset_release(&k);
 	return res;
 }

@@ -52,6 +52,80 @@ UDOS_API int udos_store_pack_loose(udos_pack_result *out, udos_store *st,
  */
 UDOS_API int64_t udos_store_clean(udos_store *st);
 
+/* ---- import: copy objects between containers ---------------------------- */
+
+enum udos_import_flags {
+	UDOS_IMPORT_ALL = 1u << 0, /* with n == 0: every object of src */
+};
+
+/* What became of one requested object (udos_import_fn). */
+enum udos_import_status {
+	UDOS_IMPORT_COPIED = 1,  /* written to dst, durable */
+	UDOS_IMPORT_PRESENT = 2, /* already in dst: skipped */
+	UDOS_IMPORT_MISSING = 3, /* not in src */
+	UDOS_IMPORT_CORRUPT = 4, /* src's copy failed its checks: not copied */
+};
+
+/*
+ * Called once per requested id (duplicates included) with its status, its
+ * id in src and its id in dst: equal when both containers have the same
+ * hash type, the content's new id otherwise (NULL for MISSING and
+ * CORRUPT). COPIED is reported only once the object is durable, after the
+ * group commit that wrote it. Return non-zero to stop: the import returns
+ * that value, and what was committed stays.
+ */
+typedef int (*udos_import_fn)(void *ctx, int status, const udos_oid *src_oid,
+			      const udos_oid *dst_oid);
+
+typedef struct udos_import_opts {
+	unsigned version;      /* UDOS_IMPORT_OPTS_VERSION */
+	unsigned flags;        /* enum udos_import_flags */
+	int compress;          /* enum udos_compress; default KEEP */
+	bool no_sync;
+	udos_import_fn on_object;  /* may be NULL */
+	udos_progress_fn progress; /* objects */
+	void *ctx;             /* for on_object and progress */
+} udos_import_opts;
+
+#define UDOS_IMPORT_OPTS_VERSION 1
+#define UDOS_IMPORT_OPTS_INIT { UDOS_IMPORT_OPTS_VERSION, 0, UDOS_COMPRESS_KEEP, false, NULL, NULL, NULL }
+
+typedef struct udos_import_result {
+	uint64_t copied;       /* objects newly written to dst */
+	uint64_t skipped;      /* already in dst */
+	uint64_t missing;      /* not in src */
+	uint64_t corrupt;      /* failed their checks in src, not copied */
+	uint64_t bytes;        /* content bytes of the copied objects */
+	uint64_t bytes_stored; /* stored bytes written to dst's packs */
+} udos_import_result;
+
+/*
+ * Copy objects `oids[0..n)` of src (or, with UDOS_IMPORT_ALL and n == 0,
+ * every object of src) into dst's packs: one pack writer, group commits,
+ * memory bounded for any object size, src read in storage order.
+ *
+ * Between containers of the same hash type, a packed record whose codec
+ * the compress mode accepts (KEEP: any; NO: none; YES and AUTO: dst's
+ * default codec) is copied as stored, its bytes checked against their
+ * XXH3 on the way; anything else (loose sources, other codecs) is decoded,
+ * re-encoded per the mode and its content checked against its id. Between
+ * different hash types every object is decoded and hashed again (its src
+ * id checked too), KEEP then meaning "compressed with dst's codec if the
+ * record was compressed". An id already in dst is skipped without reading
+ * (same hash type only: otherwise the content must be hashed first).
+ *
+ * A missing id or a damaged src record is counted and reported, and the
+ * import goes on; every other failure stops it. Takes dst's writer lock
+ * (UDOS_ELOCKED, detail naming the holder's pid) and keeps it, as
+ * udos_writer_open does. src is only read. `out` may be NULL. With ALL,
+ * the ids of src are listed first (48 bytes each).
+ * Returns 0, UDOS_ELOCKED, -EINVAL (src == dst), or a negative code;
+ * what was committed before a failure is durable and indexed.
+ */
+UDOS_API int udos_store_import(udos_import_result *out, udos_store *dst,
+			       udos_store *src, const udos_oid *oids, size_t n,
+			       const udos_import_opts *opts);
+
 /* ---- validate ---------------------------------------------------------- */
 
 enum udos_finding_kind {

@@ -272,6 +272,82 @@ out:
 	free(buf);
 }
 
+/* The source of an import: <dir>/src next to the container <dir>/c. */
+static void src_path(char *out, size_t cap, const struct run *r)
+{
+	snprintf(out, cap, "%.*s/src", (int)(strlen(r->path) - 2), r->path);
+}
+
+/* A source with the objects packed (zstd) but every fourth one loose; an
+ * empty destination. */
+static void prepare_import(struct run *r)
+{
+	udos_init_opts o = UDOS_INIT_OPTS_INIT;
+	udos_writer *w = NULL;
+	udos_store *st = NULL;
+	uint8_t *buf = malloc(400000);
+	char src[4096];
+
+	assert_non_null(buf);
+	init_store(r, "zlib:1");
+	src_path(src, sizeof(src), r);
+	o.compression = "zstd:3";
+	o.pack_size_target = 256 * 1024;
+	assert_ok(udos_store_init(src, &o));
+	assert_ok(udos_store_open(&st, src, 0));
+	assert_ok(udos_writer_open(&w, st, NULL));
+	for (int i = 0; i < N_OBJ; i++) {
+		object_bytes(buf, r->sizes[i], i);
+		if (i % 4)
+			assert_ok(udos_writer_add_buf(&r->oids[i], NULL, w,
+						      buf, r->sizes[i]));
+		else
+			assert_ok(udos_add_loose_buf(&r->oids[i], NULL, st,
+						     buf, r->sizes[i],
+						     UDOS_ADD_NOSYNC));
+	}
+	assert_ok(udos_writer_commit(w));
+	udos_writer_close(w);
+	udos_store_close(st);
+	free(buf);
+}
+
+/* COPIED comes once durable: from then on the object must read back. */
+static int import_fn(void *ctx, int status, const udos_oid *src,
+		     const udos_oid *dst)
+{
+	struct run *r = ctx;
+
+	(void)dst;
+	for (int i = 0; i < N_OBJ && status == UDOS_IMPORT_COPIED; i++)
+		if (!udos_oid_cmp(&r->oids[i], src))
+			r->stored[i] = true;
+	return 0;
+}
+
+static void op_import(struct run *r)
+{
+	udos_import_opts io = UDOS_IMPORT_OPTS_INIT;
+	udos_store *dst = NULL, *src = NULL;
+	char path[4096];
+
+	src_path(path, sizeof(path), r);
+	io.flags = UDOS_IMPORT_ALL;
+	io.on_object = import_fn;
+	io.ctx = r;
+	if (failed(r, udos_store_open(&dst, r->path, 0)) == 0 &&
+	    failed(r, udos_store_open(&src, path, 0)) == 0)
+		failed(r, udos_store_import(NULL, dst, src, NULL, 0, &io));
+	udos_store_close(src);
+	udos_store_close(dst);
+}
+
+static void test_import(void **state)
+{
+	(void)state;
+	fault_loop("import", prepare_import, op_import);
+}
+
 static void test_writer(void **state)
 {
 	(void)state;
@@ -296,6 +372,7 @@ int main(void)
 		cmocka_unit_test(test_writer),
 		cmocka_unit_test(test_pack_loose),
 		cmocka_unit_test(test_add_loose),
+		cmocka_unit_test(test_import),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
