@@ -57,6 +57,9 @@ int cli_open_store(struct cli *cli);
  */
 int cli_parse_oid(const struct cli *cli, udos_oid *out, const char *s,
 		  size_t len);
+/* The same for ids of `dsz`-byte digests (another container's). */
+int cli_parse_oid_sz(const struct cli *cli, udos_oid *out, const char *s,
+		     size_t len, size_t dsz);
 /* The open store's hex form of an id, into out; returns out. */
 char *cli_fmt_oid(const struct cli *cli, char out[UDOS_OID_HEXSZ + 1],
 		  const udos_oid *oid);

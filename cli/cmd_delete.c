@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "idlist.h"
 #include "opt.h"
 
 struct delete_args {
@@ -29,58 +30,6 @@ static const struct opt_cmd delete_cmd = {
 	delete_opts,
 };
 
-struct idlist {
-	udos_oid *v;
-	size_t n, cap;
-};
-
-static int push_id(struct cli *cli, struct idlist *l, const char *s,
-		   size_t len)
-{
-	if (l->n == SIZE_MAX / sizeof(*l->v))
-		return cli_err(cli, -ENOMEM, NULL);
-	if (l->n == l->cap) {
-		size_t ncap = l->cap ? l->cap * 2 : 64;
-		udos_oid *nv = realloc(l->v, ncap * sizeof(*nv));
-
-		if (!nv)
-			return cli_err(cli, -ENOMEM, NULL);
-		l->v = nv;
-		l->cap = ncap;
-	}
-	if (cli_parse_oid(cli, &l->v[l->n], s, len))
-		return EXIT_USAGE;
-	l->n++;
-	return 0;
-}
-
-static int read_list(struct cli *cli, struct idlist *l, const char *file)
-{
-	FILE *f = stdin;
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t len;
-	int rc = 0;
-
-	if (strcmp(file, "-")) {
-		f = fopen(file, "re");
-		if (!f) {
-			cli_msg(cli, strerror(errno), file);
-			return errno == ENOENT ? EXIT_NO : EXIT_STORE;
-		}
-	}
-	while (!rc && (len = getline(&line, &cap, f)) >= 0) {
-		while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-			len--;
-		if (len)
-			rc = push_id(cli, l, line, (size_t)len);
-	}
-	free(line);
-	if (f != stdin)
-		fclose(f);
-	return rc;
-}
-
 int cmd_delete(struct cli *cli, int argc, char **argv)
 {
 	struct delete_args a = { 0 };
@@ -98,10 +47,12 @@ int cmd_delete(struct cli *cli, int argc, char **argv)
 	/* ids are as long as the container says: open, then check them all
 	 * before deleting anything */
 	rc = cli_open_store(cli);
+	if (!rc)
+		l.dsz = udos_store_digest_size(cli->st);
 	for (i = 0; i < n && !rc; i++)
-		rc = push_id(cli, &l, argv[i], strlen(argv[i]));
+		rc = idlist_push(cli, &l, argv[i], strlen(argv[i]));
 	if (!rc && a.files_from)
-		rc = read_list(cli, &l, a.files_from);
+		rc = idlist_read(cli, &l, a.files_from);
 	for (k = 0; !rc && k < l.n; k++) {
 		char hex[UDOS_OID_HEXSZ + 1];
 		int drc = udos_object_delete(cli->st, &l.v[k]);

@@ -111,11 +111,10 @@ int cli_open_store(struct cli *cli)
 	return 0;
 }
 
-int cli_parse_oid(const struct cli *cli, udos_oid *out, const char *s,
-		  size_t len)
+int cli_parse_oid_sz(const struct cli *cli, udos_oid *out, const char *s,
+		     size_t len, size_t dsz)
 {
-	if (memchr(s, '\0', len) ||
-	    udos_oid_parse_sz(out, s, len, udos_store_digest_size(cli->st)) < 0) {
+	if (memchr(s, '\0', len) || udos_oid_parse_sz(out, s, len, dsz) < 0) {
 		char shown[80];
 
 		snprintf(shown, sizeof(shown), "%.*s",
@@ -124,6 +123,13 @@ int cli_parse_oid(const struct cli *cli, udos_oid *out, const char *s,
 		return EXIT_USAGE;
 	}
 	return 0;
+}
+
+int cli_parse_oid(const struct cli *cli, udos_oid *out, const char *s,
+		  size_t len)
+{
+	return cli_parse_oid_sz(cli, out, s, len,
+				udos_store_digest_size(cli->st));
 }
 
 char *cli_fmt_oid(const struct cli *cli, char out[UDOS_OID_HEXSZ + 1],

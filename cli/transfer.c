@@ -7,67 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "idlist.h"
 #include "output.h"
-
-struct idlist {
-	udos_oid *v;
-	size_t n, cap;
-	size_t dsz; /* digest size of src: ids are src's */
-};
-
-static int push_id(struct cli *cli, struct idlist *l, const char *s,
-		   size_t len)
-{
-	if (l->n == SIZE_MAX / sizeof(*l->v))
-		return cli_err(cli, -ENOMEM, NULL);
-	if (l->n == l->cap) {
-		size_t ncap = l->cap ? l->cap * 2 : 64;
-		udos_oid *nv = realloc(l->v, ncap * sizeof(*nv));
-
-		if (!nv)
-			return cli_err(cli, -ENOMEM, NULL);
-		l->v = nv;
-		l->cap = ncap;
-	}
-	if (memchr(s, '\0', len) ||
-	    udos_oid_parse_sz(&l->v[l->n], s, len, l->dsz) < 0) {
-		char shown[80];
-
-		snprintf(shown, sizeof(shown), "%.*s",
-			 (int)(len < 70 ? len : 70), s);
-		cli_msg(cli, "malformed hash", shown);
-		return EXIT_USAGE;
-	}
-	l->n++;
-	return 0;
-}
-
-static int read_list(struct cli *cli, struct idlist *l, const char *file)
-{
-	FILE *f = stdin;
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t len;
-	int rc = 0;
-
-	if (strcmp(file, "-")) {
-		f = fopen(file, "re");
-		if (!f) {
-			cli_msg(cli, strerror(errno), file);
-			return errno == ENOENT ? EXIT_NO : EXIT_STORE;
-		}
-	}
-	while (!rc && (len = getline(&line, &cap, f)) >= 0) {
-		while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-			len--;
-		if (len)
-			rc = push_id(cli, l, line, (size_t)len);
-	}
-	free(line);
-	if (f != stdin)
-		fclose(f);
-	return rc;
-}
 
 struct out {
 	struct cli *cli;
@@ -153,9 +94,9 @@ int transfer_run(struct cli *cli, udos_store *dst, udos_store *src,
 
 	/* every id is checked before anything is copied */
 	for (i = 0; i < n && !rc; i++)
-		rc = push_id(cli, &l, ids[i], strlen(ids[i]));
+		rc = idlist_push(cli, &l, ids[i], strlen(ids[i]));
 	if (!rc && a->files_from)
-		rc = read_list(cli, &l, a->files_from);
+		rc = idlist_read(cli, &l, a->files_from);
 	if (rc)
 		goto done;
 	o.same = udos_store_hash_type(src) == udos_store_hash_type(dst);

@@ -1,0 +1,21 @@
+/* cli/idlist.h - ids from the command line and from --files-from. */
+#ifndef UDOS_CLI_IDLIST_H
+#define UDOS_CLI_IDLIST_H
+
+#include <stddef.h>
+
+#include "cmd.h"
+
+struct idlist {
+	udos_oid *v;
+	size_t n, cap;
+	size_t dsz; /* digest size of the container the ids name */
+};
+
+/* Parse and append one id (s[0..len)); EXIT_USAGE ("malformed hash") or
+ * EXIT_STORE (out of memory) after printing why, else 0. */
+int idlist_push(struct cli *cli, struct idlist *l, const char *s, size_t len);
+/* Append the ids of FILE ("-": stdin), one a line, blank lines skipped. */
+int idlist_read(struct cli *cli, struct idlist *l, const char *file);
+
+#endif
