@@ -1,7 +1,6 @@
 /* cli/cmd_delete.c - `udos delete`: remove objects by id. */
 #include "cmd.h"
 
-#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>

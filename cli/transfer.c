@@ -1,7 +1,6 @@
 /* cli/transfer.c - the copy behind `udos import` and `udos export`. */
 #include "transfer.h"
 
-#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
