@@ -728,6 +728,15 @@ int udos__store_refresh(udos_store *st)
 	return st->primary ? 0 : reopen_secondary(st);
 }
 
+int udos__store_refresh_if_stale(udos_store *st)
+{
+	uint64_t gen = read_gen(st);
+
+	if (st->primary || (gen == st->seen_gen && gen != UINT64_MAX))
+		return 0;
+	return reopen_secondary(st);
+}
+
 int udos__store_index_foreach(udos_store *st, udos__index_fn fn, void *ctx)
 {
 	uint64_t gen = read_gen(st);

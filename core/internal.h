@@ -338,6 +338,8 @@ int udos__store_index_get_many(udos_store *st, const udos_oid *const *oids,
 int udos__store_index_foreach(udos_store *st, udos__index_fn fn, void *ctx);
 /* A read-only index reopened to the writer's latest commit (validate). */
 int udos__store_refresh(udos_store *st);
+/* The same, only when a writer committed since the handle last looked. */
+int udos__store_refresh_if_stale(udos_store *st);
 /* The writer's path: requires the writer lock (primary index). */
 int udos__store_index_write(udos_store *st, udos__batch *b, bool sync);
 /* Read fd for a pack (cached); UDOS_ECORRUPT if the file is missing. */

@@ -185,6 +185,28 @@ fail:
 	return rc;
 }
 
+/*
+ * The index named pack N, which is gone: a repack moved the object after a
+ * look-up that found it (a hit never catches up with the writer). Look
+ * again with an index brought up to date; 1 (and *m updated) if it moved.
+ */
+static int pack_moved(udos_meta *m, udos_store *st, const udos_oid *oid)
+{
+	udos_meta again;
+	char rel[64];
+
+	if (m->loc != UDOS_LOC_PACKED)
+		return 0;
+	udos__pack_relpath(rel, sizeof(rel), m->pack_id);
+	if (faccessat(st->dirfd, rel, F_OK, 0) == 0 || errno != ENOENT ||
+	    udos__store_refresh_if_stale(st) < 0 ||
+	    stat_any(&again, st, oid) < 0 ||
+	    (again.loc == m->loc && again.pack_id == m->pack_id))
+		return 0;
+	*m = again;
+	return 1;
+}
+
 int udos_reader_open(udos_reader **out, udos_store *st, const udos_oid *oid,
 		     unsigned flags)
 {
@@ -203,6 +225,8 @@ int udos_reader_open(udos_reader **out, udos_store *st, const udos_oid *oid,
 		if (rc == 0)
 			rc = reader_open_meta(out, st, oid, &m, flags);
 	}
+	if (rc == UDOS_ECORRUPT && pack_moved(&m, st, oid))
+		rc = reader_open_meta(out, st, oid, &m, flags);
 	return rc;
 }
 
@@ -698,9 +722,15 @@ int udos_object_read_many(udos_store *st, const udos_oid *oids, size_t n,
 
 		if (s[i].meta.loc == UDOS_LOC_PACKED)
 			rc = windowed(&r, &b, s, i, n, oid, flags);
+		if (rc == UDOS_ECORRUPT && pack_moved(&s[i].meta, st, oid))
+			rc = 0; /* read from where it went, below */
 		if (rc == 0 && !r && s[i].meta.loc != UDOS_LOC_MISSING) {
 			rc = reader_open_meta(&plain, st, oid, &s[i].meta,
 					      flags);
+			if (rc == UDOS_ECORRUPT &&
+			    pack_moved(&s[i].meta, st, oid))
+				rc = reader_open_meta(&plain, st, oid,
+						      &s[i].meta, flags);
 			if (rc == UDOS_ENOTFOUND) /* cleaned meanwhile */
 				rc = udos_reader_open(&plain, st, oid, flags);
 			if (rc == UDOS_ENOTFOUND) {

@@ -216,6 +216,67 @@ static void test_crash_recovery(void **state)
 	tmp_remove(dir);
 }
 
+/* bulk callback: read the object to its end, count it */
+static int read_whole(void *ctx, size_t index, const udos_oid *oid,
+		      const udos_meta *meta, udos_reader *r)
+{
+	uint8_t buf[4096];
+	ssize_t got;
+
+	(void)index, (void)oid;
+	if (!r || meta->pack_id == 0)
+		return -EIO;
+	while ((got = udos_reader_read(r, buf, sizeof(buf))) > 0)
+		;
+	if (got < 0)
+		return (int)got;
+	++*(size_t *)ctx;
+	return 0;
+}
+
+/* A reader whose index found an object in a pack that a repack in another
+ * handle (process) then removed: the read follows the object. */
+static void test_read_during_repack(void **state)
+{
+	char *dir = tmp_dir();
+	udos_store *st = store_new(dir, "zstd:3", 0), *rd = NULL;
+	udos_writer *w = NULL;
+	udos_oid oids[20];
+	uint8_t buf[2000];
+	udos_meta m;
+	void *d;
+	size_t n;
+	char *root = cpath(dir, "");
+
+	(void)state;
+	assert_ok(udos_writer_open(&w, st, NULL));
+	for (int i = 0; i < 20; i++) {
+		fill_bytes(buf, sizeof(buf), (uint32_t)i, 1);
+		assert_ok(udos_writer_add_buf(&oids[i], NULL, w, buf,
+					      sizeof(buf)));
+	}
+	assert_ok(udos_writer_commit(w));
+	udos_writer_close(w);
+	assert_ok(udos_store_unlock_writer(st));
+	assert_ok(udos_store_open(&rd, root, 0));
+	assert_ok(udos_object_stat(&m, rd, &oids[0])); /* rd: pack 0 */
+	assert_int_equal(m.pack_id, 0);
+	assert_ok(udos_object_delete(st, &oids[19]));
+	assert_ok(udos_store_repack(st, NULL));      /* pack 0 is gone */
+	assert_ok(udos_store_unlock_writer(st));
+	/* one read, then every object in one bulk read, none from pack 0 */
+	assert_ok(udos_object_read(&d, &n, rd, &oids[0], 0, UDOS_READ_VERIFY));
+	free(d);
+	n = 0;
+	assert_ok(udos_object_read_many(rd, oids, 19, UDOS_READ_VERIFY,
+					read_whole, &n));
+	assert_int_equal(n, 19);
+	udos_store_close(rd);
+	udos_store_close(st);
+	free(root);
+	tmp_remove(dir);
+}
+
 static void test_repack(void **state)
 {
 	char *dir = tmp_dir();
@@ -328,6 +389,7 @@ int main(void)
 		cmocka_unit_test(test_pack_skips_corrupt_loose),
 		cmocka_unit_test(test_writer_lock),
 		cmocka_unit_test(test_crash_recovery),
+		cmocka_unit_test(test_read_during_repack),
 		cmocka_unit_test(test_repack),
 		cmocka_unit_test(test_offset_past_4g),
 	};
