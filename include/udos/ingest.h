@@ -127,7 +127,7 @@ typedef struct udos_ingest_summary {
 	uint64_t skipped;      /* symlinks, special files (see on_warning) */
 	uint64_t bytes_in;     /* bytes read from stored files */
 	uint64_t bytes_stored; /* bytes written for new objects (after
-				  compression, without record headers) */
+				  compression, without record entries) */
 	double seconds;        /* wall clock of the whole run */
 	int io;                /* the enum udos_ingest_io path used:
 				  URING or THREADS */

@@ -131,8 +131,8 @@ UDOS_API int udos_store_import(udos_import_result *out, udos_store *dst,
 enum udos_finding_kind {
 	UDOS_FIND_LOOSE_NAME = 1,     /* loose file name is not a valid id */
 	UDOS_FIND_LOOSE_HASH,         /* loose content hashes to another id */
-	UDOS_FIND_PACK_HEADER,        /* bad pack file header */
-	UDOS_FIND_RECORD_HEADER,      /* bad record header (magic/checksum) */
+	UDOS_FIND_PACK_HEADER,        /* bad or missing packs/N.rec header */
+	UDOS_FIND_RECORD_HEADER,      /* bad record entry (magic, checksum, offset) */
 	UDOS_FIND_RECORD_CHECKSUM,    /* XXH3 of stored bytes mismatch */
 	UDOS_FIND_RECORD_TRUNCATED,   /* record runs past end of pack */
 	UDOS_FIND_RECORD_HASH,        /* full: content hash/size mismatch */
@@ -175,7 +175,7 @@ typedef struct udos_validate_result {
 
 /*
  * Check everything, reporting every problem (not only the first) through fn.
- * Fast: record headers, XXH3 of every stored byte, index-to-pack agreement,
+ * Fast: record entries, XXH3 of every stored byte, index-to-pack agreement,
  * loose names against content. FULL adds decompression and re-hashing of
  * every record. Returns 0 when the walk completed (look at
  * out->findings), negative if it could not run.
