@@ -1,7 +1,9 @@
 """pack_all_loose, clean_storage, delete, repack, validate, import, loosen, add_files, callbacks."""
 
 import hashlib
+import io
 import os
+import shutil
 
 import pytest
 
@@ -144,6 +146,27 @@ def test_validate_packed_corruption(container):
     with pytest.raises(InconsistentContent):
         with container._st().open(key, verify=True) as stream:  # pylint: disable=protected-access
             stream.read()
+
+
+def test_reads_refuse_damaged_packed_bytes(container):
+    """Every read checks the stored bytes' XXH3: damage is never served."""
+    data = os.urandom(5000)  # stored raw: only the checksum can tell
+    key, other = container.add_objects_to_pack([data, b'intact' * 100])
+    meta = container.get_object_meta(key)
+    assert meta.pack_compressed is False
+    pack = container.get_folder() / 'packs' / str(meta.pack_id)
+    raw = bytearray(pack.read_bytes())
+    raw[meta.pack_offset + 100] ^= 0x01
+    pack.write_bytes(bytes(raw))
+    container.close()
+    with pytest.raises(InconsistentContent):
+        container.get_object_content(key)
+    with pytest.raises(InconsistentContent):
+        container.get_objects_content([key, other])
+    with pytest.raises(InconsistentContent):
+        with container.get_object_stream(key) as stream:
+            shutil.copyfileobj(stream, io.BytesIO())
+    assert container.get_object_content(other) == b'intact' * 100
 
 
 def test_import_between_udos_containers(make_container):
