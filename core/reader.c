@@ -282,6 +282,22 @@ static int check_stored(udos_reader *r, const uint8_t *p, size_t n,
 	return 0;
 }
 
+/* Read len bytes of the file at content offset `at` (from fd, after base):
+ * a short read is damage; stored bytes are checked as check_stored says. */
+static int read_file(udos_reader *r, void *buf, size_t len, uint64_t at)
+{
+	ssize_t n = udos__pread_full(r->fd, buf, len, r->base + at);
+
+	if (n < 0)
+		return udos__err((int)n, "read error: %s",
+				 udos_strerror((int)n));
+	if ((size_t)n < len)
+		return corrupt(r, r->meta.loc == UDOS_LOC_LOOSE
+					  ? "file shrank while reading"
+					  : "pack is truncated");
+	return check_stored(r, buf, len, at);
+}
+
 /* decode up to len bytes at dpos */
 static ssize_t decode(udos_reader *r, uint8_t *buf, size_t len)
 {
@@ -296,7 +312,6 @@ static ssize_t decode(udos_reader *r, uint8_t *buf, size_t len)
 		if (r->in_at == r->in_len) {
 			uint64_t left = r->meta.stored_size - r->in_off;
 			size_t want = left < IN_CHUNK ? (size_t)left : IN_CHUNK;
-			ssize_t n;
 			if (!left)
 				return corrupt(r, "compressed data ends early");
 			if (r->mem) {
@@ -304,18 +319,10 @@ static ssize_t decode(udos_reader *r, uint8_t *buf, size_t len)
 				r->in = r->mem;
 				want = (size_t)left;
 			} else {
-				n = udos__pread_full(r->fd, r->inbuf, want,
-						     r->base + r->in_off);
-				if (n < 0)
-					return udos__err((int)n, "pack %u: "
-							 "read error",
-							 r->meta.pack_id);
-				if ((size_t)n < want)
-					return corrupt(r, "pack is truncated");
+				rc = read_file(r, r->inbuf, want, r->in_off);
+				if (rc < 0)
+					return rc;
 				r->in = r->inbuf;
-				n = check_stored(r, r->in, want, r->in_off);
-				if (n < 0)
-					return n;
 			}
 			r->in_off += want;
 			r->in_len = want;
@@ -365,17 +372,10 @@ ssize_t udos_reader_read(udos_reader *r, void *buf, size_t len)
 		memcpy(buf, r->mem + r->pos, len);
 		n = (ssize_t)len;
 	} else if (!r->zd) {
-		n = udos__pread_full(r->fd, buf, len, r->base + r->pos);
-		if (n < 0)
-			return udos__err((int)n, "read error: %s",
-					 udos_strerror((int)n));
-		if ((size_t)n < len)
-			return corrupt(r, r->meta.loc == UDOS_LOC_LOOSE
-						  ? "file shrank while reading"
-						  : "pack is truncated");
-		rc = check_stored(r, buf, len, r->pos);
+		rc = read_file(r, buf, len, r->pos);
 		if (rc < 0)
 			return rc;
+		n = (ssize_t)len;
 	} else {
 		if (r->pos < r->dpos)
 			rewind_decoder(r);
@@ -412,7 +412,6 @@ ssize_t udos_reader_read(udos_reader *r, void *buf, size_t len)
 ssize_t udos__reader_read_stored(udos_reader *r, void *buf, size_t len)
 {
 	uint64_t left;
-	ssize_t n;
 	int rc;
 
 	if (r->meta.loc != UDOS_LOC_PACKED)
@@ -426,14 +425,7 @@ ssize_t udos__reader_read_stored(udos_reader *r, void *buf, size_t len)
 		/* checked whole by windowed() */
 		memcpy(buf, r->mem + r->spos, len);
 	} else {
-		n = udos__pread_full(r->fd, buf, len, r->base + r->spos);
-		if (n < 0)
-			return udos__err((int)n, "pack %u: read error: %s",
-					 r->meta.pack_id,
-					 udos_strerror((int)n));
-		if ((size_t)n < len)
-			return corrupt(r, "pack is truncated");
-		rc = check_stored(r, buf, len, r->spos);
+		rc = read_file(r, buf, len, r->spos);
 		if (rc < 0)
 			return rc;
 	}
