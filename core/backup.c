@@ -237,12 +237,9 @@ static int loose_cb(void *ctx, const char *rel, const udos_oid *oid)
 
 	if (!oid || faccessat(b->dfd, rel, F_OK, 0) == 0)
 		return 0;
-	in = openat(b->st->dirfd, rel, O_RDONLY | O_CLOEXEC);
-	if (in < 0)
-		return errno == ENOENT ? 0 /* packed and cleaned meanwhile */
-				       : udos__err(-errno, "cannot read '%s/%s'"
-						   ": %s", b->st->path, rel,
-						   udos_strerror(-errno));
+	in = udos__loose_open(b->st, oid);
+	if (in < 0) /* UDOS_ENOTFOUND: packed and cleaned meanwhile */
+		return in == UDOS_ENOTFOUND ? 0 : in;
 	snprintf(tmp, sizeof(tmp), "sandbox/%d-backup", (int)getpid());
 	out = openat(b->dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
 		     0644);
