@@ -132,17 +132,23 @@ def wait_for_writer_lock(store, pid, timeout=20):
     raise AssertionError("pid %d never took the writer lock" % pid)
 
 
-def test_second_writer_fails_fast(udos, tmp_path):
-    a = write(tmp_path / "a", b"first")
-    # `add --files-from -` holds the writer lock while it waits for paths
-    # (its lines come only with a commit: at the end here)
+def hold_writer_lock(udos, path):
+    """A `udos add --to pack --files-from -` of `path` that holds the writer
+    lock while it waits for more paths (its line comes only with a commit,
+    once its stdin closes); returned once it holds the lock."""
     holder = udos.popen("add", "--to", "pack", "--files-from", "-",
                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                         stderr=subprocess.PIPE)
+    holder.stdin.write(path.encode() + b"\n")
+    holder.stdin.flush()
+    wait_for_writer_lock(udos.store, holder.pid)
+    return holder
+
+
+def test_second_writer_fails_fast(udos, tmp_path):
+    a = write(tmp_path / "a", b"first")
+    holder = hold_writer_lock(udos, a)
     try:
-        holder.stdin.write(a.encode() + b"\n")
-        holder.stdin.flush()
-        wait_for_writer_lock(udos.store, holder.pid)
         write(tmp_path / "b", b"second")
         for args in (["pack"], ["add", "--to", "pack", tmp_path / "b"],
                      ["repack"], ["backup", tmp_path / "bk"]):

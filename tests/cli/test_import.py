@@ -2,12 +2,11 @@
 import hashlib
 import json
 import os
-import subprocess
 
 import pytest
 
 from conftest import Udos, sha, write
-from test_crash import wait_for_writer_lock
+from test_crash import hold_writer_lock
 
 
 def lines(r):
@@ -200,13 +199,8 @@ def test_export_into_a_non_container(udos, tmp_path):
 def test_dest_locked_by_a_packer(udos, src, tmp_path):
     s, objs = src
     a = write(tmp_path / "a", b"held")
-    holder = udos.popen("add", "--to", "pack", "--files-from", "-",
-                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                        stderr=subprocess.PIPE)
+    holder = hold_writer_lock(udos, a)
     try:
-        holder.stdin.write(a.encode() + b"\n")
-        holder.stdin.flush()
-        wait_for_writer_lock(udos.store, holder.pid)
         r = udos("import", s.store, timeout=20)
         assert r.returncode == 3, r.stderr
         err = r.stderr.decode()
