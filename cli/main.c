@@ -19,6 +19,7 @@ static const struct cmd commands[] = {
 	{ "ls", cmd_ls, CMD_READ_STORE, "list objects" },
 	{ "pack", cmd_pack, CMD_WRITE_STORE, "move loose objects into packs" },
 	{ "repack", cmd_repack, CMD_WRITE_STORE, "rewrite packs, dropping deleted objects" },
+	{ "repair", cmd_repair, CMD_NO_STORE, "rebuild the index from the packs" },
 	{ "status", cmd_status, CMD_READ_STORE, "counts and sizes" },
 	{ "validate", cmd_validate, CMD_READ_STORE, "check the whole container" },
 };
@@ -138,6 +139,31 @@ char *cli_fmt_oid(const struct cli *cli, char out[UDOS_OID_HEXSZ + 1],
 	return udos_oid_fmt_sz(out, oid, udos_store_digest_size(cli->st));
 }
 
+/* what opening a pack writer mended, said once at the end */
+static void note_recovery(const struct cli *cli)
+{
+	udos_recovery r;
+	char msg[256];
+
+	if (!cli->st || cli->quiet)
+		return;
+	udos_store_recovery(&r, cli->st);
+	if (r.adopted) {
+		snprintf(msg, sizeof(msg), "note: indexed %llu intact records "
+			 "that the index had not seen (an interrupted writer, "
+			 "or an index older than its packs) in",
+			 (unsigned long long)r.adopted);
+		cli_msg(cli, msg, udos_store_path(cli->st));
+	}
+	if (r.cut_bytes) {
+		snprintf(msg, sizeof(msg), "note: cut %llu bytes (%llu damaged "
+			 "records) that an interrupted writer left at the end "
+			 "of the last pack of", (unsigned long long)r.cut_bytes,
+			 (unsigned long long)r.cut_records);
+		cli_msg(cli, msg, udos_store_path(cli->st));
+	}
+}
+
 static void usage(FILE *f)
 {
 	size_t i;
@@ -222,6 +248,7 @@ int main(int argc, char **argv)
 	}
 	cli.mode = cli.cmd->mode;
 	rc = cli.cmd->fn(&cli, argc - i, argv + i);
+	note_recovery(&cli);
 	udos_store_close(cli.st);
 	if (fflush(stdout) == EOF || ferror(stdout)) {
 		if (errno != EPIPE)

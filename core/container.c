@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -448,7 +449,9 @@ int udos_store_open(udos_store **out, const char *path, unsigned flags)
 		st->genfd = openat(st->dirfd, GEN_NAME, O_RDONLY | O_CLOEXEC);
 	/* read before the index opens: whatever is written later is seen */
 	st->seen_gen = read_gen(st);
-	if (flags & UDOS_OPEN_WRITER) {
+	if (flags & UDOS_OPEN_NO_INDEX) {
+		rc = 0;
+	} else if (flags & UDOS_OPEN_WRITER) {
 		rc = udos_store_lock_writer(st);
 	} else {
 		rc = index_dir(idx, sizeof(idx), st);
@@ -485,23 +488,16 @@ void udos_store_close(udos_store *st)
 	free(st);
 }
 
-int udos_store_lock_writer(udos_store *st)
+/* take writer.lock (flock, pid written in it); called with st->mu held */
+static int take_lock(udos_store *st)
 {
-	char idx[4096], pidbuf[32];
-	udos__index *ix = NULL;
-	int fd, rc, len;
+	char pidbuf[32];
+	int fd, len;
 
-	pthread_mutex_lock(&st->mu);
-	if (st->lockfd >= 0) {
-		pthread_mutex_unlock(&st->mu);
-		return 0;
-	}
 	fd = openat(st->dirfd, LOCK_NAME, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		rc = udos__err(-errno, "cannot open '%s/%s': %s", st->path,
-			       LOCK_NAME, udos_strerror(-errno));
-		goto out;
-	}
+	if (fd < 0)
+		return udos__err(-errno, "cannot open '%s/%s': %s", st->path,
+				 LOCK_NAME, udos_strerror(-errno));
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		int e = errno;
 		ssize_t n = udos__pread_full(fd, pidbuf, sizeof(pidbuf) - 1, 0);
@@ -509,24 +505,76 @@ int udos_store_lock_writer(udos_store *st)
 		pidbuf[strcspn(pidbuf, "\n")] = '\0';
 		close(fd);
 		if (e == EWOULDBLOCK)
-			rc = udos__err(UDOS_ELOCKED, "another process is "
-				       "writing packs (pid %s) in '%s'",
-				       pidbuf[0] ? pidbuf : "unknown",
-				       st->path);
-		else
-			rc = udos__err(-e, "cannot lock '%s/%s': %s", st->path,
-				       LOCK_NAME, udos_strerror(-e));
-		goto out;
+			return udos__err(UDOS_ELOCKED, "another process is "
+					 "writing packs (pid %s) in '%s'",
+					 pidbuf[0] ? pidbuf : "unknown",
+					 st->path);
+		return udos__err(-e, "cannot lock '%s/%s': %s", st->path,
+				 LOCK_NAME, udos_strerror(-e));
 	}
 	len = snprintf(pidbuf, sizeof(pidbuf), "%d\n", (int)getpid());
 	if (ftruncate(fd, 0) == 0)
 		udos__pwrite_all(fd, pidbuf, (size_t)len, 0);
+	st->lockfd = fd;
+	return 0;
+}
 
+bool udos__pid_running(long pid)
+{
+	return pid > 0 && !(kill((pid_t)pid, 0) < 0 && errno == ESRCH);
+}
+
+bool udos__store_writer_running(udos_store *st)
+{
+	char buf[32];
+	ssize_t n;
+	int fd;
+
+	if (st->lockfd >= 0)
+		return false; /* that writer is the caller */
+	fd = openat(st->dirfd, LOCK_NAME, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = udos__pread_full(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	return udos__pid_running(strtol(buf, NULL, 10)) &&
+	       strtol(buf, NULL, 10) != (long)getpid();
+}
+
+int udos__store_lock_only(udos_store *st)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&st->mu);
+	if (st->lockfd < 0)
+		rc = take_lock(st);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int udos_store_lock_writer(udos_store *st)
+{
+	char idx[4096];
+	udos__index *ix = NULL;
+	int rc;
+
+	pthread_mutex_lock(&st->mu);
+	if (st->primary) {
+		pthread_mutex_unlock(&st->mu);
+		return 0;
+	}
+	if (st->lockfd < 0) {
+		rc = take_lock(st);
+		if (rc < 0)
+			goto out;
+	}
 	rc = index_dir(idx, sizeof(idx), st);
 	if (rc == 0)
 		rc = udos__index_open(&ix, idx, true, false);
 	if (rc < 0) {
-		close(fd);
+		close(st->lockfd);
+		st->lockfd = -1;
 		goto out;
 	}
 	pthread_rwlock_wrlock(&st->ixlock);
@@ -534,7 +582,6 @@ int udos_store_lock_writer(udos_store *st)
 	st->ix = ix;
 	st->primary = true;
 	pthread_rwlock_unlock(&st->ixlock);
-	st->lockfd = fd;
 	bump_gen(st);
 	rc = 0;
 out:
@@ -575,6 +622,11 @@ out:
 void udos_store_info_get(udos_store_info *out, const udos_store *st)
 {
 	*out = st->info;
+}
+
+void udos_store_recovery(udos_recovery *out, const udos_store *st)
+{
+	*out = st->recovery; /* written only while a writer opens */
 }
 
 int udos_store_hash_type(const udos_store *st)

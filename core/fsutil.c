@@ -1,6 +1,7 @@
 /* fsutil.c - retrying read/write loops, fsync helpers, *at() utilities. */
 #include "internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -146,4 +147,38 @@ ssize_t udos__fd_read(void *ctx, void *buf, size_t len)
 			return udos__err(-errno, "read error: %s",
 					 udos_strerror(-errno));
 	}
+}
+
+int udos__rm_tree(int dirfd, const char *rel)
+{
+	int fd = openat(dirfd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+			O_CLOEXEC);
+	struct dirent *de;
+	int rc = 0;
+	DIR *d;
+
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		if (errno != ENOTDIR)
+			return -errno;
+		return unlinkat(dirfd, rel, 0) < 0 ? -errno : 0;
+	}
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while (rc == 0 && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (unlinkat(fd, de->d_name, 0) == 0 || errno == ENOENT)
+			continue;
+		rc = errno == EISDIR || errno == EPERM ? udos__rm_tree(fd, de->d_name)
+						       : -errno;
+	}
+	closedir(d);
+	if (rc == 0 && unlinkat(dirfd, rel, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		rc = -errno;
+	return rc;
 }

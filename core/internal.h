@@ -136,6 +136,9 @@ int udos__fsync(int fd);      /* fault-injection point */
 int udos__fdatasync(int fd);  /* fault-injection point */
 int udos__fsync_dir(int dirfd, const char *rel); /* open+fsync+close */
 int udos__mkdir_p(int dirfd, const char *rel, mode_t mode);
+/* remove a file or a folder and everything under it (no symlinks
+ * followed); a missing one is no error */
+int udos__rm_tree(int dirfd, const char *rel);
 
 /* ---- codec.c ------------------------------------------------------------ */
 
@@ -326,6 +329,7 @@ struct udos_store {
 	int lockfd;               /* writer lock file, -1 when not held */
 	struct udos_writer *writer;
 	int *packfds;             /* read fds by pack id, -1 = not open */
+	udos_recovery recovery;   /* what writer opens found and mended */
 	size_t n_packfds;
 };
 
@@ -345,6 +349,13 @@ int udos__store_index_write(udos_store *st, udos__batch *b, bool sync);
 /* Read fd for a pack (cached); UDOS_ECORRUPT if the file is missing. */
 int udos__store_packfd(udos_store *st, uint32_t pack_id);
 void udos__store_forget_pack(udos_store *st, uint32_t pack_id);
+/* whether process `pid` exists (sandbox files and writer.lock name theirs) */
+bool udos__pid_running(long pid);
+/* whether another process that is still running took writer.lock last: a
+ * writer at work, whose uncommitted records are no fault */
+bool udos__store_writer_running(udos_store *st);
+/* Take writer.lock without opening the index (repair, which replaces it). */
+int udos__store_lock_only(udos_store *st);
 /* Highest existing pack id, or -1 when none; negative errno on error. */
 int64_t udos__packs_max_id(udos_store *st);
 /* "packs/N" */
@@ -435,6 +446,40 @@ int udos__record_check(const udos__rec *rec, int *kind_out, int fd,
 
 /* Read and decode entry `slot` of a packs/N.rec file. */
 int udos__rec_read(udos__rec *rec, int fd, uint64_t slot);
+
+/* ---- recscan.c: which records of a pack are intact ----------------------- */
+
+/* What a scan of one pack found, from its start point on. */
+typedef struct udos__scan {
+	uint64_t data_size;  /* bytes of packs/N */
+	uint64_t recs_size;  /* bytes of packs/N.rec */
+	uint64_t slots;      /* whole entries packs/N.rec holds */
+	/* the intact run: records back to back from the start point, each
+	 * with a sound entry and stored bytes that pass their XXH3 */
+	uint64_t run_end;    /* end of the run's bytes in packs/N */
+	uint64_t run_slots;  /* entries up to the end of the run */
+	uint64_t intact;     /* intact records (in the run or after it) */
+	uint64_t stray;      /* intact records after a bad one or a gap */
+	uint64_t bad;        /* entries or stored bytes failing their checks */
+	bool no_header;      /* packs/N.rec shorter than its header */
+} udos__scan;
+
+/* Each record in turn (pack_id and slot filled): kind 0 when intact, else
+ * the enum udos_finding_kind of its fault (the detail message says more;
+ * rec's other fields are then those of a decodable entry, or zero).
+ * Non-zero stops the scan and is returned. */
+typedef int (*udos__scan_fn)(void *ctx, const udos__rec *rec, int kind);
+#define UDOS__SCAN_FULL (1u << 0) /* also decompress and re-hash */
+
+/*
+ * Check the records of pack `id` from entry `from_slot`, whose bytes start
+ * at `from_off`, to the last whole entry of packs/N.rec, in entry order. Returns 0 (see *out), UDOS_ECORRUPT when a
+ * file is missing or packs/N.rec's header belongs elsewhere, or an I/O
+ * error.
+ */
+int udos__pack_scan(udos__scan *out, udos_store *st, uint32_t id,
+		    uint64_t from_slot, uint64_t from_off, unsigned flags,
+		    udos__scan_fn fn, void *ctx);
 
 /* writer.c: remove packs/N and packs/N.rec */
 int udos__pack_remove(udos_store *st, uint32_t id);

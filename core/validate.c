@@ -3,6 +3,8 @@
  * and the index against the packs. Every problem is reported. */
 #include "internal.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -30,6 +32,8 @@ const char *udos_finding_name(int kind)
 	case UDOS_FIND_INDEX_MISMATCH: return "index-mismatch";
 	case UDOS_FIND_INDEX_VALUE: return "index-value";
 	case UDOS_FIND_IO: return "io";
+	case UDOS_FIND_INDEX_BEHIND: return "index-behind";
+	case UDOS_FIND_STRAY: return "stray-file";
 	}
 	return "unknown";
 }
@@ -426,6 +430,111 @@ static int val_index(void *ctx, const udos_oid *oid, const void *val,
 	return v->stop;
 }
 
+/*
+ * Intact records past the index's tail: an index older than its packs (put
+ * back from a copy, or a crash before a commit). The next writer indexes
+ * them, and so does repair; until then they cannot be read. Not a finding
+ * while a writer is at work: they are its uncommitted records.
+ */
+static void check_behind(struct val *v, const udos__tail *t, bool have_tail)
+{
+	if (udos__store_writer_running(v->st))
+		return;
+	for (size_t id = have_tail ? t->pack_id : 0; id < v->n_packs; id++) {
+		bool is_tail = have_tail && id == t->pack_id;
+		char rel[64];
+		udos__scan sc;
+
+		if (!v->packs[id].present)
+			continue;
+		if (udos__pack_scan(&sc, v->st, (uint32_t)id,
+				    is_tail ? t->slots : 0,
+				    is_tail ? t->end : 0, 0, NULL, NULL) < 0 ||
+		    !sc.intact)
+			continue;
+		udos__pack_relpath(rel, sizeof(rel), (uint32_t)id);
+		find(v, UDOS_FIND_INDEX_BEHIND, NULL, rel, is_tail ? t->end : 0,
+		     "'%s' holds %" PRIu64 " intact records the index does not "
+		     "know (an index older than its packs, or a writer "
+		     "interrupted before its commit): the next writer indexes "
+		     "them, or run 'udos repair'", rel, sc.intact);
+	}
+}
+
+/* what may sit in the container's folder (docs/FORMAT.md) */
+static const char *const root_names[] = {
+	"config.json", "loose", "sandbox", "packs", "index", "writer.lock",
+	"index.gen",
+};
+
+static bool root_name_ok(const char *name)
+{
+	for (size_t i = 0; i < sizeof(root_names) / sizeof(*root_names); i++)
+		if (!strcmp(name, root_names[i]))
+			return true;
+	return false;
+}
+
+/* "N" or "N.rec", N a pack id in decimal without leading zeros */
+static bool pack_name_ok(const char *name)
+{
+	const char *p = name;
+
+	if (!isdigit((unsigned char)*p) || (p[0] == '0' && isdigit((unsigned char)p[1])))
+		return false;
+	while (isdigit((unsigned char)*p))
+		p++;
+	return (!*p || !strcmp(p, ".rec")) && p - name <= 10 &&
+	       strtoull(name, NULL, 10) <= UINT32_MAX;
+}
+
+/* a sandbox file "<pid>-..." of a writer still running */
+static bool sandbox_name_ok(const char *name)
+{
+	char *end;
+	long pid = strtol(name, &end, 10);
+
+	return *end == '-' && udos__pid_running(pid);
+}
+
+static void check_folder(struct val *v, const char *rel,
+			 bool (*ok)(const char *name), const char *why)
+{
+	int fd = openat(v->st->dirfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct dirent *de;
+	DIR *d;
+
+	if (fd < 0)
+		return;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d)) && !v->stop) {
+		char path[300];
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    ok(de->d_name))
+			continue;
+		if (!strcmp(rel, "."))
+			snprintf(path, sizeof(path), "%s", de->d_name);
+		else
+			snprintf(path, sizeof(path), "%s/%s", rel, de->d_name);
+		find(v, UDOS_FIND_STRAY, NULL, path, 0, "'%s' does not belong "
+		     "here: %s", path, why);
+	}
+	closedir(d);
+}
+
+static void check_strays(struct val *v)
+{
+	check_folder(v, ".", root_name_ok, "not part of a udos container");
+	check_folder(v, "packs", pack_name_ok, "not a pack or record file");
+	check_folder(v, "sandbox", sandbox_name_ok, "left by a writer that is "
+		     "no longer running ('udos pack' removes it)");
+}
+
 static int count_loose(void *ctx, const char *rel, const udos_oid *oid)
 {
 	struct val *v = ctx;
@@ -516,6 +625,10 @@ int udos_store_validate(udos_validate_result *out, udos_store *st,
 		rc = udos__index_foreach_raw(st->ix, val_index, &v);
 		pthread_rwlock_unlock(&st->ixlock);
 	}
+	if (rc == 0 && !v.stop)
+		check_behind(&v, &t, have_tail);
+	if (rc == 0 && !v.stop)
+		check_strays(&v);
 	for (size_t id = 0; id < v.n_packs; id++)
 		if (v.packs[id].recfd >= 0)
 			close(v.packs[id].recfd);

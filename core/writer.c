@@ -315,37 +315,150 @@ static bool at_tail(const udos_writer *w)
 	       w->slots == w->tail.slots;
 }
 
+/* ---- opening: adopt what the index has not seen -------------------------- */
+
+#define ADOPT_BATCH 20000
+
+struct adopt {
+	udos_writer *w;
+	udos__batch *b;
+};
+
+static int adopt_flush(struct adopt *a, const udos__tail *t)
+{
+	int rc;
+
+	if (t)
+		udos__batch_set_tail(a->b, t);
+	if (!udos__batch_count(a->b))
+		return 0;
+	rc = udos__store_index_write(a->w->st, a->b, !a->w->opts.no_sync);
+	udos__batch_clear(a->b);
+	return rc;
+}
+
+/* an intact record past the tail: index it (later records win, so the
+ * newest copy of an id is the one indexed) */
+static int adopt_one(void *ctx, const udos__rec *rec, int kind)
+{
+	struct adopt *a = ctx;
+
+	if (kind)
+		return 0;
+	udos__batch_put(a->b, &rec->oid, rec);
+	a->w->st->recovery.adopted++;
+	if (udos__batch_count(a->b) < ADOPT_BATCH)
+		return 0;
+	return adopt_flush(a, NULL);
+}
+
+static int behind(udos_writer *w, const char *rel, const char *what)
+{
+	return udos__err(UDOS_ECORRUPT, "'%s/%s' %s than the index says; the "
+			 "index does not match its packs: run 'udos repair' "
+			 "on '%s'", w->st->path, rel, what, w->st->path);
+}
+
+static bool pack_exists(udos_store *st, uint32_t id)
+{
+	char rel[64];
+
+	udos__pack_relpath(rel, sizeof(rel), id);
+	return faccessat(st->dirfd, rel, F_OK, 0) == 0;
+}
+
+/*
+ * Where to append after the scan of the last pack: at the end of its intact
+ * run, cutting what follows only when no intact record does (the torn tail
+ * of a crash); else in a new pack, so that bytes which pass their checks
+ * are never thrown away.
+ */
+static int append_after(udos_writer *w, uint32_t id, const udos__scan *sc)
+{
+	udos__tail at = { id, sc->run_end, sc->run_slots };
+	int rc;
+
+	if (sc->stray)
+		return create_pack(w, id + 1);
+	if (sc->no_header) { /* made, never synced: holds nothing */
+		rc = udos__pack_remove(w->st, id);
+		return rc < 0 ? rc : create_pack(w, id);
+	}
+	w->st->recovery.cut_bytes += sc->data_size - sc->run_end;
+	w->st->recovery.cut_bytes += sc->recs_size - udos__rec_pos(sc->run_slots);
+	w->st->recovery.cut_records += sc->bad;
+	return open_pack(w, &at);
+}
+
+/*
+ * Put the writer where the packs end. Records past the index's tail (a
+ * crash before their commit, or an index older than its packs) are checked
+ * and the intact ones indexed; the last pack is cut back only where its
+ * records fail their checks.
+ */
 static int recover(udos_writer *w)
 {
-	udos__batch *b;
+	udos_store *st = w->st;
+	udos__tail t = { 0 };
+	struct adopt a = { w, w->batch };
+	bool have_tail;
 	int64_t max;
 	int rc;
 
-	pthread_rwlock_rdlock(&w->st->ixlock);
-	rc = udos__index_get_tail(w->st->ix, &w->tail);
-	pthread_rwlock_unlock(&w->st->ixlock);
-	if (rc == 0)
-		return restore_tail(w);
-	if (rc != UDOS_ENOTFOUND)
+	pthread_rwlock_rdlock(&st->ixlock);
+	rc = udos__index_get_tail(st->ix, &t);
+	pthread_rwlock_unlock(&st->ixlock);
+	if (rc < 0 && rc != UDOS_ENOTFOUND)
 		return rc;
-	/* Never committed. Packs here were written by an older run that
-	 * crashed before its first commit, or by another tool: leave them
-	 * and start after them. */
-	max = udos__packs_max_id(w->st);
+	have_tail = rc == 0;
+	max = udos__packs_max_id(st);
 	if (max < -1)
 		return (int)max;
-	rc = create_pack(w, (uint32_t)(max + 1));
+	if (have_tail && !pack_exists(st, t.pack_id)) {
+		char rel[64];
+		udos__pack_relpath(rel, sizeof(rel), t.pack_id);
+		if (t.slots || (int64_t)t.pack_id < max)
+			return behind(w, rel, "is missing, and fewer packs are "
+				      "there");
+		rc = create_pack(w, t.pack_id);
+		goto commit;
+	}
+	if (max < 0) {
+		rc = create_pack(w, 0);
+		goto commit;
+	}
+	for (int64_t id = have_tail ? t.pack_id : 0; id <= max; id++) {
+		bool is_tail = have_tail && id == (int64_t)t.pack_id;
+		uint64_t from_slot = is_tail ? t.slots : 0;
+		uint64_t from_off = is_tail ? t.end : 0;
+		char rel[64];
+		udos__scan sc;
+
+		if (!pack_exists(st, (uint32_t)id))
+			continue;
+		udos__pack_relpath(rel, sizeof(rel), (uint32_t)id);
+		rc = udos__pack_scan(&sc, st, (uint32_t)id, from_slot,
+				     from_off, 0, adopt_one, &a);
+		if (rc < 0)
+			return rc;
+		if (is_tail && (sc.data_size < t.end || sc.slots < t.slots ||
+				(t.slots && sc.no_header)))
+			return behind(w, rel, "is shorter");
+		if (id == max)
+			rc = append_after(w, (uint32_t)id, &sc);
+		if (rc < 0)
+			return rc;
+	}
+commit:
 	if (rc < 0)
 		return rc;
 	mark_tail(w);
-	b = udos__batch_new();
-	if (!b)
-		return udos__err(-ENOMEM, "out of memory");
-	udos__batch_set_tail(b, &w->tail);
 	rc = sync_pack(w);
-	if (rc == 0)
-		rc = udos__store_index_write(w->st, b, !w->opts.no_sync);
-	udos__batch_free(b);
+	if (rc == 0 && (!have_tail || st->recovery.adopted ||
+			t.pack_id != w->tail.pack_id ||
+			t.end != w->tail.end || t.slots != w->tail.slots))
+		rc = adopt_flush(&a, &w->tail);
+	udos__batch_clear(w->batch);
 	return rc;
 }
 

@@ -194,6 +194,75 @@ static PyObject *codec_parse(PyObject *self, PyObject *arg)
 	return Py_BuildValue("(si)", udos_codec_name(codec), level);
 }
 
+PyDoc_STRVAR(repair_doc,
+"repair(path, dry_run=False, full=False) -> dict\n"
+"Rebuild the index of the container at `path` from its packs\n"
+"(udos_store_repair): the counts of udos_repair_result, and 'problems',\n"
+"a list of (kind, path, offset, message) for what was left out.");
+
+static int repair_problem(void *ctx, const udos_finding *f)
+{
+	PyObject *t;
+	int rc;
+
+	if (PyErr_Occurred())
+		return 1;
+	t = Py_BuildValue("(ssKs)", udos_finding_name(f->kind),
+			  f->path ? f->path : "",
+			  (unsigned long long)f->offset,
+			  f->message ? f->message : "");
+	rc = t ? PyList_Append((PyObject *)ctx, t) : -1;
+	Py_XDECREF(t);
+	return rc < 0;
+}
+
+static PyObject *repair(PyObject *self, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "path", "dry_run", "full", NULL };
+	udos_repair_opts opts = UDOS_REPAIR_OPTS_INIT;
+	udos_repair_result r;
+	PyObject *pathobj = NULL, *problems;
+	int dry = 0, full = 0, rc;
+
+	(void)self;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|pp", kwlist,
+					 PyUnicode_FSConverter, &pathobj,
+					 &dry, &full))
+		return NULL;
+	problems = PyList_New(0);
+	if (!problems) {
+		Py_DECREF(pathobj);
+		return NULL;
+	}
+	opts.flags = (dry ? UDOS_REPAIR_DRY_RUN : 0) |
+		     (full ? UDOS_REPAIR_FULL : 0);
+	opts.on_problem = repair_problem;
+	opts.ctx = problems;
+	/* the GIL stays held: problems are appended from the callback */
+	rc = udos_store_repair(&r, PyBytes_AS_STRING(pathobj), &opts);
+	if (rc < 0 || PyErr_Occurred()) {
+		if (!PyErr_Occurred())
+			udos_py_raise(rc, PyBytes_AS_STRING(pathobj));
+		Py_DECREF(pathobj);
+		Py_DECREF(problems);
+		return NULL;
+	}
+	Py_DECREF(pathobj);
+	return Py_BuildValue(
+		"{sKsKsKsKsKsKsKsKsKsOsOsN}", "packs",
+		(unsigned long long)r.packs, "bad_packs",
+		(unsigned long long)r.bad_packs, "records",
+		(unsigned long long)r.records, "damaged",
+		(unsigned long long)r.damaged, "deleted",
+		(unsigned long long)r.deleted, "objects",
+		(unsigned long long)r.objects, "adopted",
+		(unsigned long long)r.adopted, "lost",
+		(unsigned long long)r.lost, "bytes",
+		(unsigned long long)r.bytes, "old_index",
+		r.old_index ? Py_True : Py_False, "dry_run",
+		dry ? Py_True : Py_False, "problems", problems);
+}
+
 static PyObject *lib_version(PyObject *self, PyObject *unused)
 {
 	(void)self;
@@ -222,6 +291,8 @@ static PyMethodDef module_methods[] = {
 	{ "init_store", (PyCFunction)(void (*)(void))init_store,
 	  METH_VARARGS | METH_KEYWORDS, init_store_doc },
 	{ "codec_parse", codec_parse, METH_O, codec_parse_doc },
+	{ "repair", (PyCFunction)(void (*)(void))repair,
+	  METH_VARARGS | METH_KEYWORDS, repair_doc },
 	{ "version", lib_version, METH_NOARGS, "The C library's version." },
 	{ "sha256_hex", sha256_hex, METH_O, hash_doc },
 	{ NULL, NULL, 0, NULL },

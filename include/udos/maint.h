@@ -142,6 +142,10 @@ enum udos_finding_kind {
 	UDOS_FIND_INDEX_MISMATCH,     /* index entry disagrees with record */
 	UDOS_FIND_INDEX_VALUE,        /* undecodable index value */
 	UDOS_FIND_IO,                 /* could not read something */
+	UDOS_FIND_INDEX_BEHIND,       /* intact records past the index's tail:
+					 an index older than its packs (the
+					 next writer or repair indexes them) */
+	UDOS_FIND_STRAY,              /* a file that does not belong */
 };
 
 typedef struct udos_finding {
@@ -186,6 +190,57 @@ UDOS_API int udos_store_validate(udos_validate_result *out, udos_store *st,
 				 udos_progress_fn progress, void *pctx);
 
 UDOS_API const char *udos_finding_name(int kind);
+
+/* ---- repair: the index rebuilt from the packs ---------------------------- */
+
+enum udos_repair_flags {
+	UDOS_REPAIR_DRY_RUN = 1u << 0, /* build and count, keep the old index */
+	UDOS_REPAIR_FULL = 1u << 1,    /* also decompress and re-hash records */
+};
+
+typedef struct udos_repair_opts {
+	unsigned version;           /* UDOS_REPAIR_OPTS_VERSION */
+	unsigned flags;             /* enum udos_repair_flags */
+	udos_finding_fn on_problem; /* each record or pack left out, and why */
+	udos_progress_fn progress;  /* bytes of packs checked */
+	void *ctx;                  /* for on_problem and progress */
+} udos_repair_opts;
+
+#define UDOS_REPAIR_OPTS_VERSION 1
+#define UDOS_REPAIR_OPTS_INIT { UDOS_REPAIR_OPTS_VERSION, 0, NULL, NULL, NULL }
+
+typedef struct udos_repair_result {
+	uint64_t packs;        /* packs scanned */
+	uint64_t bad_packs;    /* packs whose record file is missing or not
+				  this container's: left out, left in place */
+	uint64_t records;      /* intact records found */
+	uint64_t damaged;      /* records failing their checks: left out */
+	uint64_t deleted;      /* records of objects the old index knew as
+				  deleted: kept deleted */
+	uint64_t objects;      /* objects in the new index */
+	uint64_t adopted;      /* of those, ids the old index did not have
+				  (all of them without a readable old index) */
+	uint64_t lost;         /* ids of the old index with no intact record
+				  anywhere (0 without a readable old index) */
+	uint64_t bytes;        /* pack bytes checked */
+	bool old_index;        /* the old index could be read */
+} udos_repair_result;
+
+/*
+ * Rebuild the index from the packs, which are the source of truth: every
+ * record of packs/N.rec is checked (entry, XXH3 of its stored bytes; FULL:
+ * content hash too) and each intact one indexed, the newest copy of an id
+ * (highest pack, then entry) winning. When the old index can still be
+ * read, records it had committed under ids it no longer has (deleted
+ * objects) stay deleted; without it every intact record comes back.
+ * Nothing in the packs is changed or removed: damaged records are
+ * reported and left out. The new index replaces the old one at the end
+ * (a crash before leaves the old one; between, none: run repair again).
+ * Opens `path` itself (the old index may be missing or unreadable) and
+ * holds its writer lock (UDOS_ELOCKED). `out` may be NULL.
+ */
+UDOS_API int udos_store_repair(udos_repair_result *out, const char *path,
+			       const udos_repair_opts *opts);
 
 /* ---- repack ------------------------------------------------------------ */
 

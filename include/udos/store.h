@@ -63,6 +63,9 @@ UDOS_API int udos_store_init(const char *path, const udos_init_opts *opts);
 enum udos_open_flags {
 	/* take the pack-writer lock now instead of at the first pack write */
 	UDOS_OPEN_WRITER = 1u << 0,
+	/* open without the index (udos_store_repair rebuilds it): a missing
+	 * or unreadable index is no error, and look-ups fail UDOS_EINDEX */
+	UDOS_OPEN_NO_INDEX = 1u << 1,
 };
 
 /*
@@ -93,6 +96,21 @@ UDOS_API int udos_store_lock_writer(udos_store *st);
 /* Give the writer lock back (no-op if not held; fails with -EBUSY while a
  * udos_writer is open). The index goes back to read-only mode. */
 UDOS_API int udos_store_unlock_writer(udos_store *st);
+
+/*
+ * What opening a pack writer found and mended: records past the index's
+ * tail (a crash before their commit, or an index older than its packs)
+ * that pass their checks are indexed ("adopted"); bytes at the end of the
+ * last pack that fail them (a torn write) are cut. Counts add up over the
+ * store's writer opens. A CLI reports a non-zero count on stderr.
+ */
+typedef struct udos_recovery {
+	uint64_t adopted;      /* intact records indexed */
+	uint64_t cut_records;  /* entries failing their checks, cut */
+	uint64_t cut_bytes;    /* bytes cut from packs/N and packs/N.rec */
+} udos_recovery;
+
+UDOS_API void udos_store_recovery(udos_recovery *out, const udos_store *st);
 
 typedef struct udos_store_info {
 	char container_id[37];    /* uuid, lowercase */

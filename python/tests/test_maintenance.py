@@ -270,3 +270,19 @@ def test_compress_mode_strings_and_errors(container):
     with pytest.raises(ValueError):
         container.pack_all_loose(compress=42)
     assert udos.ValidationIssues([], [], [], []).is_valid()
+
+
+def test_repair_rebuilds_a_lost_index(container):
+    """Packs are the source of truth: without index/ every object comes back."""
+    hashes = container.add_objects_to_pack([b'one', b'two' * 1000, b''])
+    container.add_object(b'loose stays loose')
+    container.close()
+    shutil.rmtree(container.get_folder() / 'index')
+    dry = container.repair(dry_run=True)
+    assert dry['objects'] == 3 and dry['dry_run'] and not dry['old_index']
+    assert not (container.get_folder() / 'index').exists()
+    res = container.repair()
+    assert res['objects'] == 3 and res['adopted'] == 3
+    assert res['damaged'] == 0 and res['problems'] == []
+    assert container.get_objects_content(hashes) == dict(zip(hashes, [b'one', b'two' * 1000, b'']))
+    assert container.validate().is_valid

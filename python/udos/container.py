@@ -824,6 +824,20 @@ class Container:  # pylint: disable=too-many-public-methods
                 result[tup[2]] = result.get(tup[2], 0) + (1 if count else tup[1])
         return result
 
+    def repair(self, dry_run: bool = False, full: bool = False) -> dict:
+        """Rebuild the index from the packs, which are the source of truth.
+
+        Every record is checked (``full``: decompressed and re-hashed too) and
+        each intact one indexed, the newest copy of an id winning; objects the
+        old index still knows as deleted stay deleted. Use it when the index
+        is missing, unreadable or older than the packs. Returns the counts of
+        ``udos repair --json`` (``objects``, ``adopted``, ``damaged``,
+        ``lost`` ...) and ``problems``, a list of (kind, path, offset,
+        message) for records left out. Needs the writer lock (LockedError).
+        """
+        self.close()
+        return _udos.repair(str(self._folder), dry_run=dry_run, full=full)
+
     def validate(self, callback: Callable | None = None) -> ValidationIssues:
         """Check every object (full re-hash) and every pack record; return the issues.
 

@@ -195,8 +195,9 @@ static void test_crash_recovery(void **state)
 	close(pfd[0]);
 
 	assert_ok(udos_store_open(&st, path, 0));
-	/* the residue is not a fault, and is measured */
-	assert_int_equal(validate_findings(st, true, &vr), 0);
+	/* the flushed, uncommitted records are intact: the index is behind
+	 * its packs (one finding for each pack holding them) */
+	assert_true(validate_findings(st, true, &vr) >= 1);
 	for (int i = 0; i < 500; i++) {
 		uint8_t buf[5000];
 		udos_oid oid;
@@ -204,13 +205,17 @@ static void test_crash_recovery(void **state)
 		udos_oid_hash(&oid, buf, sizeof(buf));
 		assert_int_equal(udos_object_has(st, &oid), 1);
 	}
-	/* the next writer repairs the tail */
+	/* the next writer indexes them rather than cutting them */
 	udos_writer *w = NULL;
+	udos_recovery rec;
 	assert_ok(udos_writer_open(&w, st, NULL));
 	udos_writer_close(w);
+	udos_store_recovery(&rec, st);
+	assert_int_equal(rec.adopted, 401);
+	assert_int_equal(rec.cut_bytes, 0);
 	assert_int_equal(validate_findings(st, true, &vr), 0);
 	assert_int_equal(vr.tail_bytes, 0);
-	assert_int_equal(vr.index_checked, 500);
+	assert_int_equal(vr.index_checked, 901);
 	udos_store_close(st);
 	free(path);
 	tmp_remove(dir);
