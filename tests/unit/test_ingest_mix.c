@@ -86,8 +86,8 @@ static void write_file(struct mfile *mf, uint64_t *s)
 /* n files under dir/name with sizes drawn by pick(); created in a shuffled
  * order so that the walk's inode order mixes the classes too. */
 static void mix_make(struct mix *m, const char *dir, const char *name,
-		     size_t n, uint64_t seed, size_t (*pick)(uint64_t *, void *),
-		     void *arg)
+		     size_t n, uint64_t seed,
+		     size_t (*pick)(uint64_t *, void *), void *arg)
 {
 	uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
 	size_t *order = malloc(n * sizeof(*order));
@@ -284,7 +284,8 @@ static void test_many_medium(void **state)
 static void test_random_mix(void **state)
 {
 	static const unsigned qds[] = { 1, 2, 3, 8, 32, 512 };
-	const char *es = getenv("UDOS_MIX_SEED"), *er = getenv("UDOS_MIX_ROUNDS");
+	const char *es = getenv("UDOS_MIX_SEED");
+	const char *er = getenv("UDOS_MIX_ROUNDS");
 	uint64_t seed = es ? strtoull(es, NULL, 0) : 20260812;
 	unsigned rounds = er ? (unsigned)atoi(er) : 6;
 	char *dir = tmp_dir();
