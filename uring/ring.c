@@ -12,6 +12,12 @@
  * then either read whole into one buffer (<= ING_MED_MAX) or streamed in
  * ING_CHUNK pieces. The last read of a file asks for one byte more than the
  * size statx gave: getting it, or getting less, means the file changed.
+ *
+ * Fixed-file slots and SQEs are taken only when there: each step first
+ * asks need() for the SQEs and slot it is about to use, and a file that
+ * cannot have them parks in a state that says which step to redo. Only
+ * this thread takes and gives slots, so a parked file is retried at the
+ * top of the loop after the completions that freed them.
  */
 #include "ingest_int.h"
 
@@ -62,7 +68,10 @@ struct rd {
 	struct statx stx;
 };
 enum { RD_STAT = 1, RD_WANT_BUDGET, RD_MED, RD_WANT_STREAM, RD_OPENING,
-       RD_WANT_ROOM, RD_READING, RD_CLOSING };
+       RD_WANT_ROOM, RD_READING, RD_CLOSING,
+       RD_WANT_STAT,   /* no SQE for the statx */
+       RD_WANT_SLOT,   /* no fixed-file slot or SQEs for the next open */
+       RD_WANT_CLOSE }; /* no SQE for the close */
 
 struct rr {
 	struct ing_run *r;
@@ -147,7 +156,7 @@ int ing_ring_probe(void)
 static int setup(struct rr *x)
 {
 	struct ing_run *r = x->r;
-	unsigned qd = r->o.queue_depth, entries = 1, i;
+	unsigned qd = r->o.queue_depth, entries = 1, cq, i;
 	struct io_uring_params p;
 	struct iovec *iov;
 	unsigned wq[2];
@@ -158,9 +167,17 @@ static int setup(struct rr *x)
 		return -ENOSYS;
 	while (entries < qd * 4)
 		entries <<= 1;
+	/* Room for every completion that can be outstanding, so none has
+	 * to wait in the kernel's overflow list: three per fixed-file slot
+	 * (open, read, close), a statx per head slot, the stream reads and
+	 * the wake-up read. */
+	x->n_fixed = qd + 4 * ING_MAX_STREAMS + 8;
+	cq = entries * 2;
+	while (cq < 3 * x->n_fixed + r->n_slots + RD_MAXR * ING_MAX_STREAMS + 1)
+		cq <<= 1;
 	memset(&p, 0, sizeof(p));
 	p.flags = IORING_SETUP_CQSIZE;
-	p.cq_entries = entries * 2;
+	p.cq_entries = cq;
 	rc = io_uring_queue_init_params(entries, &x->ring, &p);
 	if (rc < 0)
 		return rc;
@@ -172,7 +189,6 @@ static int setup(struct rr *x)
 			return -errno;
 	}
 
-	x->n_fixed = qd + 4 * ING_MAX_STREAMS + 8;
 	rc = io_uring_register_files_sparse(&x->ring, x->n_fixed);
 	if (rc < 0)
 		return rc;
@@ -218,15 +234,10 @@ static int open_flags(const struct rr *x, const struct ing_file *f)
 			       : x->open_flags);
 }
 
+/* Callers have made sure of the room with need() or sq_room(). */
 static struct io_uring_sqe *sqe_get(struct rr *x)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&x->ring);
-
-	if (!sqe) {
-		io_uring_submit(&x->ring);
-		sqe = io_uring_get_sqe(&x->ring);
-	}
-	return sqe;
+	return io_uring_get_sqe(&x->ring);
 }
 
 static void set_data(struct io_uring_sqe *sqe, void *p, unsigned op)
@@ -240,14 +251,36 @@ static bool sq_room(struct rr *x, unsigned n)
 	return io_uring_sq_space_left(&x->ring) >= n;
 }
 
-/* openat -> read -> close, hard-linked. */
+/* n SQEs (submitting what is queued to make room) and, with slot, a free
+ * fixed-file slot. false: the caller parks and retries later. */
+static bool need(struct rr *x, unsigned n, bool slot)
+{
+	if (slot && !x->n_ffree)
+		return false;
+	if (!sq_room(x, n))
+		io_uring_submit(&x->ring);
+	return sq_room(x, n);
+}
+
+static int slot_take(struct rr *x)
+{
+	return x->ffree[--x->n_ffree];
+}
+
+static void slot_give(struct rr *x, int fslot)
+{
+	x->ffree[x->n_ffree++] = fslot;
+}
+
+/* openat -> read -> close, hard-linked. The caller made sure of three SQEs
+ * and a fixed-file slot. */
 static void start_head(struct rr *x, struct ing_file *f)
 {
 	struct ing_run *r = x->r;
 	struct io_uring_sqe *sqe;
 	uint8_t *buf = ing_slot_ptr(r, f->slot);
 
-	f->fslot = x->ffree[--x->n_ffree];
+	f->fslot = slot_take(x);
 	f->step = 3;
 	f->failop = 0;
 	f->err = 0;
@@ -285,14 +318,20 @@ static void park(struct rr *x, struct rd *d)
 static void rd_free(struct rr *x, struct rd *d)
 {
 	if (d->fslot >= 0)
-		x->ffree[x->n_ffree++] = d->fslot;
+		slot_give(x, d->fslot);
 	free(d);
 }
 
 static void submit_statx(struct rr *x, struct rd *d)
 {
-	struct io_uring_sqe *sqe = sqe_get(x);
+	struct io_uring_sqe *sqe;
 
+	if (!need(x, 1, false)) {
+		d->state = RD_WANT_STAT;
+		park(x, d);
+		return;
+	}
+	sqe = sqe_get(x);
 	d->state = RD_STAT;
 	io_uring_prep_statx(sqe, AT_FDCWD, d->f->path,
 			    d->f->follow ? 0 : (int)x->statx_flags,
@@ -301,14 +340,15 @@ static void submit_statx(struct rr *x, struct rd *d)
 	x->ops++;
 }
 
-/* Medium file: one buffer, openat -> read the rest (+1 byte) -> close. */
+/* Medium file: one buffer, openat -> read the rest (+1 byte) -> close.
+ * The caller made sure of three SQEs and a fixed-file slot. */
 static void submit_medium(struct rr *x, struct rd *d)
 {
 	struct ing_file *f = d->f;
 	struct io_uring_sqe *sqe;
 
 	d->state = RD_MED;
-	d->fslot = x->ffree[--x->n_ffree];
+	d->fslot = slot_take(x);
 	d->pending = 3;
 	d->err = 0;
 	d->want = d->size - ING_HEAD;
@@ -331,8 +371,14 @@ static void submit_medium(struct rr *x, struct rd *d)
 
 static void submit_close(struct rr *x, struct rd *d)
 {
-	struct io_uring_sqe *sqe = sqe_get(x);
+	struct io_uring_sqe *sqe;
 
+	if (!need(x, 1, false)) {
+		d->state = RD_WANT_CLOSE;
+		park(x, d);
+		return;
+	}
+	sqe = sqe_get(x);
 	d->state = RD_CLOSING;
 	io_uring_prep_close_direct(sqe, (unsigned)d->fslot);
 	set_data(sqe, d, OP_CLOSE);
@@ -400,7 +446,7 @@ static void stream_fill(struct rr *x, struct rd *d)
 	if (!d->err && (atomic_load(&r->stop) || stream_cancelled(d->s)))
 		d->err = -ECANCELED;
 	while (!d->err && d->off < d->size && d->nin < RD_MAXR &&
-	       held + d->nin < ING_STREAM_QUOTA && sq_room(x, 1)) {
+	       held + d->nin < ING_STREAM_QUOTA && need(x, 1, false)) {
 		uint64_t left = d->size - d->off;
 		size_t want = left < ING_CHUNK ? (size_t)left : ING_CHUNK;
 		bool last = want == left;
@@ -492,12 +538,19 @@ static void on_chunk_cqe(struct rr *x, struct ing_chunk *c, int res)
 		stream_fill(x, d);
 }
 
-/* After statx: medium (needs budget) or stream (needs a stream permit). */
+/* After statx: medium (needs budget) or stream (needs a stream permit);
+ * either opens the file again, so first a fixed-file slot and the SQEs,
+ * taken before the budget so that a parked file holds no budget. */
 static void advance(struct rr *x, struct rd *d)
 {
 	struct ing_run *r = x->r;
 	struct ing_file *f = d->f;
 
+	if (!need(x, 3, true)) {
+		d->state = RD_WANT_SLOT;
+		park(x, d);
+		return;
+	}
 	if (d->size <= ING_MED_MAX) {
 		uint64_t ch = ing_charge(r, d->size + 1);
 
@@ -547,7 +600,7 @@ static void advance(struct rr *x, struct rd *d)
 	}
 	d->off = ING_HEAD;
 	d->state = RD_OPENING;
-	d->fslot = x->ffree[--x->n_ffree];
+	d->fslot = slot_take(x);
 	{
 		struct io_uring_sqe *sqe = sqe_get(x);
 
@@ -564,16 +617,23 @@ static void retry_parked(struct rr *x)
 	struct rd *list = x->parked, *d;
 
 	x->parked = NULL;
+	/* each step checks what it needs and parks again without it */
 	while ((d = list)) {
 		list = d->next;
-		if (!sq_room(x, 4) || x->n_ffree < 1) {
-			park(x, d);
-			continue;
-		}
-		if (d->state == RD_WANT_ROOM)
+		switch (d->state) {
+		case RD_WANT_ROOM:
 			stream_fill(x, d);
-		else
+			break;
+		case RD_WANT_STAT:
+			submit_statx(x, d);
+			break;
+		case RD_WANT_CLOSE:
+			submit_close(x, d);
+			break;
+		default: /* RD_WANT_SLOT, RD_WANT_BUDGET, RD_WANT_STREAM */
 			advance(x, d);
+			break;
+		}
 	}
 }
 
@@ -583,7 +643,7 @@ static void head_done(struct rr *x, struct ing_file *f)
 	struct rd *d;
 
 	x->heads--;
-	x->ffree[x->n_ffree++] = f->fslot;
+	slot_give(x, f->fslot);
 	f->fslot = -1;
 	if (f->err) {
 		ing_file_fail(r, f, f->err, "%s '%s': %s",
@@ -673,7 +733,7 @@ static void on_rd_cqe(struct rr *x, struct rd *d, unsigned op, int res)
 		}
 		/* stream open */
 		if (res < 0) {
-			x->ffree[x->n_ffree++] = d->fslot;
+			slot_give(x, d->fslot);
 			d->fslot = -1;
 			ing_stream_fail(r, d->s, res, "open '%s': %s", f->path,
 					strerror(-res));
@@ -702,7 +762,7 @@ static void on_rd_cqe(struct rr *x, struct rd *d, unsigned op, int res)
 	/* medium chain: 3 completions */
 	if (--d->pending)
 		return;
-	x->ffree[x->n_ffree++] = d->fslot;
+	slot_give(x, d->fslot);
 	d->fslot = -1;
 	if (d->err < 0) {
 		ing_file_fail(r, f, d->err, "read '%s': %s", f->path,
@@ -812,7 +872,8 @@ int ing_ring_read(struct ing_run *r)
 			}
 			break;
 		}
-		if (!x.wake_armed) {
+		/* without an SQE for it now, the timeout stands in */
+		if (!x.wake_armed && need(&x, 1, false)) {
 			struct io_uring_sqe *sqe = sqe_get(&x);
 
 			io_uring_prep_read(sqe, r->wake_fd, &x.wake_buf,

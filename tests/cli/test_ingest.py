@@ -2,6 +2,7 @@
 odd names, empty files, hard links, vanished files, progress and summary."""
 import json
 import os
+import random
 import subprocess
 
 import pytest
@@ -105,6 +106,40 @@ def test_max_inflight_below_file_size(udos, tmp_path, to):
     for d in data:
         assert udos.cat(sha(d)) == d
     udos.ok("validate", "--full")
+
+
+def many_medium_trees(base):
+    """300 files of 100 kB, and 40 of 64 KiB..4 MiB: more files past the
+    head than the ring has fixed-file slots at the default depth."""
+    rnd = random.Random(8)
+    for i in range(300):
+        write(os.path.join(base, "k100", "f%03d" % i), os.urandom(100_000))
+    for i in range(40):
+        n = rnd.randint(64 << 10, 4 << 20)
+        write(os.path.join(base, "mix", "m%02d" % i), os.urandom(n))
+
+
+@pytest.mark.parametrize("to", ["pack", "loose"])
+def test_many_files_past_the_head(tmp_path, to):
+    """Issue 8: `add` died of SIGSEGV with the default --io auto (io_uring)
+    on a folder of 300 files of 100 kB."""
+    many_medium_trees(tmp_path / "src")
+    ios = ["auto", "threads"] + (["uring"] if uring_works(tmp_path) else [])
+    outs = []
+    for io in ios:
+        u = Udos(tmp_path / ("store-" + io))
+        u.ok("init", u.store, store=False)
+        r = u("-q", "add", "--to", to, "--io", io, "-r", ".",
+              cwd=tmp_path / "src", timeout=300)
+        assert r.returncode == 0, (io, r.returncode, r.stderr[-2000:])
+        assert len(r.stdout.splitlines()) == 340
+        outs.append(manifest(r))
+        u.ok("validate", "--full", timeout=300)
+    assert all(o == outs[0] for o in outs)
+    chk = subprocess.run(["sha256sum", "-c", "--quiet", "--strict"],
+                         input=b"\n".join(outs[0]) + b"\n",
+                         cwd=tmp_path / "src", capture_output=True)
+    assert chk.returncode == 0, chk.stdout + chk.stderr
 
 
 def test_follow_symlinks(udos, tmp_path):

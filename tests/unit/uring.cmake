@@ -8,3 +8,8 @@ if(EXISTS ${CMAKE_CURRENT_LIST_DIR}/test_ingest.c)
   set_tests_properties(test_ingest_threads PROPERTIES TIMEOUT 300
     ENVIRONMENT "CMOCKA_MESSAGE_OUTPUT=stdout;UDOS_INGEST_NO_URING=1")
 endif()
+# the readers under every size class, queue depth and memory cap
+if(EXISTS ${CMAKE_CURRENT_LIST_DIR}/test_ingest_mix.c)
+  udos_unit_test(test_ingest_mix)
+  set_tests_properties(test_ingest_mix PROPERTIES TIMEOUT 900)
+endif()
