@@ -64,13 +64,15 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 		json_str(stdout, argv[0]);
 		printf(",\"pack_files\":%llu,\"pack_bytes\":%llu,"
 		       "\"packs_recopied\":%llu,\"loose_copied\":%llu,"
-		       "\"loose_bytes\":%llu,\"removed\":%llu}\n",
+		       "\"loose_bytes\":%llu,\"removed\":%llu,"
+		       "\"verified_bytes\":%llu}\n",
 		       (unsigned long long)r.packs,
 		       (unsigned long long)r.pack_bytes,
 		       (unsigned long long)r.packs_recopied,
 		       (unsigned long long)r.loose_copied,
 		       (unsigned long long)r.loose_bytes,
-		       (unsigned long long)r.removed);
+		       (unsigned long long)r.removed,
+		       (unsigned long long)r.verified_bytes);
 	} else {
 		printf("backup of %s in %s: %llu pack files (%s copied), %llu "
 		       "loose objects copied (%s), %llu files removed\n",

@@ -17,6 +17,8 @@ typedef struct udos_backup_result {
 	uint64_t loose_copied;   /* loose objects copied this run */
 	uint64_t loose_bytes;
 	uint64_t removed;        /* files of `dest` no longer in the source */
+	uint64_t verified_bytes; /* bytes of `dest` an unfinished backup left,
+				    read to check them */
 } udos_backup_result;
 
 /*
