@@ -29,8 +29,11 @@ static const struct opt_cmd backup_cmd = {
 	"index (a RocksDB checkpoint, switched in atomically once the rest is\n"
 	"synced). What the source no longer has is removed from DEST afterwards.\n"
 	"Takes the pack-writer lock for the duration; readers and loose writers\n"
-	"go on. An interrupted backup leaves the previous one usable: run it\n"
-	"again. DEST holding another container is refused.\n",
+	"go on. An interrupted backup (killed, disk full, power cut) leaves the\n"
+	"previous one usable: run it again, and what it left unsynced is checked\n"
+	"against this container and copied again (DEST/backup.state records what\n"
+	"a finished backup synced). DEST holding another container or other\n"
+	"files, or lying inside this container, is refused.\n",
 	backup_opts,
 };
 
