@@ -29,8 +29,11 @@ static const struct opt_cmd backup_cmd = {
 	"index (a RocksDB checkpoint, switched in atomically once the rest is\n"
 	"synced). What the source no longer has is removed from DEST afterwards.\n"
 	"Takes the pack-writer lock for the duration; readers and loose writers\n"
-	"go on. An interrupted backup leaves the previous one usable: run it\n"
-	"again. DEST holding another container is refused.\n",
+	"go on. An interrupted backup (killed, disk full, power cut) leaves the\n"
+	"previous one usable: run it again, and what it left unsynced is checked\n"
+	"against this container and copied again (DEST/backup.state records what\n"
+	"a finished backup synced). DEST holding another container or other\n"
+	"files, or lying inside this container, is refused.\n",
 	backup_opts,
 };
 
@@ -64,13 +67,15 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 		json_str(stdout, argv[0]);
 		printf(",\"pack_files\":%llu,\"pack_bytes\":%llu,"
 		       "\"packs_recopied\":%llu,\"loose_copied\":%llu,"
-		       "\"loose_bytes\":%llu,\"removed\":%llu}\n",
+		       "\"loose_bytes\":%llu,\"removed\":%llu,"
+		       "\"verified_bytes\":%llu}\n",
 		       (unsigned long long)r.packs,
 		       (unsigned long long)r.pack_bytes,
 		       (unsigned long long)r.packs_recopied,
 		       (unsigned long long)r.loose_copied,
 		       (unsigned long long)r.loose_bytes,
-		       (unsigned long long)r.removed);
+		       (unsigned long long)r.removed,
+		       (unsigned long long)r.verified_bytes);
 	} else {
 		printf("backup of %s in %s: %llu pack files (%s copied), %llu "
 		       "loose objects copied (%s), %llu files removed\n",

@@ -3,7 +3,14 @@
  * Packs are append-only under one id, so a pack already in the copy needs
  * only its new tail; loose objects are immutable files named by their id.
  * The writer lock, held throughout, keeps packs and index still; the index
- * is a RocksDB checkpoint switched in atomically once the rest is synced. */
+ * is a RocksDB checkpoint switched in once the rest is synced.
+ *
+ * Nothing of the copy is trusted that a backup did not see synced: the
+ * folder's backup.state (backup_state.c) says how far each pack was synced
+ * by the last backup that finished, and whether every loose file was;
+ * anything past it is checked against the source before it is kept. A
+ * pack region the copy's current index may point into is never rewritten
+ * before the new index is in place (docs/FORMAT.md, "Backup folders"). */
 #include "internal.h"
 
 #include <dirent.h>
@@ -11,6 +18,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +26,9 @@
 #include <unistd.h>
 
 #define CHUNK (1u << 20)
+/* loose copies waiting in sandbox/ to be synced, then named */
+#define LOOSE_BATCH 1024
+#define TMP_PREFIX "backup-"
 
 struct bk {
 	udos_store *st;
@@ -28,6 +39,13 @@ struct bk {
 	void *ctx;
 	uint64_t done, total;
 	uint8_t *buf;
+	udos__hash *sha;
+	udos__bk_state old;     /* what the last finished backup synced */
+	udos__bk_state now;     /* what this one has */
+	udos__bk_state swapped; /* packs copied whole into sandbox/ */
+	bool have_index;        /* the copy has an index readers may use */
+	char (*loose)[128];     /* loose paths of the sandbox/ copies */
+	size_t n_loose;
 };
 
 static int rm_cb(const char *p, const struct stat *sb, int flag,
@@ -96,95 +114,178 @@ static int copy_range(struct bk *b, int in, int out, uint64_t from,
 	return 0;
 }
 
-/*
- * How much of the copy's pack can stay: all of it when its record file is
- * a prefix of the source's (same header, same last entry) and its data
- * ends where that entry says; else nothing (a pack id used again after a
- * repack, or damage).
- */
-static bool prefix_ok(int src_rec, int dst_rec, int dst_data,
-		      uint64_t rsize, uint64_t size)
+static bool same_entry(int src_rec, int dst_rec, uint64_t at, size_t len,
+		       uint8_t *entry_out)
 {
-	uint8_t a[UDOS_REC_SIZE], c[UDOS_REC_SIZE];
-	struct stat rs, ds;
-	udos__rec r;
-	uint64_t n, at;
+	uint8_t a[UDOS_REC_SIZE];
 
-	if (fstat(dst_rec, &rs) < 0 || fstat(dst_data, &ds) < 0 ||
-	    (uint64_t)rs.st_size < UDOS_RECS_HDR_SIZE ||
-	    (uint64_t)rs.st_size > rsize || (uint64_t)ds.st_size > size ||
-	    ((uint64_t)rs.st_size - UDOS_RECS_HDR_SIZE) % UDOS_REC_SIZE)
-		return false;
-	if (udos__pread_full(src_rec, a, UDOS_RECS_HDR_SIZE, 0) !=
-		    UDOS_RECS_HDR_SIZE ||
-	    udos__pread_full(dst_rec, c, UDOS_RECS_HDR_SIZE, 0) !=
-		    UDOS_RECS_HDR_SIZE ||
-	    memcmp(a, c, UDOS_RECS_HDR_SIZE))
-		return false;
-	n = ((uint64_t)rs.st_size - UDOS_RECS_HDR_SIZE) / UDOS_REC_SIZE;
-	if (!n)
-		return ds.st_size == 0;
-	at = udos__rec_pos(n - 1);
-	return udos__pread_full(src_rec, a, sizeof(a), at) == sizeof(a) &&
-	       udos__pread_full(dst_rec, c, sizeof(c), at) == sizeof(c) &&
-	       !memcmp(a, c, sizeof(a)) && udos__rec_decode(&r, c) == 0 &&
-	       r.offset + r.stored_len == (uint64_t)ds.st_size;
+	return udos__pread_full(src_rec, a, len, at) == (ssize_t)len &&
+	       udos__pread_full(dst_rec, entry_out, len, at) == (ssize_t)len &&
+	       !memcmp(a, entry_out, len);
+}
+
+/*
+ * How much of the copy's pack is good, in *vd bytes of packs/N and *vr of
+ * packs/N.rec (both 0: none of it). What the last finished backup synced
+ * (t) is taken as it is when its last entry still equals the source's (a
+ * pack id used again after a repack does not); each record past it must
+ * have the source's entry and stored bytes matching the entry's XXH3.
+ */
+static int good_prefix(struct bk *b, int sr, int dd, int dr, uint64_t size,
+		       uint64_t rsize, const udos__bk_pack *t, uint64_t *vd,
+		       uint64_t *vr)
+{
+	uint8_t c[UDOS_REC_SIZE];
+	uint64_t d = 0, r = UDOS_RECS_HDR_SIZE, dsize, rs;
+	struct stat ds, rst;
+	udos__rec rec;
+
+	*vd = *vr = 0;
+	if (fstat(dd, &ds) < 0 || fstat(dr, &rst) < 0)
+		return -errno;
+	dsize = (uint64_t)ds.st_size;
+	rs = (uint64_t)rst.st_size < rsize ? (uint64_t)rst.st_size : rsize;
+	if (rs < UDOS_RECS_HDR_SIZE ||
+	    !same_entry(sr, dr, 0, UDOS_RECS_HDR_SIZE, c))
+		return 0;
+	if (t && t->rec_end > r && t->rec_end <= rs && t->data_end <= dsize &&
+	    t->data_end <= size && !((t->rec_end - r) % UDOS_REC_SIZE)) {
+		if (!same_entry(sr, dr, t->rec_end - UDOS_REC_SIZE,
+				UDOS_REC_SIZE, c) ||
+		    udos__rec_decode(&rec, c) < 0 ||
+		    rec.offset + rec.stored_len != t->data_end)
+			return 0;
+		d = t->data_end;
+		r = t->rec_end;
+	}
+	/* past what was synced: record by record, against the source */
+	while (r + UDOS_REC_SIZE <= rs) {
+		int kind;
+
+		if (!same_entry(sr, dr, r, UDOS_REC_SIZE, c) ||
+		    udos__rec_decode(&rec, c) < 0 || rec.offset != d ||
+		    udos__record_check(&rec, &kind, dd, dsize, false,
+				       b->st->hash_type) < 0)
+			break;
+		d += rec.stored_len;
+		r += UDOS_REC_SIZE;
+		b->res->verified_bytes += rec.stored_len + UDOS_REC_SIZE;
+	}
+	udos__err_clear();
+	*vd = d;
+	*vr = r;
+	return 0;
+}
+
+static int open_pair(int fd[2], int dirfd, const char *a, const char *b,
+		     int flags)
+{
+	fd[0] = openat(dirfd, a, flags | O_CLOEXEC, 0644);
+	fd[1] = fd[0] < 0 ? -1 : openat(dirfd, b, flags | O_CLOEXEC, 0644);
+	return fd[0] < 0 || fd[1] < 0 ? -errno : 0;
+}
+
+static void close_pair(int fd[2])
+{
+	for (int i = 0; i < 2; i++)
+		if (fd[i] >= 0)
+			close(fd[i]);
+}
+
+static void tmp_pack_names(char *data, char *rec, size_t cap, uint32_t id)
+{
+	snprintf(data, cap, "sandbox/" TMP_PREFIX "pack-%" PRIu32, id);
+	snprintf(rec, cap, "sandbox/" TMP_PREFIX "pack-%" PRIu32 ".rec", id);
+}
+
+/* the whole pack into sandbox/, put in place once the new index is */
+static int copy_aside(struct bk *b, uint32_t id, const int src[2],
+		      uint64_t size, uint64_t rsize)
+{
+	char tmp[64], rtmp[64];
+	int out[2] = { -1, -1 }, rc;
+
+	tmp_pack_names(tmp, rtmp, sizeof(tmp), id);
+	rc = open_pair(out, b->dfd, tmp, rtmp, O_RDWR | O_CREAT | O_TRUNC);
+	if (rc == 0)
+		rc = copy_range(b, src[0], out[0], 0, size);
+	if (rc == 0)
+		rc = copy_range(b, src[1], out[1], 0, rsize);
+	if (rc == 0)
+		rc = udos__bk_state_add(&b->swapped, id, size, rsize);
+	else
+		rc = fail(b, rc, "copy into", tmp);
+	if (rc == 0) {
+		b->res->pack_bytes += size + rsize;
+		b->res->packs_recopied++;
+	}
+	close_pair(out);
+	return rc;
 }
 
 /* packs/N up to `size` bytes and packs/N.rec up to `rsize` */
 static int backup_pack(struct bk *b, uint32_t id, uint64_t size,
 		       uint64_t rsize)
 {
+	const udos__bk_pack *t = b->old.synced ? udos__bk_state_find(&b->old, id)
+					       : NULL;
+	int src[2] = { -1, -1 }, dst[2] = { -1, -1 }, rc;
+	uint64_t vd, vr, ud = 0, ur = 0;
 	char rel[64], rrel[64];
-	int sd = -1, sr = -1, dd = -1, dr = -1, rc = 0;
 	struct stat ds, rs;
 
 	udos__pack_relpath(rel, sizeof(rel), id);
 	udos__recs_relpath(rrel, sizeof(rrel), id);
-	sd = openat(b->st->dirfd, rel, O_RDONLY | O_CLOEXEC);
-	sr = openat(b->st->dirfd, rrel, O_RDONLY | O_CLOEXEC);
-	if (sd < 0 || sr < 0) {
-		rc = udos__err(-errno, "cannot read '%s/%s': %s", b->st->path,
-			       sd < 0 ? rel : rrel, udos_strerror(-errno));
+	rc = open_pair(src, b->st->dirfd, rel, rrel, O_RDONLY);
+	if (rc < 0) {
+		rc = udos__err(rc, "cannot read '%s/%s': %s", b->st->path,
+			       src[0] < 0 ? rel : rrel, udos_strerror(rc));
 		goto done;
 	}
-	dd = openat(b->dfd, rel, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	dr = openat(b->dfd, rrel, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (dd < 0 || dr < 0) {
-		rc = fail(b, -errno, "write", dd < 0 ? rel : rrel);
-		goto done;
-	}
-	if (!prefix_ok(sr, dr, dd, rsize, size)) {
-		if (ftruncate(dd, 0) < 0 || ftruncate(dr, 0) < 0) {
-			rc = fail(b, -errno, "truncate", rel);
-			goto done;
-		}
-		b->res->packs_recopied++;
-	}
-	if (fstat(dd, &ds) < 0 || fstat(dr, &rs) < 0) {
-		rc = fail(b, -errno, "stat", rel);
-		goto done;
-	}
-	b->done += (uint64_t)ds.st_size + (uint64_t)rs.st_size;
-	rc = copy_range(b, sd, dd, (uint64_t)ds.st_size, size);
+	rc = open_pair(dst, b->dfd, rel, rrel, O_RDWR | O_CREAT);
+	if (rc == 0 && (fstat(dst[0], &ds) < 0 || fstat(dst[1], &rs) < 0))
+		rc = -errno;
 	if (rc == 0)
-		rc = copy_range(b, sr, dr, (uint64_t)rs.st_size, rsize);
+		rc = good_prefix(b, src[1], dst[0], dst[1], size, rsize, t,
+				 &vd, &vr);
+	if (rc < 0) {
+		rc = fail(b, rc, "read", rel);
+		goto done;
+	}
+	/* what the copy's index may point into: what the last finished
+	 * backup synced, else (it lists nothing) all the copy has */
+	if (t) {
+		ud = t->data_end;
+		ur = t->rec_end;
+	} else if (b->have_index) {
+		ud = (uint64_t)ds.st_size;
+		ur = (uint64_t)rs.st_size;
+	}
+	if (vd < ud || vr < ur) {
+		rc = copy_aside(b, id, src, size, rsize);
+		goto done;
+	}
+	if (vr < UDOS_RECS_HDR_SIZE)
+		b->res->packs_recopied++; /* new, or nothing of it held */
+	if (((uint64_t)ds.st_size > vd && ftruncate(dst[0], (off_t)vd) < 0) ||
+	    ((uint64_t)rs.st_size > vr && ftruncate(dst[1], (off_t)vr) < 0)) {
+		rc = fail(b, -errno, "truncate", rel);
+		goto done;
+	}
+	b->done += vd + vr;
+	rc = copy_range(b, src[0], dst[0], vd, size);
+	if (rc == 0)
+		rc = copy_range(b, src[1], dst[1], vr, rsize);
 	if (rc < 0) {
 		rc = fail(b, rc, "copy into", rel);
 		goto done;
 	}
-	b->res->pack_bytes += size - (uint64_t)ds.st_size + rsize -
-			      (uint64_t)rs.st_size;
+	b->res->pack_bytes += size - vd + rsize - vr;
 	b->res->packs += 2;
+	rc = udos__bk_state_add(&b->now, id, size, rsize);
 done:
-	if (sd >= 0)
-		close(sd);
-	if (sr >= 0)
-		close(sr);
-	if (dd >= 0)
-		close(dd);
-	if (dr >= 0)
-		close(dr);
+	close_pair(src);
+	close_pair(dst);
 	return rc;
 }
 
@@ -228,19 +329,71 @@ static int backup_packs(struct bk *b)
 	return rc;
 }
 
+/* Put the sandbox/ copies in place, synced first: a loose file of the copy
+ * is whole, so a later backup takes one it finds as it is. */
+static int loose_flush(struct bk *b)
+{
+	if (!b->n_loose)
+		return 0;
+	if (syncfs(b->dfd) < 0)
+		return fail(b, -errno, "sync", ".");
+	for (size_t i = 0; i < b->n_loose; i++) {
+		char tmp[64], dir[128];
+		int rc;
+
+		snprintf(tmp, sizeof(tmp), "sandbox/" TMP_PREFIX "loose-%zu",
+			 i);
+		snprintf(dir, sizeof(dir), "%s", b->loose[i]);
+		*strrchr(dir, '/') = '\0';
+		rc = udos__mkdir_p(b->dfd, dir, 0755);
+		if (rc == 0 && renameat(b->dfd, tmp, b->dfd, b->loose[i]) < 0)
+			rc = -errno;
+		if (rc < 0)
+			return fail(b, rc, "write", b->loose[i]);
+	}
+	b->n_loose = 0;
+	return 0;
+}
+
+/* 1 when the copy's loose file holds the object, 0 when not */
+static int loose_good(struct bk *b, const char *rel, const udos_oid *oid)
+{
+	uint64_t size = 0;
+	udos_oid got;
+	int fd, rc;
+
+	fd = openat(b->dfd, rel, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	rc = udos__hash_fd(&got, &size, b->sha, fd, b->buf, CHUNK);
+	close(fd);
+	if (rc < 0)
+		return fail(b, rc, "read", rel);
+	b->res->verified_bytes += size;
+	return !udos_oid_cmp(&got, oid);
+}
+
 static int loose_cb(void *ctx, const char *rel, const udos_oid *oid)
 {
 	struct bk *b = ctx;
-	char tmp[64], dir[128];
+	char tmp[64];
 	struct stat sb;
-	int in, out, rc;
+	int in, out = -1, rc;
 
-	if (!oid || faccessat(b->dfd, rel, F_OK, 0) == 0)
+	if (!oid)
 		return 0;
+	if (faccessat(b->dfd, rel, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (b->old.synced)
+			return 0;
+		rc = loose_good(b, rel, oid);
+		if (rc != 0)
+			return rc < 0 ? rc : 0;
+	}
 	in = udos__loose_open(b->st, oid);
 	if (in < 0) /* UDOS_ENOTFOUND: packed and cleaned meanwhile */
 		return in == UDOS_ENOTFOUND ? 0 : in;
-	snprintf(tmp, sizeof(tmp), "sandbox/%d-backup", (int)getpid());
+	snprintf(tmp, sizeof(tmp), "sandbox/" TMP_PREFIX "loose-%zu",
+		 b->n_loose);
 	out = openat(b->dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
 		     0644);
 	if (out < 0 || fstat(in, &sb) < 0) {
@@ -248,18 +401,15 @@ static int loose_cb(void *ctx, const char *rel, const udos_oid *oid)
 		goto done;
 	}
 	rc = copy_range(b, in, out, 0, (uint64_t)sb.st_size);
-	snprintf(dir, sizeof(dir), "%s", rel);
-	*strrchr(dir, '/') = '\0';
-	if (rc == 0)
-		rc = udos__mkdir_p(b->dfd, dir, 0755);
-	if (rc == 0 && renameat(b->dfd, tmp, b->dfd, rel) < 0)
-		rc = -errno;
 	if (rc < 0) {
-		rc = fail(b, rc, "copy into", rel);
+		rc = fail(b, rc, "copy into", tmp);
 		goto done;
 	}
+	snprintf(b->loose[b->n_loose++], sizeof(b->loose[0]), "%s", rel);
 	b->res->loose_copied++;
 	b->res->loose_bytes += (uint64_t)sb.st_size;
+	if (b->n_loose == LOOSE_BATCH)
+		rc = loose_flush(b);
 done:
 	close(in);
 	if (out >= 0)
@@ -267,13 +417,25 @@ done:
 	return rc;
 }
 
-/* The copy is refused unless it is new, empty, or of this container. */
+/* An empty folder, or one with config.json and no backup.state (made by a
+ * udos before backup.state), is marked as this container's backup before
+ * anything is written into it; one with anything else is refused. */
 static int check_dest(struct bk *b)
 {
 	udos_store *d = NULL;
 	udos_store_info info;
 	int rc;
 
+	rc = udos__bk_state_read(&b->old, b->dfd, b->dest);
+	if (rc == 0) {
+		if (strcmp(b->old.container_id, b->st->info.container_id))
+			return udos__err(UDOS_EEXIST, "'%s' holds a backup of "
+					 "another container (%s)", b->dest,
+					 b->old.container_id);
+		return 0;
+	}
+	if (rc != UDOS_ENOTFOUND)
+		return rc;
 	if (faccessat(b->dfd, "config.json", F_OK, 0) < 0) {
 		DIR *dir = fdopendir(dup(b->dfd));
 		struct dirent *de;
@@ -285,31 +447,107 @@ static int check_dest(struct bk *b)
 			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
 				empty = false;
 		closedir(dir);
-		return empty ? 0 : udos__err(UDOS_EEXIST, "'%s' is not empty "
-					     "and holds no udos container",
-					     b->dest);
+		if (!empty)
+			return udos__err(UDOS_EEXIST, "'%s' is not empty and "
+					 "holds no udos container", b->dest);
+	} else {
+		rc = udos_store_open(&d, b->dest, 0);
+		if (rc < 0)
+			return rc;
+		udos_store_info_get(&info, d);
+		udos_store_close(d);
+		if (strcmp(info.container_id, b->st->info.container_id))
+			return udos__err(UDOS_EEXIST, "'%s' holds another "
+					 "container (%s)", b->dest,
+					 info.container_id);
 	}
-	rc = udos_store_open(&d, b->dest, 0);
+	return udos__bk_state_write(b->dfd, b->dest, &b->now); /* "started" */
+}
+
+/* sandbox/ files and index folders an interrupted backup left */
+static void clean_leftovers(struct bk *b)
+{
+	struct dirent *de;
+	DIR *dir;
+	int fd;
+
+	udos__index_recover(b->dfd);
+	b->have_index = faccessat(b->dfd, "index", F_OK, 0) == 0;
+	if (b->have_index)
+		rm_rf(b->dest, "index.old");
+	rm_rf(b->dest, "index.new");
+	fd = openat(b->dfd, "sandbox", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dir = fd < 0 ? NULL : fdopendir(fd);
+	if (!dir) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(dir)))
+		if (!strncmp(de->d_name, TMP_PREFIX, strlen(TMP_PREFIX)))
+			unlinkat(dirfd(dir), de->d_name, 0);
+	closedir(dir);
+}
+
+/*
+ * Switch the copy's index to the checkpoint in index.new. Where
+ * RENAME_EXCHANGE is missing (NFS, CIFS, most FUSE file systems): index to
+ * index.old, then index.new to index; cut between the two, opening the
+ * copy renames index.old back (udos__index_recover).
+ */
+static int switch_index(struct bk *b)
+{
+	int rc = 0;
+
+	if (renameat2(b->dfd, "index.new", b->dfd, "index", RENAME_EXCHANGE) ==
+	    0) {
+		rm_rf(b->dest, "index.new"); /* now the previous index */
+		return udos__fsync_dir(b->dfd, ".");
+	}
+	if (errno != ENOENT && errno != EINVAL && errno != ENOSYS &&
+	    errno != EOPNOTSUPP)
+		return fail(b, -errno, "switch", "index");
+	if (renameat(b->dfd, "index", b->dfd, "index.old") < 0) {
+		if (errno != ENOENT)
+			return fail(b, -errno, "move aside", "index");
+	} else {
+		rc = udos__fsync_dir(b->dfd, ".");
+	}
+	if (rc == 0 && renameat(b->dfd, "index.new", b->dfd, "index") < 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = udos__fsync_dir(b->dfd, ".");
 	if (rc < 0)
-		return rc;
-	udos_store_info_get(&info, d);
-	udos_store_close(d);
-	if (strcmp(info.container_id, b->st->info.container_id))
-		return udos__err(UDOS_EEXIST, "'%s' holds another container "
-				 "(%s)", b->dest, info.container_id);
+		return fail(b, rc, "switch", "index");
+	rm_rf(b->dest, "index.old");
 	return 0;
 }
 
-/* switch the copy's index to the checkpoint in index.new, atomically */
-static int switch_index(struct bk *b)
+/* the packs copied whole, in place now that the index is the new one */
+static int swap_packs(struct bk *b)
 {
-	if (renameat2(b->dfd, "index.new", b->dfd, "index",
-		      RENAME_EXCHANGE) == 0)
-		rm_rf(b->dest, "index.new"); /* now the previous index */
-	else if (errno != ENOENT ||
-		 renameat(b->dfd, "index.new", b->dfd, "index") < 0)
-		return fail(b, -errno, "switch", "index");
-	return udos__fsync_dir(b->dfd, ".");
+	int rc = 0;
+
+	for (size_t i = 0; i < b->swapped.n && rc == 0; i++) {
+		const udos__bk_pack *p = &b->swapped.packs[i];
+		char tmp[64], rtmp[64], rel[64], rrel[64];
+
+		tmp_pack_names(tmp, rtmp, sizeof(tmp), p->id);
+		udos__pack_relpath(rel, sizeof(rel), p->id);
+		udos__recs_relpath(rrel, sizeof(rrel), p->id);
+		if (renameat(b->dfd, tmp, b->dfd, rel) < 0 ||
+		    renameat(b->dfd, rtmp, b->dfd, rrel) < 0)
+			rc = fail(b, -errno, "write", rel);
+		if (rc == 0)
+			rc = udos__bk_state_add(&b->now, p->id, p->data_end,
+						p->rec_end);
+		b->res->packs += 2;
+	}
+	if (rc == 0 && b->swapped.n)
+		rc = udos__fsync_dir(b->dfd, "packs");
+	if (rc == 0 && b->swapped.n)
+		rc = udos__bk_state_write(b->dfd, b->dest, &b->now);
+	return rc;
 }
 
 /* remove from the copy what the source no longer has */
@@ -353,23 +591,29 @@ static int prune(struct bk *b)
 	return rc;
 }
 
+/*
+ * The order is what makes a cut anywhere safe: backup.state marks the
+ * folder first; the index checkpoint is taken before packs and loose files
+ * are copied (they then hold at least what it points at); one syncfs, then
+ * backup.state says what is synced, then the index is switched; only then
+ * are packs copied whole put in place and what the source dropped removed.
+ */
 static int run(struct bk *b)
 {
 	char p[4096];
 	int rc;
 
 	rc = check_dest(b);
-	if (rc == 0)
-		rc = udos__mkdir_p(b->dfd, "packs", 0755);
+	if (rc < 0)
+		return rc;
+	clean_leftovers(b);
+	rc = udos__mkdir_p(b->dfd, "packs", 0755);
 	if (rc == 0)
 		rc = udos__mkdir_p(b->dfd, "loose", 0755);
 	if (rc == 0)
 		rc = udos__mkdir_p(b->dfd, "sandbox", 0755);
 	if (rc < 0)
-		return rc;
-	/* the index first: packs and loose files copied after it hold at
-	 * least what it points at */
-	rm_rf(b->dest, "index.new");
+		return fail(b, rc, "write", ".");
 	snprintf(p, sizeof(p), "%s/index.new", b->dest);
 	pthread_rwlock_rdlock(&b->st->ixlock);
 	rc = udos__index_checkpoint(b->st->ix, p);
@@ -379,13 +623,46 @@ static int run(struct bk *b)
 	if (rc == 0)
 		rc = udos__loose_walk(b->st, loose_cb, b);
 	if (rc == 0)
-		rc = udos__config_write(b->dfd, &b->st->info);
+		rc = loose_flush(b);
 	if (rc == 0 && syncfs(b->dfd) < 0)
 		rc = fail(b, -errno, "sync", ".");
+	b->now.synced = true;
+	if (rc == 0)
+		rc = udos__bk_state_write(b->dfd, b->dest, &b->now);
 	if (rc == 0)
 		rc = switch_index(b);
 	if (rc == 0)
+		rc = swap_packs(b);
+	if (rc == 0) /* last: from here on the folder is a container */
+		rc = udos__config_write(b->dfd, &b->st->info);
+	if (rc == 0)
 		rc = prune(b);
+	return rc;
+}
+
+/* DEST is the container or inside it, or the container is inside DEST */
+static int check_nesting(udos_store *st, const char *dest)
+{
+	char parent[4096];
+	bool exists = true;
+	int fd, rc = 0;
+
+	fd = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) { /* where it is to be made */
+		snprintf(parent, sizeof(parent), "%s", dest);
+		fd = open(dirname(parent), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		exists = false;
+	}
+	if (fd < 0)
+		return 0; /* the mkdir or open that follows says why */
+	if (udos__dir_within(fd, st->dirfd) == 1)
+		rc = udos__err(-EINVAL, "cannot back up '%s' into '%s': it is "
+			       "the container or a folder inside it", st->path,
+			       dest);
+	else if (exists && udos__dir_within(st->dirfd, fd) == 1)
+		rc = udos__err(-EINVAL, "cannot back up '%s' into '%s': the "
+			       "container is inside it", st->path, dest);
+	close(fd);
 	return rc;
 }
 
@@ -407,6 +684,11 @@ int udos_store_backup(udos_backup_result *out, udos_store *st,
 	b.res = out;
 	b.progress = progress;
 	b.ctx = ctx;
+	snprintf(b.now.container_id, sizeof(b.now.container_id), "%s",
+		 st->info.container_id);
+	rc = check_nesting(st, dest);
+	if (rc < 0)
+		return rc;
 	pthread_mutex_lock(&st->mu);
 	had_lock = st->lockfd >= 0;
 	pthread_mutex_unlock(&st->mu);
@@ -419,18 +701,27 @@ int udos_store_backup(udos_backup_result *out, udos_store *st,
 		goto out;
 	}
 	b.dfd = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	b.buf = udos__alloc(CHUNK);
-	if (b.dfd < 0 || !b.buf) {
-		rc = b.dfd < 0 ? udos__err(-errno, "cannot open '%s': %s",
-					   dest, udos_strerror(-errno))
-			       : udos__err(-ENOMEM, "out of memory");
+	if (b.dfd < 0) {
+		rc = udos__err(-errno, "cannot open '%s': %s", dest,
+			       udos_strerror(-errno));
 		goto out;
 	}
-	rc = run(&b);
+	b.buf = udos__alloc(CHUNK);
+	b.loose = udos__calloc(LOOSE_BATCH, sizeof(*b.loose));
+	rc = udos__hash_new(&b.sha, st->hash_type);
+	if (rc == 0 && (!b.buf || !b.loose))
+		rc = udos__err(-ENOMEM, "out of memory");
+	if (rc == 0)
+		rc = run(&b);
 out:
 	if (b.dfd >= 0)
 		close(b.dfd);
 	free(b.buf);
+	free(b.loose);
+	udos__hash_free(b.sha);
+	udos__bk_state_release(&b.old);
+	udos__bk_state_release(&b.now);
+	udos__bk_state_release(&b.swapped);
 	if (!had_lock) {
 		int urc = udos_store_unlock_writer(st);
 		if (rc == 0)

@@ -402,6 +402,20 @@ done:
 
 /* ---- open / close ------------------------------------------------------ */
 
+/* docs/FORMAT.md, "Backup folders": without RENAME_EXCHANGE a backup moves
+ * index/ to index.old/, then index.new/ to index/. Cut between the two, the
+ * previous index is the one to use: it and the packs, which only grew, are
+ * the previous backup. A read-only folder is left as it is (the open then
+ * fails on the missing index). */
+void udos__index_recover(int dirfd)
+{
+	if (faccessat(dirfd, "index", F_OK, AT_SYMLINK_NOFOLLOW) == 0 ||
+	    errno != ENOENT)
+		return;
+	if (renameat(dirfd, "index.old", dirfd, "index") == 0)
+		(void)udos__fsync_dir(dirfd, "."); /* else done again next time */
+}
+
 static int index_dir(char *out, size_t cap, const udos_store *st)
 {
 	if ((size_t)snprintf(out, cap, "%s/index", st->path) >= cap)
@@ -443,6 +457,7 @@ int udos_store_open(udos_store **out, const char *path, unsigned flags)
 	rc = config_load(st);
 	if (rc < 0)
 		goto fail;
+	udos__index_recover(st->dirfd);
 	st->genfd = openat(st->dirfd, GEN_NAME, O_RDWR | O_CREAT | O_CLOEXEC,
 			   0644);
 	if (st->genfd < 0) /* a read-only container: readers need no more */

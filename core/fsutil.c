@@ -135,6 +135,43 @@ int udos__mkdir_p(int dirfd, const char *rel, mode_t mode)
 	return 0;
 }
 
+int udos__dir_within(int inner, int outer)
+{
+	struct stat o, at, up;
+	int fd, rc = 0;
+
+	if (fstat(outer, &o) < 0)
+		return -errno;
+	fd = dup(inner);
+	if (fd < 0)
+		return -errno;
+	for (int depth = 0; depth < 4096; depth++) {
+		int parent;
+
+		if (fstat(fd, &at) < 0) {
+			rc = -errno;
+			break;
+		}
+		if (at.st_dev == o.st_dev && at.st_ino == o.st_ino) {
+			rc = 1;
+			break;
+		}
+		parent = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (parent < 0 || fstat(parent, &up) < 0) {
+			rc = -errno;
+			if (parent >= 0)
+				close(parent);
+			break;
+		}
+		close(fd);
+		fd = parent;
+		if (up.st_dev == at.st_dev && up.st_ino == at.st_ino)
+			break; /* the root */
+	}
+	close(fd);
+	return rc;
+}
+
 ssize_t udos__fd_read(void *ctx, void *buf, size_t len)
 {
 	int fd = *(int *)ctx;

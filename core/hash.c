@@ -110,6 +110,29 @@ void udos__hash_free(udos__hash *h)
 	free(h);
 }
 
+int udos__hash_fd(udos_oid *out, uint64_t *size_out, udos__hash *h, int fd,
+		  void *buf, size_t cap)
+{
+	uint64_t size = 0;
+
+	for (;;) {
+		ssize_t n = udos__read_full(fd, buf, cap);
+
+		if (n < 0) {
+			udos__hash_reset(h);
+			return (int)n;
+		}
+		udos__hash_update(h, buf, (size_t)n);
+		size += (uint64_t)n;
+		if ((size_t)n < cap)
+			break;
+	}
+	udos__hash_final(out, h);
+	if (size_out)
+		*size_out = size;
+	return 0;
+}
+
 int udos_oid_hash_as(udos_oid *out, int hash_type, const void *data,
 		     size_t len)
 {

@@ -76,6 +76,10 @@ void udos__hash_update(udos__hash *h, const void *data, size_t len);
 /* zero-padded to 32 bytes, then reset */
 void udos__hash_final(udos_oid *out, udos__hash *h);
 void udos__hash_free(udos__hash *h);
+/* Hash fd from its position to its end through buf (cap bytes); *size_out
+ * (may be NULL) gets the byte count. A negative errno on a read error. */
+int udos__hash_fd(udos_oid *out, uint64_t *size_out, udos__hash *h, int fd,
+		  void *buf, size_t cap);
 uint64_t udos__xxh3(const void *data, size_t len);
 
 /* streaming XXH3-64 */
@@ -139,6 +143,9 @@ int udos__mkdir_p(int dirfd, const char *rel, mode_t mode);
 /* remove a file or a folder and everything under it (no symlinks
  * followed); a missing one is no error */
 int udos__rm_tree(int dirfd, const char *rel);
+/* 1 when the folder `inner` is the folder `outer` or lies inside it (its
+ * ".." followed up to the root), 0 when not, a negative errno */
+int udos__dir_within(int inner, int outer);
 
 /* ---- codec.c ------------------------------------------------------------ */
 
@@ -487,5 +494,34 @@ int udos__pack_remove(udos_store *st, uint32_t id);
 int udos__config_write(int dirfd, const udos_store_info *in);
 /* "packs/N.rec" */
 void udos__recs_relpath(char *out, size_t cap, uint32_t pack_id);
+/* container.c: index/ missing and index.old/ present (a backup's index
+ * switch without RENAME_EXCHANGE cut between its two renames): index.old/
+ * is renamed back (when the folder can be written). */
+void udos__index_recover(int dirfd);
+
+/* ---- backup_state.c: backup.state of a backup folder -------------------- */
+
+typedef struct udos__bk_pack {
+	uint32_t id;
+	uint64_t data_end; /* packs/N synced and checked up to here */
+	uint64_t rec_end;  /* packs/N.rec likewise */
+} udos__bk_pack;
+
+typedef struct udos__bk_state {
+	char container_id[40];
+	bool synced; /* false: "started", nothing in the folder is trusted */
+	udos__bk_pack *packs;
+	size_t n, cap;
+} udos__bk_state;
+
+/* UDOS_ENOTFOUND when the folder has none, UDOS_ECORRUPT when unreadable */
+int udos__bk_state_read(udos__bk_state *out, int dfd, const char *dest);
+/* temp file, fsync, rename, fsync the folder */
+int udos__bk_state_write(int dfd, const char *dest,
+			  const udos__bk_state *s);
+int udos__bk_state_add(udos__bk_state *s, uint32_t id, uint64_t data_end,
+		       uint64_t rec_end);
+const udos__bk_pack *udos__bk_state_find(const udos__bk_state *s, uint32_t id);
+void udos__bk_state_release(udos__bk_state *s);
 
 #endif

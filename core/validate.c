@@ -236,20 +236,14 @@ static int val_loose(void *ctx, const char *rel, const udos_oid *oid)
 		rc = udos__err(-ENOMEM, "out of memory");
 		goto done;
 	}
-	for (;;) {
-		ssize_t n = udos__read_full(fd, buf, CHUNK);
-		if (n < 0) {
-			find(v, UDOS_FIND_IO, oid, rel, 0, "cannot read '%s': "
-			     "%s", rel, udos_strerror((int)n));
-			goto done;
-		}
-		udos__hash_update(sha, buf, (size_t)n);
-		size += (uint64_t)n;
-		tick(v, (uint64_t)n);
-		if ((size_t)n < CHUNK)
-			break;
+	rc = udos__hash_fd(&got, &size, sha, fd, buf, CHUNK);
+	if (rc < 0) {
+		find(v, UDOS_FIND_IO, oid, rel, 0, "cannot read '%s': %s", rel,
+		     udos_strerror(rc));
+		rc = 0;
+		goto done;
 	}
-	udos__hash_final(&got, sha);
+	tick(v, size);
 	v->res->loose_checked++;
 	if (udos_oid_cmp(&got, oid)) {
 		char hex[65];

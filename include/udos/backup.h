@@ -17,6 +17,8 @@ typedef struct udos_backup_result {
 	uint64_t loose_copied;   /* loose objects copied this run */
 	uint64_t loose_bytes;
 	uint64_t removed;        /* files of `dest` no longer in the source */
+	uint64_t verified_bytes; /* bytes of `dest` an unfinished backup left,
+				    read to check them */
 } udos_backup_result;
 
 /*
@@ -25,10 +27,13 @@ typedef struct udos_backup_result {
  * does not have: the new tail of each append-only pack, new loose objects,
  * a RocksDB checkpoint of the index. Holds the writer lock throughout (a
  * packer running elsewhere makes it fail with UDOS_ELOCKED; loose writers
- * and readers go on). `dest`'s index is switched atomically after its packs
- * and loose objects are synced, so an interrupted backup leaves the
- * previous one readable; running it again completes it. A `dest` that
- * holds another container is refused (UDOS_EEXIST). progress counts bytes.
+ * and readers go on). `dest`'s index is switched after its packs and loose
+ * objects are synced, so an interrupted backup (killed, full disk, power
+ * cut) leaves the previous one readable; running it again completes it,
+ * re-checking against the source whatever `dest` holds past what the last
+ * finished backup synced (dest/backup.state). A `dest` that holds another
+ * container or other files is refused (UDOS_EEXIST), one that is the
+ * container, inside it, or holds it too (-EINVAL). progress counts bytes.
  * `out` may be NULL.
  */
 UDOS_API int udos_store_backup(udos_backup_result *out, udos_store *st,
