@@ -301,6 +301,45 @@ int udos__index_foreach_raw(udos__index *ix,
 				      const void *val, size_t len),
 			    void *ctx);
 
+/* ---- packfile.c: the pack files and their one owner -------------------- */
+
+/*
+ * An open pack (packs/N, read-only), reference counted. The store's cache
+ * holds one reference while the pack is cached; every user takes its own
+ * with udos__packfile_get and gives it back with udos__packfile_put. The
+ * descriptor closes at the last put, never under a holder: a reader keeps
+ * reading the file it opened even after udos__packfile_remove unlinked it.
+ * Thread-safe; fd is valid for as long as the reference is held.
+ */
+typedef struct udos__packfile {
+	_Atomic unsigned refs;
+	int fd;
+	uint32_t id;
+} udos__packfile;
+
+/* the store's open packs by id (a member of udos_store) */
+typedef struct udos__packcache {
+	pthread_mutex_t mu;       /* guards by_id and n */
+	udos__packfile **by_id;   /* NULL = not open */
+	size_t n;
+} udos__packcache;
+
+void udos__packcache_init(udos__packcache *c);
+/* puts the cache's references: packs still held by readers stay open */
+void udos__packcache_release(udos__packcache *c);
+/* A counted reference to pack `id`, opened and cached on first use.
+ * UDOS_ECORRUPT if packs/N is missing, -errno, -ENOMEM. */
+int udos__packfile_get(udos__packfile **out, udos_store *st, uint32_t id);
+void udos__packfile_put(udos__packfile *pf); /* accepts NULL */
+/* Remove packs/N and packs/N.rec, and drop the cache's reference. */
+int udos__packfile_remove(udos_store *st, uint32_t id);
+/* Highest existing pack id, or -1 when none; negative errno on error. */
+int64_t udos__packs_max_id(udos_store *st);
+/* "packs/N" */
+void udos__pack_relpath(char *out, size_t cap, uint32_t pack_id);
+/* "packs/N.rec" */
+void udos__recs_relpath(char *out, size_t cap, uint32_t pack_id);
+
 /* ---- the store ---------------------------------------------------------- */
 
 struct udos_store {
@@ -325,8 +364,8 @@ struct udos_store {
 	pthread_mutex_t mu;       /* guards the fields below */
 	int lockfd;               /* writer lock file, -1 when not held */
 	struct udos_writer *writer;
-	int *packfds;             /* read fds by pack id, -1 = not open */
-	size_t n_packfds;
+
+	udos__packcache packs;    /* open packs (packfile.c) */
 };
 
 /* Index look-up / scan under the store's index lock. */
@@ -342,13 +381,6 @@ int udos__store_refresh(udos_store *st);
 int udos__store_refresh_if_stale(udos_store *st);
 /* The writer's path: requires the writer lock (primary index). */
 int udos__store_index_write(udos_store *st, udos__batch *b, bool sync);
-/* Read fd for a pack (cached); UDOS_ECORRUPT if the file is missing. */
-int udos__store_packfd(udos_store *st, uint32_t pack_id);
-void udos__store_forget_pack(udos_store *st, uint32_t pack_id);
-/* Highest existing pack id, or -1 when none; negative errno on error. */
-int64_t udos__packs_max_id(udos_store *st);
-/* "packs/N" */
-void udos__pack_relpath(char *out, size_t cap, uint32_t pack_id);
 
 /* ---- loose.c ------------------------------------------------------------ */
 
@@ -436,11 +468,7 @@ int udos__record_check(const udos__rec *rec, int *kind_out, int fd,
 /* Read and decode entry `slot` of a packs/N.rec file. */
 int udos__rec_read(udos__rec *rec, int fd, uint64_t slot);
 
-/* writer.c: remove packs/N and packs/N.rec */
-int udos__pack_remove(udos_store *st, uint32_t id);
 /* container.c: write config.json (temp file, fsync, rename, fsync dir) */
 int udos__config_write(int dirfd, const udos_store_info *in);
-/* "packs/N.rec" */
-void udos__recs_relpath(char *out, size_t cap, uint32_t pack_id);
 
 #endif

@@ -121,9 +121,10 @@ struct cl {
 static int clean_cb(void *ctx, const char *rel, const udos_oid *oid)
 {
 	struct cl *c = ctx;
+	udos__packfile *pf = NULL;
 	struct stat sb;
 	udos__rec l;
-	int fd, kind, rc;
+	int kind, rc;
 
 	if (!oid)
 		return 0;
@@ -132,12 +133,17 @@ static int clean_cb(void *ctx, const char *rel, const udos_oid *oid)
 		return 0;
 	if (rc < 0)
 		return rc;
-	fd = udos__store_packfd(c->st, l.pack_id);
-	if (fd < 0 || fstat(fd, &sb) < 0)
-		return 0; /* the packed copy is not readable: keep this one */
-	/* the packed copy must be intact before the loose one goes */
-	if (udos__record_check(&l, &kind, fd, (uint64_t)sb.st_size, false,
-			       c->st->hash_type) < 0)
+	/* the packed copy must be readable and intact before the loose one
+	 * goes */
+	rc = udos__packfile_get(&pf, c->st, l.pack_id);
+	if (rc == 0 && fstat(pf->fd, &sb) < 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = udos__record_check(&l, &kind, pf->fd,
+					(uint64_t)sb.st_size, false,
+					c->st->hash_type);
+	udos__packfile_put(pf);
+	if (rc < 0)
 		return 0;
 	if (unlinkat(c->st->dirfd, rel, 0) == 0)
 		c->removed++;

@@ -5,7 +5,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -277,6 +279,269 @@ static void test_read_during_repack(void **state)
 	tmp_remove(dir);
 }
 
+/* Open `path` (a file of other bytes) n times: whatever descriptor
+ * numbers the store let go of are taken by it. */
+static void take_fds(int *fds, int n, const char *path)
+{
+	for (int i = 0; i < n; i++) {
+		fds[i] = open(path, O_RDONLY | O_CLOEXEC);
+		assert_true(fds[i] >= 0);
+	}
+}
+
+/*
+ * A stream opened on a packed object, read in part, then held across a
+ * repack in the same process (same handle) that removes its pack, while
+ * other files take the freed descriptor numbers: the rest of the stream
+ * is still the object's bytes, and its checksums verify.
+ */
+static void stream_across_repack(const char *compression, const uint8_t *obj,
+				 size_t len)
+{
+	char *dir = tmp_dir();
+	udos_store *st = store_new(dir, compression, 0);
+	char *decoy = cpath(dir, "../decoy"), *pack0 = cpath(dir, "packs/0");
+	uint8_t *got = malloc(len), *junk = malloc(len + (1u << 20));
+	udos_writer *w = NULL;
+	udos_reader *r = NULL;
+	udos_oid oid, other;
+	udos_meta m;
+	size_t at = 0, head = len / 3;
+	int fds[32], fd;
+
+	assert_non_null(got);
+	assert_non_null(junk);
+	assert_ok(udos_writer_open(&w, st, NULL));
+	assert_ok(udos_writer_add_buf(&oid, NULL, w, obj, len));
+	fill_bytes(junk, 4096, 7, 0);
+	assert_ok(udos_writer_add_buf(&other, NULL, w, junk, 4096));
+	assert_ok(udos_writer_commit(w));
+	udos_writer_close(w);
+
+	assert_ok(udos_reader_open(&r, st, &oid, UDOS_READ_VERIFY));
+	m = *udos_reader_meta(r);
+	assert_int_equal(m.pack_id, 0);
+	/* most of the stored bytes are read after the repack */
+	assert_true(m.stored_size > (1u << 20));
+	while (at < head) {
+		ssize_t n = udos_reader_read(r, got + at, head - at);
+		assert_ok(n);
+		assert_true(n > 0);
+		at += (size_t)n;
+	}
+	/* pack 0 goes: its live object moves to a new pack */
+	assert_ok(udos_object_delete(st, &other));
+	assert_ok(udos_store_repack(st, NULL));
+	assert_int_equal(access(pack0, F_OK), -1);
+	/* a decoy as large as the pack, of other bytes, on every free fd */
+	memset(junk, 0x5a, len + (1u << 20));
+	fd = open(decoy, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, junk, len + (1u << 20)),
+			 (ssize_t)(len + (1u << 20)));
+	close(fd);
+	take_fds(fds, 32, decoy);
+	while (at < len) {
+		ssize_t n = udos_reader_read(r, got + at, len - at);
+		assert_ok(n);
+		assert_true(n > 0);
+		at += (size_t)n;
+	}
+	assert_int_equal(udos_reader_read(r, got, 1), 0);
+	assert_memory_equal(got, obj, len);
+	udos_reader_close(r);
+	for (int i = 0; i < 32; i++)
+		close(fds[i]);
+	/* the same handle reads the object where it went */
+	assert_ok(udos_object_stat(&m, st, &oid));
+	assert_true(m.pack_id > 0);
+	{
+		void *d;
+		size_t n;
+		assert_ok(udos_object_read(&d, &n, st, &oid, 0,
+					   UDOS_READ_VERIFY));
+		assert_int_equal(n, len);
+		assert_memory_equal(d, obj, len);
+		free(d);
+	}
+	assert_int_equal(validate_findings(st, true, NULL), 0);
+	udos_store_close(st);
+	free(got);
+	free(junk);
+	free(decoy);
+	free(pack0);
+	tmp_remove(dir);
+}
+
+/* Read a whole file of this machine, or NULL. */
+static uint8_t *slurp(const char *path, size_t *len_out)
+{
+	struct stat sb;
+	uint8_t *p;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || fstat(fd, &sb) < 0 || sb.st_size < (1 << 20)) {
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	p = malloc((size_t)sb.st_size);
+	assert_non_null(p);
+	assert_int_equal(read(fd, p, (size_t)sb.st_size), sb.st_size);
+	close(fd);
+	*len_out = (size_t)sb.st_size;
+	return p;
+}
+
+static void test_stream_across_repack_raw(void **state)
+{
+	size_t len = 3u << 20;
+	uint8_t *obj = malloc(len);
+
+	(void)state;
+	assert_non_null(obj);
+	fill_bytes(obj, len, 42, 0);
+	stream_across_repack("none", obj, len);
+	free(obj);
+}
+
+/* compressed, on a real file: the decoder's input comes from the pack in
+ * 128 KiB reads, most of them after the repack */
+static void test_stream_across_repack_zstd(void **state)
+{
+	static const char *const paths[] = {
+		"/usr/lib/x86_64-linux-gnu/libcrypto.so.3",
+		"/usr/lib/x86_64-linux-gnu/libstdc++.so.6",
+		"/usr/bin/cmake",
+	};
+	uint8_t *obj = NULL;
+	size_t len = 0;
+
+	(void)state;
+	for (size_t i = 0; !obj && i < sizeof(paths) / sizeof(*paths); i++)
+		obj = slurp(paths[i], &len);
+	if (!obj) {
+		len = 4u << 20;
+		obj = malloc(len);
+		assert_non_null(obj);
+		fill_bytes(obj, len, 43, 1);
+	}
+	stream_across_repack("zstd:3", obj, len);
+	free(obj);
+}
+
+#define RT_OBJS 24
+#define RT_SIZE (300u * 1024)
+
+struct rt {
+	udos_store *st;
+	const udos_oid *oids;
+	atomic_int *stop;
+	bool bulk;
+	int err;          /* first failure, 0 if none */
+	long streams;     /* objects read to the end */
+};
+
+static int rt_check(struct rt *t, udos_reader *r, size_t i)
+{
+	static _Thread_local uint8_t want[RT_SIZE], got[RT_SIZE];
+	size_t at = 0;
+
+	fill_bytes(want, RT_SIZE, (uint32_t)i, i % 2);
+	while (at < RT_SIZE) {
+		/* small reads: a repack runs while the stream is held */
+		ssize_t n = udos_reader_read(r, got + at, 4096);
+		if (n <= 0)
+			return n < 0 ? (int)n : -EIO;
+		at += (size_t)n;
+	}
+	if (udos_reader_read(r, got, 1) != 0 || memcmp(got, want, RT_SIZE))
+		return -EIO;
+	t->streams++;
+	return 0;
+}
+
+static int rt_bulk_fn(void *ctx, size_t index, const udos_oid *oid,
+		      const udos_meta *meta, udos_reader *r)
+{
+	(void)oid, (void)meta;
+	return r ? rt_check(ctx, r, index) : UDOS_ENOTFOUND;
+}
+
+static void *rt_main(void *arg)
+{
+	struct rt *t = arg;
+
+	while (!atomic_load(t->stop) && !t->err) {
+		for (size_t i = 0; i < RT_OBJS && !t->err; i++) {
+			udos_reader *r = NULL;
+			int rc;
+
+			if (t->bulk) {
+				t->err = udos_object_read_many(
+					t->st, t->oids, RT_OBJS,
+					UDOS_READ_VERIFY, rt_bulk_fn, t);
+				break;
+			}
+			rc = udos_reader_open(&r, t->st, &t->oids[i],
+					      UDOS_READ_VERIFY);
+			/* opening follows a moved object once: two repacks
+			 * between its look-up and its open may beat it */
+			if (rc == UDOS_ECORRUPT)
+				continue;
+			t->err = rc < 0 ? rc : rt_check(t, r, i);
+			udos_reader_close(r);
+		}
+	}
+	return NULL;
+}
+
+/* Streams and bulk reads on threads sharing the handle that repacks: no
+ * held stream ever fails or returns other bytes (run under TSan too). */
+static void test_threads_read_during_repack(void **state)
+{
+	char *dir = tmp_dir();
+	udos_store *st = store_new(dir, "zstd:1", 1u << 20);
+	static uint8_t buf[RT_SIZE];
+	struct rt t[3] = { 0 };
+	pthread_t th[3];
+	udos_writer *w = NULL;
+	udos_oid oids[RT_OBJS];
+	atomic_int stop = 0;
+
+	(void)state;
+	assert_ok(udos_writer_open(&w, st, NULL));
+	for (size_t i = 0; i < RT_OBJS; i++) {
+		fill_bytes(buf, RT_SIZE, (uint32_t)i, i % 2);
+		assert_ok(udos_writer_add_buf(&oids[i], NULL, w, buf,
+					      RT_SIZE));
+	}
+	assert_ok(udos_writer_commit(w));
+	udos_writer_close(w);
+	for (int k = 0; k < 3; k++) {
+		t[k] = (struct rt){ st, oids, &stop, k == 2, 0, 0 };
+		assert_int_equal(pthread_create(&th[k], NULL, rt_main, &t[k]),
+				 0);
+	}
+	for (int k = 0; k < 4; k++) {
+		udos_repack_opts ro = UDOS_REPACK_OPTS_INIT;
+		ro.compress = k % 2 ? UDOS_COMPRESS_NO : UDOS_COMPRESS_KEEP;
+		ro.no_sync = true;
+		assert_ok(udos_store_repack(st, &ro));
+	}
+	atomic_store(&stop, 1);
+	for (int k = 0; k < 3; k++) {
+		assert_int_equal(pthread_join(th[k], NULL), 0);
+		if (t[k].err)
+			fail_msg("thread %d: %d (%s)", k, t[k].err,
+				 udos_strerror(t[k].err));
+		assert_true(t[k].streams > 0);
+	}
+	assert_int_equal(validate_findings(st, true, NULL), 0);
+	udos_store_close(st);
+	tmp_remove(dir);
+}
+
 static void test_repack(void **state)
 {
 	char *dir = tmp_dir();
@@ -390,6 +655,9 @@ int main(void)
 		cmocka_unit_test(test_writer_lock),
 		cmocka_unit_test(test_crash_recovery),
 		cmocka_unit_test(test_read_during_repack),
+		cmocka_unit_test(test_stream_across_repack_raw),
+		cmocka_unit_test(test_stream_across_repack_zstd),
+		cmocka_unit_test(test_threads_read_during_repack),
 		cmocka_unit_test(test_repack),
 		cmocka_unit_test(test_offset_past_4g),
 	};
