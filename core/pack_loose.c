@@ -1,4 +1,5 @@
-/* pack.c - loose -> pack, and cleaning loose copies that are safely packed. */
+/* pack_loose.c - the pack command (loose -> pack), and cleaning loose copies
+ * that are safely packed. */
 #include "internal.h"
 
 #include <dirent.h>
