@@ -50,16 +50,6 @@ int udos_size_parse(uint64_t *out, const char *s)
 	return 0;
 }
 
-void udos__pack_relpath(char *out, size_t cap, uint32_t pack_id)
-{
-	snprintf(out, cap, "packs/%" PRIu32, pack_id);
-}
-
-void udos__recs_relpath(char *out, size_t cap, uint32_t pack_id)
-{
-	snprintf(out, cap, "packs/%" PRIu32 ".rec", pack_id);
-}
-
 static uint64_t read_gen(udos_store *st);
 static void bump_gen(udos_store *st);
 
@@ -439,6 +429,7 @@ int udos_store_open(udos_store **out, const char *path, unsigned flags)
 	st->genfd = -1;
 	pthread_mutex_init(&st->mu, NULL);
 	pthread_rwlock_init(&st->ixlock, NULL);
+	udos__packcache_init(&st->packs);
 	st->path = strdup(path);
 	if (!st->path) {
 		rc = -ENOMEM;
@@ -491,10 +482,7 @@ void udos_store_close(udos_store *st)
 		close(st->lockfd); /* releases the flock */
 	if (st->genfd >= 0)
 		close(st->genfd);
-	for (size_t i = 0; i < st->n_packfds; i++)
-		if (st->packfds[i] >= 0)
-			close(st->packfds[i]);
-	free(st->packfds);
+	udos__packcache_release(&st->packs);
 	if (st->dirfd >= 0)
 		close(st->dirfd);
 	pthread_mutex_destroy(&st->mu);
@@ -838,83 +826,4 @@ int udos__store_index_write(udos_store *st, udos__batch *b, bool sync)
 	if (rc == 0)
 		bump_gen(st);
 	return rc;
-}
-
-/* ---- packs ------------------------------------------------------------- */
-
-int udos__store_packfd(udos_store *st, uint32_t pack_id)
-{
-	char rel[64];
-	int fd, rc;
-
-	pthread_mutex_lock(&st->mu);
-	if (pack_id < st->n_packfds && st->packfds[pack_id] >= 0) {
-		fd = st->packfds[pack_id];
-		goto out;
-	}
-	if (pack_id >= st->n_packfds) {
-		size_t n = (size_t)pack_id + 16;
-		int *p = realloc(st->packfds, n * sizeof(*p));
-		if (!p) {
-			fd = udos__err(-ENOMEM, "out of memory");
-			goto out;
-		}
-		for (size_t i = st->n_packfds; i < n; i++)
-			p[i] = -1;
-		st->packfds = p;
-		st->n_packfds = n;
-	}
-	udos__pack_relpath(rel, sizeof(rel), pack_id);
-	fd = openat(st->dirfd, rel, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		rc = errno;
-		fd = udos__err(rc == ENOENT ? UDOS_ECORRUPT : -rc,
-			       "cannot open pack '%s/%s': %s", st->path, rel,
-			       udos_strerror(-rc));
-		goto out;
-	}
-	st->packfds[pack_id] = fd;
-out:
-	pthread_mutex_unlock(&st->mu);
-	return fd;
-}
-
-void udos__store_forget_pack(udos_store *st, uint32_t pack_id)
-{
-	pthread_mutex_lock(&st->mu);
-	if (pack_id < st->n_packfds && st->packfds[pack_id] >= 0) {
-		close(st->packfds[pack_id]);
-		st->packfds[pack_id] = -1;
-	}
-	pthread_mutex_unlock(&st->mu);
-}
-
-int64_t udos__packs_max_id(udos_store *st)
-{
-	int fd = openat(st->dirfd, "packs", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int64_t max = -1;
-	struct dirent *de;
-	DIR *d;
-
-	if (fd < 0)
-		return udos__err(-errno, "cannot open '%s/packs': %s",
-				 st->path, udos_strerror(-errno));
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while ((de = readdir(d))) {
-		char *end;
-		unsigned long v;
-		if (!isdigit((unsigned char)de->d_name[0]))
-			continue;
-		v = strtoul(de->d_name, &end, 10);
-		if (*end || v > UINT32_MAX)
-			continue;
-		if ((int64_t)v > max)
-			max = (int64_t)v;
-	}
-	closedir(d);
-	return max;
 }

@@ -311,6 +311,45 @@ int udos__index_foreach_raw(udos__index *ix,
 				      const void *val, size_t len),
 			    void *ctx);
 
+/* ---- packfile.c: the pack files and their one owner -------------------- */
+
+/*
+ * An open pack (packs/N, read-only), reference counted. The store's cache
+ * holds one reference while the pack is cached; every user takes its own
+ * with udos__packfile_get and gives it back with udos__packfile_put. The
+ * descriptor closes at the last put, never under a holder: a reader keeps
+ * reading the file it opened even after udos__packfile_remove unlinked it.
+ * Thread-safe; fd is valid for as long as the reference is held.
+ */
+typedef struct udos__packfile {
+	_Atomic unsigned refs;
+	int fd;
+	uint32_t id;
+} udos__packfile;
+
+/* the store's open packs by id (a member of udos_store) */
+typedef struct udos__packcache {
+	pthread_mutex_t mu;       /* guards by_id and n */
+	udos__packfile **by_id;   /* NULL = not open */
+	size_t n;
+} udos__packcache;
+
+void udos__packcache_init(udos__packcache *c);
+/* puts the cache's references: packs still held by readers stay open */
+void udos__packcache_release(udos__packcache *c);
+/* A counted reference to pack `id`, opened and cached on first use.
+ * UDOS_ECORRUPT if packs/N is missing, -errno, -ENOMEM. */
+int udos__packfile_get(udos__packfile **out, udos_store *st, uint32_t id);
+void udos__packfile_put(udos__packfile *pf); /* accepts NULL */
+/* Remove packs/N and packs/N.rec, and drop the cache's reference. */
+int udos__packfile_remove(udos_store *st, uint32_t id);
+/* Highest existing pack id, or -1 when none; negative errno on error. */
+int64_t udos__packs_max_id(udos_store *st);
+/* "packs/N" */
+void udos__pack_relpath(char *out, size_t cap, uint32_t pack_id);
+/* "packs/N.rec" */
+void udos__recs_relpath(char *out, size_t cap, uint32_t pack_id);
+
 /* ---- the store ---------------------------------------------------------- */
 
 struct udos_store {
@@ -335,9 +374,9 @@ struct udos_store {
 	pthread_mutex_t mu;       /* guards the fields below */
 	int lockfd;               /* writer lock file, -1 when not held */
 	struct udos_writer *writer;
-	int *packfds;             /* read fds by pack id, -1 = not open */
+
+	udos__packcache packs;    /* open packs (packfile.c) */
 	udos_recovery recovery;   /* what writer opens found and mended */
-	size_t n_packfds;
 };
 
 /* Index look-up / scan under the store's index lock. */
@@ -353,9 +392,6 @@ int udos__store_refresh(udos_store *st);
 int udos__store_refresh_if_stale(udos_store *st);
 /* The writer's path: requires the writer lock (primary index). */
 int udos__store_index_write(udos_store *st, udos__batch *b, bool sync);
-/* Read fd for a pack (cached); UDOS_ECORRUPT if the file is missing. */
-int udos__store_packfd(udos_store *st, uint32_t pack_id);
-void udos__store_forget_pack(udos_store *st, uint32_t pack_id);
 /* whether process `pid` exists (sandbox files and writer.lock name theirs) */
 bool udos__pid_running(long pid);
 /* whether another process that is still running took writer.lock last: a
@@ -363,10 +399,6 @@ bool udos__pid_running(long pid);
 bool udos__store_writer_running(udos_store *st);
 /* Take writer.lock without opening the index (repair, which replaces it). */
 int udos__store_lock_only(udos_store *st);
-/* Highest existing pack id, or -1 when none; negative errno on error. */
-int64_t udos__packs_max_id(udos_store *st);
-/* "packs/N" */
-void udos__pack_relpath(char *out, size_t cap, uint32_t pack_id);
 
 /* ---- loose.c ------------------------------------------------------------ */
 
@@ -488,12 +520,8 @@ int udos__pack_scan(udos__scan *out, udos_store *st, uint32_t id,
 		    uint64_t from_slot, uint64_t from_off, unsigned flags,
 		    udos__scan_fn fn, void *ctx);
 
-/* writer.c: remove packs/N and packs/N.rec */
-int udos__pack_remove(udos_store *st, uint32_t id);
 /* container.c: write config.json (temp file, fsync, rename, fsync dir) */
 int udos__config_write(int dirfd, const udos_store_info *in);
-/* "packs/N.rec" */
-void udos__recs_relpath(char *out, size_t cap, uint32_t pack_id);
 /* container.c: index/ missing and index.old/ present (a backup's index
  * switch without RENAME_EXCHANGE cut between its two renames): index.old/
  * is renamed back (when the folder can be written). */

@@ -16,8 +16,9 @@ struct udos_reader {
 	udos_store *st;
 	udos_oid oid;
 	udos_meta meta;
-	int fd;          /* loose: owned; packed: the store's cached fd */
+	int fd;          /* loose: owned; packed: pf's */
 	bool own_fd;
+	udos__packfile *pf; /* packed: our reference, kept to the close */
 	uint64_t base;   /* offset of the content in fd */
 	uint64_t pos;    /* logical position (may be past the end) */
 	uint64_t spos;   /* stored bytes read by udos__reader_read_stored */
@@ -150,10 +151,10 @@ static int reader_open_meta(udos_reader **out, udos_store *st,
 		}
 		r->meta.size = r->meta.stored_size = (uint64_t)sb.st_size;
 	} else {
-		rc = udos__store_packfd(st, m->pack_id);
+		rc = udos__packfile_get(&r->pf, st, m->pack_id);
 		if (rc < 0)
 			goto fail;
-		r->fd = rc;
+		r->fd = r->pf->fd;
 		r->base = m->offset;
 		r->xxh = udos__xxh_new();
 		if (!r->xxh) {
@@ -236,6 +237,7 @@ void udos_reader_close(udos_reader *r)
 		return;
 	if (r->own_fd && r->fd >= 0)
 		close(r->fd);
+	udos__packfile_put(r->pf);
 	if (r->own_zd)
 		udos__zdec_free(r->zd);
 	udos__hash_free(r->sha);
@@ -607,8 +609,9 @@ static int fill_window(struct bulk *b, const struct slot *s, size_t i,
 {
 	const udos_meta *m = &s[i].meta;
 	uint64_t end = m->offset + m->stored_size;
+	udos__packfile *pf;
 	ssize_t got;
-	int fd;
+	int rc;
 
 	for (size_t j = i + 1; j < n; j++) {
 		const udos_meta *o = &s[j].meta;
@@ -620,11 +623,12 @@ static int fill_window(struct bulk *b, const struct slot *s, size_t i,
 		if (oend > end)
 			end = oend;
 	}
-	fd = udos__store_packfd(b->st, m->pack_id);
-	if (fd < 0)
-		return fd;
-	got = udos__pread_full(fd, b->win, (size_t)(end - m->offset),
+	rc = udos__packfile_get(&pf, b->st, m->pack_id);
+	if (rc < 0)
+		return rc;
+	got = udos__pread_full(pf->fd, b->win, (size_t)(end - m->offset),
 			       m->offset);
+	udos__packfile_put(pf);
 	if (got < 0)
 		return udos__err((int)got, "pack %u: read error: %s",
 				 m->pack_id, udos_strerror((int)got));

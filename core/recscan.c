@@ -38,15 +38,23 @@ int udos__pack_scan(udos__scan *out, udos_store *st, uint32_t id,
 		    udos__scan_fn fn, void *ctx)
 {
 	uint8_t h[UDOS_RECS_HDR_SIZE], want[UDOS_RECS_HDR_SIZE];
-	char rel[64], rrel[64];
+	udos__packfile *pf = NULL;
+	char rrel[64];
 	uint64_t expect = from_off;
 	bool in_run = true;
+	struct stat sb;
 	int dfd = -1, rfd = -1, rc;
 
 	memset(out, 0, sizeof(*out));
-	udos__pack_relpath(rel, sizeof(rel), id);
 	udos__recs_relpath(rrel, sizeof(rrel), id);
-	rc = open_ro(&dfd, &out->data_size, st, rel);
+	rc = udos__packfile_get(&pf, st, id);
+	if (rc == 0) {
+		dfd = pf->fd;
+		if (fstat(dfd, &sb) < 0)
+			rc = udos__err(-errno, "cannot stat pack %u of '%s': %s",
+				       id, st->path, udos_strerror(-errno));
+		out->data_size = (uint64_t)sb.st_size;
+	}
 	if (rc == 0)
 		rc = open_ro(&rfd, &out->recs_size, st, rrel);
 	if (rc < 0)
@@ -110,8 +118,7 @@ int udos__pack_scan(udos__scan *out, udos_store *st, uint32_t id,
 	}
 	rc = 0;
 done:
-	if (dfd >= 0)
-		close(dfd);
+	udos__packfile_put(pf);
 	if (rfd >= 0)
 		close(rfd);
 	return rc;

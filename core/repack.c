@@ -85,15 +85,16 @@ static int copy_recode(struct rp *p, const udos__rec *rec)
 
 static int repack_one(struct rp *p, uint32_t id)
 {
+	udos__packfile *pf = NULL;
 	struct stat sb;
 	char rel[64];
 	uint64_t n;
-	int fd, rfd, rc = 0;
+	int rfd, rc;
 
 	udos__recs_relpath(rel, sizeof(rel), id);
-	fd = udos__store_packfd(p->st, id);
-	if (fd < 0)
-		return fd;
+	rc = udos__packfile_get(&pf, p->st, id);
+	if (rc < 0)
+		return rc;
 	rfd = openat(p->st->dirfd, rel, O_RDONLY | O_CLOEXEC);
 	if (rfd < 0 || fstat(rfd, &sb) < 0) {
 		rc = udos__err(-errno, "cannot open '%s/%s': %s", p->st->path,
@@ -115,7 +116,7 @@ static int repack_one(struct rp *p, uint32_t id)
 		rc = udos__store_index_get(&l, p->st, &rec.oid);
 		if (rc == 0 && l.pack_id == id && l.slot == k) {
 			if (p->opts->compress == UDOS_COMPRESS_KEEP)
-				rc = copy_keep(p, fd, &rec);
+				rc = copy_keep(p, pf->fd, &rec);
 			else
 				rc = copy_recode(p, &rec);
 			p->done++;
@@ -129,12 +130,13 @@ static int repack_one(struct rp *p, uint32_t id)
 	if (rc == 0)
 		rc = udos_writer_commit(p->w);
 	if (rc == 0)
-		rc = udos__pack_remove(p->st, id);
+		rc = udos__packfile_remove(p->st, id);
 	if (rc == 0 && !p->opts->no_sync)
 		udos__fsync_dir(p->st->dirfd, "packs");
 done:
 	if (rfd >= 0)
 		close(rfd);
+	udos__packfile_put(pf);
 	return rc;
 }
 

@@ -317,6 +317,7 @@ int udos__rec_read(udos__rec *rec, int fd, uint64_t slot)
 static int scan_pack(struct val *v, uint32_t id)
 {
 	struct pack_scan *ps = &v->packs[id];
+	udos__packfile *pf = NULL;
 	char rel[64], rrel[64];
 	uint64_t expect = 0;
 	int fd;
@@ -324,9 +325,9 @@ static int scan_pack(struct val *v, uint32_t id)
 	udos__pack_relpath(rel, sizeof(rel), id);
 	udos__recs_relpath(rrel, sizeof(rrel), id);
 	ps->recfd = open_recs(v, id, rrel);
-	fd = udos__store_packfd(v->st, id);
-	if (ps->recfd < 0 || fd < 0)
+	if (ps->recfd < 0 || udos__packfile_get(&pf, v->st, id) < 0)
 		return v->stop; /* index entries are then checked one by one */
+	fd = pf->fd;
 	for (uint64_t k = 0; k < ps->slots && !v->stop; k++) {
 		udos__rec rec, l;
 		int kind, rc;
@@ -363,6 +364,7 @@ static int scan_pack(struct val *v, uint32_t id)
 		find(v, UDOS_FIND_RECORD_TRUNCATED, NULL, rel, expect, "pack "
 		     "'%s' has %" PRIu64 " bytes, its records end at %" PRIu64,
 		     rel, ps->limit, expect);
+	udos__packfile_put(pf);
 	return v->stop;
 }
 
@@ -378,9 +380,10 @@ static int val_index(void *ctx, const udos_oid *oid, const void *val,
 {
 	struct val *v = ctx;
 	struct pack_scan *ps;
+	udos__packfile *pf = NULL;
 	char hex[65], rel[64];
 	udos__rec l, rec;
-	int fd, kind;
+	int kind;
 
 	v->res->index_checked++;
 	udos__oid_fmt(hex, v->st, oid);
@@ -413,14 +416,14 @@ static int val_index(void *ctx, const udos_oid *oid, const void *val,
 			return v->stop; /* its bytes were checked by the scan */
 	}
 	/* not reached by the scan: check the bytes on the index's word */
-	fd = udos__store_packfd(v->st, l.pack_id);
-	if (fd < 0)
+	if (udos__packfile_get(&pf, v->st, l.pack_id) < 0)
 		find(v, UDOS_FIND_IO, oid, rel, l.offset, "%s",
 		     udos_error_detail());
-	else if (udos__record_check(&l, &kind, fd, ps->size, v->full,
+	else if (udos__record_check(&l, &kind, pf->fd, ps->size, v->full,
 				    v->st->hash_type) < 0)
 		find(v, kind, oid, rel, l.offset, "'%s' in pack '%s' offset %"
 		     PRIu64 ": %s", hex, rel, l.offset, udos_error_detail());
+	udos__packfile_put(pf);
 	return v->stop;
 }
 

@@ -255,26 +255,6 @@ static int open_pack(udos_writer *w, const udos__tail *t)
 	return 0;
 }
 
-static int unlink_rel(udos_store *st, const char *rel)
-{
-	if (unlinkat(st->dirfd, rel, 0) < 0 && errno != ENOENT)
-		return udos__err(-errno, "cannot remove '%s/%s': %s", st->path,
-				 rel, udos_strerror(-errno));
-	return 0;
-}
-
-int udos__pack_remove(udos_store *st, uint32_t id)
-{
-	char rel[64], rrel[64];
-	int rc;
-
-	udos__store_forget_pack(st, id);
-	udos__pack_relpath(rel, sizeof(rel), id);
-	udos__recs_relpath(rrel, sizeof(rrel), id);
-	rc = unlink_rel(st, rel);
-	return rc < 0 ? rc : unlink_rel(st, rrel);
-}
-
 /*
  * Put the pack files back to the committed state: the tail pack truncated to
  * the tail, later packs (holding only uncommitted records) removed.
@@ -288,7 +268,7 @@ static int restore_tail(udos_writer *w)
 	if (max < 0 && max != -1)
 		return (int)max;
 	for (int64_t id = max; id > (int64_t)w->tail.pack_id; id--) {
-		rc = udos__pack_remove(w->st, (uint32_t)id);
+		rc = udos__packfile_remove(w->st, (uint32_t)id);
 		if (rc < 0)
 			return rc;
 	}
@@ -381,7 +361,7 @@ static int append_after(udos_writer *w, uint32_t id, const udos__scan *sc)
 	if (sc->stray)
 		return create_pack(w, id + 1);
 	if (sc->no_header) { /* made, never synced: holds nothing */
-		rc = udos__pack_remove(w->st, id);
+		rc = udos__packfile_remove(w->st, id);
 		return rc < 0 ? rc : create_pack(w, id);
 	}
 	w->st->recovery.cut_bytes += sc->data_size - sc->run_end;

@@ -282,6 +282,157 @@ static void test_read_during_repack(void **state)
 	tmp_remove(dir);
 }
 
+/* Open `path` (a file of other bytes) n times: whatever descriptor
+ * numbers the store let go of are taken by it. */
+static void take_fds(int *fds, int n, const char *path)
+{
+	for (int i = 0; i < n; i++) {
+		fds[i] = open(path, O_RDONLY | O_CLOEXEC);
+		assert_true(fds[i] >= 0);
+	}
+}
+
+/*
+ * A stream opened on a packed object, read in part, then held across a
+ * repack in the same process (same handle) that removes its pack, while
+ * other files take the freed descriptor numbers: the rest of the stream
+ * is still the object's bytes, and its checksums verify.
+ */
+static void stream_across_repack(const char *compression, const uint8_t *obj,
+				 size_t len)
+{
+	char *dir = tmp_dir();
+	udos_store *st = store_new(dir, compression, 0);
+	char *decoy = cpath(dir, "../decoy"), *pack0 = cpath(dir, "packs/0");
+	uint8_t *got = malloc(len), *junk = malloc(len + (1u << 20));
+	udos_writer *w = NULL;
+	udos_reader *r = NULL;
+	udos_oid oid, other;
+	udos_meta m;
+	size_t at = 0, head = len / 3;
+	int fds[32], fd;
+
+	assert_non_null(got);
+	assert_non_null(junk);
+	assert_ok(udos_writer_open(&w, st, NULL));
+	assert_ok(udos_writer_add_buf(&oid, NULL, w, obj, len));
+	fill_bytes(junk, 4096, 7, 0);
+	assert_ok(udos_writer_add_buf(&other, NULL, w, junk, 4096));
+	assert_ok(udos_writer_commit(w));
+	udos_writer_close(w);
+
+	assert_ok(udos_reader_open(&r, st, &oid, UDOS_READ_VERIFY));
+	m = *udos_reader_meta(r);
+	assert_int_equal(m.pack_id, 0);
+	/* most of the stored bytes are read after the repack */
+	assert_true(m.stored_size > (1u << 20));
+	while (at < head) {
+		ssize_t n = udos_reader_read(r, got + at, head - at);
+		assert_ok(n);
+		assert_true(n > 0);
+		at += (size_t)n;
+	}
+	/* pack 0 goes: its live object moves to a new pack */
+	assert_ok(udos_object_delete(st, &other));
+	assert_ok(udos_store_repack(st, NULL));
+	assert_int_equal(access(pack0, F_OK), -1);
+	/* a decoy as large as the pack, of other bytes, on every free fd */
+	memset(junk, 0x5a, len + (1u << 20));
+	fd = open(decoy, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, junk, len + (1u << 20)),
+			 (ssize_t)(len + (1u << 20)));
+	close(fd);
+	take_fds(fds, 32, decoy);
+	while (at < len) {
+		ssize_t n = udos_reader_read(r, got + at, len - at);
+		assert_ok(n);
+		assert_true(n > 0);
+		at += (size_t)n;
+	}
+	assert_int_equal(udos_reader_read(r, got, 1), 0);
+	assert_memory_equal(got, obj, len);
+	udos_reader_close(r);
+	for (int i = 0; i < 32; i++)
+		close(fds[i]);
+	/* the same handle reads the object where it went */
+	assert_ok(udos_object_stat(&m, st, &oid));
+	assert_true(m.pack_id > 0);
+	{
+		void *d;
+		size_t n;
+		assert_ok(udos_object_read(&d, &n, st, &oid, 0,
+					   UDOS_READ_VERIFY));
+		assert_int_equal(n, len);
+		assert_memory_equal(d, obj, len);
+		free(d);
+	}
+	assert_int_equal(validate_findings(st, true, NULL), 0);
+	udos_store_close(st);
+	free(got);
+	free(junk);
+	free(decoy);
+	free(pack0);
+	tmp_remove(dir);
+}
+
+/* Read a whole file of this machine, or NULL. */
+static uint8_t *slurp(const char *path, size_t *len_out)
+{
+	struct stat sb;
+	uint8_t *p;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || fstat(fd, &sb) < 0 || sb.st_size < (1 << 20)) {
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	p = malloc((size_t)sb.st_size);
+	assert_non_null(p);
+	assert_int_equal(read(fd, p, (size_t)sb.st_size), sb.st_size);
+	close(fd);
+	*len_out = (size_t)sb.st_size;
+	return p;
+}
+
+static void test_stream_across_repack_raw(void **state)
+{
+	size_t len = 3u << 20;
+	uint8_t *obj = malloc(len);
+
+	(void)state;
+	assert_non_null(obj);
+	fill_bytes(obj, len, 42, 0);
+	stream_across_repack("none", obj, len);
+	free(obj);
+}
+
+/* compressed, on a real file: the decoder's input comes from the pack in
+ * 128 KiB reads, most of them after the repack */
+static void test_stream_across_repack_zstd(void **state)
+{
+	static const char *const paths[] = {
+		"/usr/lib/x86_64-linux-gnu/libcrypto.so.3",
+		"/usr/lib/x86_64-linux-gnu/libstdc++.so.6",
+		"/usr/bin/cmake",
+	};
+	uint8_t *obj = NULL;
+	size_t len = 0;
+
+	(void)state;
+	for (size_t i = 0; !obj && i < sizeof(paths) / sizeof(*paths); i++)
+		obj = slurp(paths[i], &len);
+	if (!obj) {
+		len = 4u << 20;
+		obj = malloc(len);
+		assert_non_null(obj);
+		fill_bytes(obj, len, 43, 1);
+	}
+	stream_across_repack("zstd:3", obj, len);
+	free(obj);
+}
+
 static void test_repack(void **state)
 {
 	char *dir = tmp_dir();
@@ -395,6 +546,8 @@ int main(void)
 		cmocka_unit_test(test_writer_lock),
 		cmocka_unit_test(test_crash_recovery),
 		cmocka_unit_test(test_read_during_repack),
+		cmocka_unit_test(test_stream_across_repack_raw),
+		cmocka_unit_test(test_stream_across_repack_zstd),
 		cmocka_unit_test(test_repack),
 		cmocka_unit_test(test_offset_past_4g),
 	};

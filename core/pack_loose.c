@@ -1,4 +1,5 @@
-/* pack.c - loose -> pack, and cleaning loose copies that are safely packed. */
+/* pack_loose.c - the pack command (loose -> pack), and cleaning loose copies
+ * that are safely packed. */
 #include "internal.h"
 
 #include <dirent.h>
@@ -121,9 +122,10 @@ struct cl {
 static int clean_cb(void *ctx, const char *rel, const udos_oid *oid)
 {
 	struct cl *c = ctx;
+	udos__packfile *pf = NULL;
 	struct stat sb;
 	udos__rec l;
-	int fd, kind, rc;
+	int kind, rc;
 
 	if (!oid)
 		return 0;
@@ -132,12 +134,17 @@ static int clean_cb(void *ctx, const char *rel, const udos_oid *oid)
 		return 0;
 	if (rc < 0)
 		return rc;
-	fd = udos__store_packfd(c->st, l.pack_id);
-	if (fd < 0 || fstat(fd, &sb) < 0)
-		return 0; /* the packed copy is not readable: keep this one */
-	/* the packed copy must be intact before the loose one goes */
-	if (udos__record_check(&l, &kind, fd, (uint64_t)sb.st_size, false,
-			       c->st->hash_type) < 0)
+	/* the packed copy must be readable and intact before the loose one
+	 * goes */
+	rc = udos__packfile_get(&pf, c->st, l.pack_id);
+	if (rc == 0 && fstat(pf->fd, &sb) < 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = udos__record_check(&l, &kind, pf->fd,
+					(uint64_t)sb.st_size, false,
+					c->st->hash_type);
+	udos__packfile_put(pf);
+	if (rc < 0)
 		return 0;
 	if (unlinkat(c->st->dirfd, rel, 0) == 0)
 		c->removed++;
@@ -167,7 +174,7 @@ static void clean_sandbox(udos_store *st)
 		long pid = strtol(de->d_name, &end, 10);
 		if (de->d_name[0] == '.' || *end != '-' || pid <= 0)
 			continue;
-		if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+		if (!udos__pid_running(pid))
 			unlinkat(fd, de->d_name, 0);
 	}
 	closedir(d);
