@@ -461,7 +461,7 @@ static void check_behind(struct val *v, const udos__tail *t, bool have_tail)
 /* what may sit in the container's folder (docs/FORMAT.md) */
 static const char *const root_names[] = {
 	"config.json", "loose", "sandbox", "packs", "index", "writer.lock",
-	"index.gen",
+	"index.gen", "backup.state",
 };
 
 static bool root_name_ok(const char *name)
@@ -529,7 +529,7 @@ static void check_strays(struct val *v)
 	check_folder(v, ".", root_name_ok, "not part of a udos container");
 	check_folder(v, "packs", pack_name_ok, "not a pack or record file");
 	check_folder(v, "sandbox", sandbox_name_ok, "left by a writer that is "
-		     "no longer running ('udos pack' removes it)");
+		     "no longer running");
 }
 
 static int count_loose(void *ctx, const char *rel, const udos_oid *oid)
