@@ -526,7 +526,9 @@ static void check_folder(struct val *v, const char *rel,
 
 static void check_strays(struct val *v)
 {
-	check_folder(v, ".", root_name_ok, "not part of a udos container");
+	check_folder(v, ".", root_name_ok, "not part of a udos container (or "
+		     "left by an interrupted backup or repair, which the next "
+		     "one removes)");
 	check_folder(v, "packs", pack_name_ok, "not a pack or record file");
 	check_folder(v, "sandbox", sandbox_name_ok, "left by a writer that is "
 		     "no longer running");
