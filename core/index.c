@@ -242,6 +242,16 @@ int udos__index_open(udos__index **out, const char *dir, bool primary,
 	 * everything several times; measured on 10M tiny objects through the
 	 * writer, 164k objects/s against 101k/s (bench/RESULTS.md). */
 	rocksdb_options_optimize_universal_style_compaction(ix->opts, 64 << 20);
+	/* Preallocation (fallocate) takes disk space before it is needed, and
+	 * a failed fallocate may keep what it got (ext4): by default 4 MiB
+	 * for each writer's new MANIFEST and 1.1 x write buffer (70 MiB) for
+	 * the WAL, so on a nearly full disk a writer could not even open,
+	 * nor `delete` + `repack` win space back. None for the MANIFEST
+	 * (written a few times per session), 64 KiB steps for the WAL: with
+	 * one column family max_total_wal_size forces no flush, it only caps
+	 * the WAL's preallocation block. */
+	rocksdb_options_set_manifest_preallocation_size(ix->opts, 0);
+	rocksdb_options_set_max_total_wal_size(ix->opts, 64 << 10);
 	rocksdb_options_set_keep_log_file_num(ix->opts, 2);
 	rocksdb_options_set_info_log_level(ix->opts, 3 /* error */);
 	/* required for secondary instances, and keeps reads fd-cheap */
