@@ -273,15 +273,17 @@ int udos__index_open(udos__index **out, const char *dir, bool primary,
 
 	cf_opts[0] = ix->opts;
 	rc = make_tmpdir(ix);
-	if (rc < 0)
+	if (rc < 0 && !primary)
 		goto fail;
 	if (primary) {
 		/* RocksDB's info log would sit in index/, on the container's
 		 * disk, and Debian's build keeps asserts: a log line written
 		 * after one that failed for want of space aborts the
 		 * process. It goes to our temporary folder instead (errors
-		 * only, so it is mostly empty). */
-		rocksdb_options_set_db_log_dir(ix->opts, ix->secdir);
+		 * only, so it is mostly empty); without one (a full or
+		 * read-only $TMPDIR), in index/ as before. */
+		if (ix->secdir)
+			rocksdb_options_set_db_log_dir(ix->opts, ix->secdir);
 		ix->db = rocksdb_open_column_families(ix->opts, dir, 1, cf_names,
 						      cf_opts, &ix->cf, &err);
 	} else {
