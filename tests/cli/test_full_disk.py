@@ -319,3 +319,30 @@ def test_backup_into_a_full_disk(fs16, tmp_path, free):
     src.ok("backup", dest, timeout=LONG)
     check_all(d, dict(early, **late))
     _validate(d)
+
+
+@pytest.mark.parametrize("free", [0, 512 << 10, 3 * MiB])
+def test_pack_of_real_files_onto_a_full_disk(fs16, tmp_path, free):
+    """The reported case: loose files of this machine's headers, then
+    `pack` runs out of space (it aborted in RocksDB's info log writer)."""
+    src = "/usr/include/linux"
+    if not os.path.isdir(src):
+        pytest.skip("no " + src)
+    u = Udos(fs16 / "store")
+    u.ok("init", u.store, store=False)
+    r = u("add", "--to", "loose", "-r", src, timeout=LONG)
+    check_clean(r, u.store, "add")
+    files = {}
+    for line in r.stdout.decode().splitlines():
+        h, p = line.split("  ", 1)
+        files[h] = p
+    assert files
+    fill(fs16, free)
+    r = u("pack", timeout=LONG)
+    check_clean(r, u.store, "pack")
+    check_all(u, files)
+    unfill(fs16)
+    _validate(u)
+    u.ok("pack", timeout=LONG)
+    check_all(u, files)
+    _validate(u)
