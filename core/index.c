@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <rocksdb/c.h>
@@ -28,19 +29,47 @@ struct udos__index {
 	rocksdb_writeoptions_t *wsync, *wnosync;
 	bool primary;
 	bool wrote;    /* a batch was written through this handle */
-	char *secdir; /* secondary instance's own folder, removed at close */
+	char *secdir; /* own temporary folder (secondary's, info log), removed
+			 at close */
+	char *store;  /* the container's path, for messages */
 	pthread_mutex_t catchup_mu;
 };
 
-static int index_err(char *err, const char *what)
+/*
+ * RocksDB reports errors as text ("<Status>: <message>"). Only its own lock
+ * failure on index/LOCK is a lock conflict (our writer lock is taken before
+ * the index opens, so that one means another program holds the index);
+ * "lock" alone also matches "block checksum mismatch". Damage (checksums,
+ * bad magic, files that are gone) names the command that rebuilds the
+ * index; a full disk keeps its errno, the one fact a user can act on.
+ */
+static int index_err(const udos__index *ix, char *err, const char *what)
 {
-	int code = UDOS_EINDEX;
+	const char *store = ix && ix->store ? ix->store : "?";
+	int rc;
 
-	if (strstr(err, "lock") || strstr(err, "Resource temporarily"))
-		code = UDOS_ELOCKED;
-	udos__err(code, "index %s: %s", what, err);
+	if (strstr(err, "While lock file") ||
+	    strstr(err, "lock hold by current process"))
+		rc = udos__err(UDOS_ELOCKED, "index of '%s' is locked by "
+			       "another process (%s)", store, err);
+	else if (strstr(err, "No space left on device"))
+		rc = udos__err(-ENOSPC, "index %s in '%s': no space left on "
+			       "device (%s)", what, store, err);
+	else if (strstr(err, "Disk quota exceeded"))
+		rc = udos__err(-EDQUOT, "index %s in '%s': disk quota "
+			       "exceeded (%s)", what, store, err);
+	else if (!strncmp(err, "Corruption:", 11) ||
+		 strstr(err, "checksum mismatch") ||
+		 strstr(err, "magic number") ||
+		 (ix && ix->primary && strstr(err, "No such file")) ||
+		 strstr(err, "does not exist (create_if_missing is false)"))
+		rc = udos__err(UDOS_ECORRUPT, "index of '%s' is damaged, run "
+			       "'udos repair' (%s: %s)", store, what, err);
+	else
+		rc = udos__err(UDOS_EINDEX, "index %s in '%s': %s", what,
+			       store, err);
 	rocksdb_free(err);
-	return code;
+	return rc;
 }
 
 static int rm_cb(const char *p, const struct stat *sb, int flag,
@@ -76,6 +105,63 @@ static void remove_stale_secdirs(const char *tmp)
 	closedir(d);
 }
 
+/* "<container>/index" -> "<container>", for messages. */
+static char *store_of(const char *dir)
+{
+	size_t n = strlen(dir);
+
+	if (n > 6 && !strcmp(dir + n - 6, "/index"))
+		n -= 6;
+	return strndup(dir, n);
+}
+
+/*
+ * Before RocksDB sees it: a missing index/ would otherwise be made anew,
+ * empty, by RocksDB's open (which then fails with its own text), and a
+ * missing CURRENT is reported as an invalid argument.
+ */
+static int check_present(const udos__index *ix, const char *dir)
+{
+	char cur[4096];
+	struct stat sb;
+	int e = stat(dir, &sb) < 0 ? errno : S_ISDIR(sb.st_mode) ? 0 : ENOTDIR;
+
+	if (e == ENOENT || e == ENOTDIR)
+		return udos__err(UDOS_ECORRUPT, "index missing in '%s', run "
+				 "'udos repair'", ix->store);
+	if (e)
+		return udos__err(-e, "cannot open index '%s': %s", dir,
+				 udos_strerror(-e));
+	snprintf(cur, sizeof(cur), "%s/CURRENT", dir);
+	if (stat(cur, &sb) < 0 && errno == ENOENT)
+		return udos__err(UDOS_ECORRUPT, "index of '%s' is damaged, run "
+				 "'udos repair' (no file '%s')", ix->store,
+				 cur);
+	return 0;
+}
+
+/* A folder of our own in $TMPDIR (a secondary's, and where the info log
+ * goes), named with our pid: if we die, the next process removes it. */
+static int make_tmpdir(udos__index *ix)
+{
+	const char *tmp = getenv("TMPDIR");
+	char tmpl[4096];
+
+	tmp = tmp && *tmp ? tmp : "/tmp";
+	remove_stale_secdirs(tmp);
+	snprintf(tmpl, sizeof(tmpl), "%s/udos-idx-%d-XXXXXX", tmp,
+		 (int)getpid());
+	if (!mkdtemp(tmpl))
+		return udos__err(-errno, "cannot make a temporary folder '%s'",
+				 tmpl);
+	ix->secdir = strdup(tmpl);
+	if (!ix->secdir) {
+		rmdir(tmpl);
+		return udos__err(-ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
 void udos__index_close(udos__index *ix)
 {
 	if (!ix)
@@ -107,6 +193,7 @@ void udos__index_close(udos__index *ix)
 		nftw(ix->secdir, rm_cb, 8, FTW_DEPTH | FTW_PHYS);
 		free(ix->secdir);
 	}
+	free(ix->store);
 	pthread_mutex_destroy(&ix->catchup_mu);
 	free(ix);
 }
@@ -125,6 +212,16 @@ int udos__index_open(udos__index **out, const char *dir, bool primary,
 		return udos__err(-ENOMEM, "out of memory (index)");
 	pthread_mutex_init(&ix->catchup_mu, NULL);
 	ix->primary = primary;
+	ix->store = store_of(dir);
+	if (!ix->store) {
+		rc = udos__err(-ENOMEM, "out of memory (index)");
+		goto fail;
+	}
+	if (!create) {
+		rc = check_present(ix, dir);
+		if (rc < 0)
+			goto fail;
+	}
 	ix->opts = rocksdb_options_create();
 	ix->topts = rocksdb_block_based_options_create();
 	/* 10 bits per key: ~1% false positives, so a miss (the common case
@@ -145,6 +242,16 @@ int udos__index_open(udos__index **out, const char *dir, bool primary,
 	 * everything several times; measured on 10M tiny objects through the
 	 * writer, 164k objects/s against 101k/s (bench/RESULTS.md). */
 	rocksdb_options_optimize_universal_style_compaction(ix->opts, 64 << 20);
+	/* Preallocation (fallocate) takes disk space before it is needed, and
+	 * a failed fallocate may keep what it got (ext4): by default 4 MiB
+	 * for each writer's new MANIFEST and 1.1 x write buffer (70 MiB) for
+	 * the WAL, so on a nearly full disk a writer could not even open,
+	 * nor `delete` + `repack` win space back. None for the MANIFEST
+	 * (written a few times per session), 64 KiB steps for the WAL: with
+	 * one column family max_total_wal_size forces no flush, it only caps
+	 * the WAL's preallocation block. */
+	rocksdb_options_set_manifest_preallocation_size(ix->opts, 0);
+	rocksdb_options_set_max_total_wal_size(ix->opts, 64 << 10);
 	rocksdb_options_set_keep_log_file_num(ix->opts, 2);
 	rocksdb_options_set_info_log_level(ix->opts, 3 /* error */);
 	/* required for secondary instances, and keeps reads fd-cheap */
@@ -165,34 +272,27 @@ int udos__index_open(udos__index **out, const char *dir, bool primary,
 	ix->wnosync = rocksdb_writeoptions_create();
 
 	cf_opts[0] = ix->opts;
+	rc = make_tmpdir(ix);
+	if (rc < 0 && !primary)
+		goto fail;
 	if (primary) {
+		/* RocksDB's info log would sit in index/, on the container's
+		 * disk, and Debian's build keeps asserts: a log line written
+		 * after one that failed for want of space aborts the
+		 * process. It goes to our temporary folder instead (errors
+		 * only, so it is mostly empty); without one (a full or
+		 * read-only $TMPDIR), in index/ as before. */
+		if (ix->secdir)
+			rocksdb_options_set_db_log_dir(ix->opts, ix->secdir);
 		ix->db = rocksdb_open_column_families(ix->opts, dir, 1, cf_names,
 						      cf_opts, &ix->cf, &err);
 	} else {
-		const char *tmp = getenv("TMPDIR");
-		char tmpl[4096];
-
-		tmp = tmp && *tmp ? tmp : "/tmp";
-		remove_stale_secdirs(tmp);
-		snprintf(tmpl, sizeof(tmpl), "%s/udos-idx-%d-XXXXXX", tmp,
-			 (int)getpid());
-		if (!mkdtemp(tmpl)) {
-			rc = udos__err(-errno, "cannot make a temporary folder "
-				       "'%s'", tmpl);
-			goto fail;
-		}
-		ix->secdir = strdup(tmpl);
-		if (!ix->secdir) {
-			rmdir(tmpl);
-			rc = udos__err(-ENOMEM, "out of memory");
-			goto fail;
-		}
 		ix->db = rocksdb_open_as_secondary_column_families(
 			ix->opts, dir, ix->secdir, 1, cf_names, cf_opts,
 			&ix->cf, &err);
 	}
 	if (err) {
-		rc = index_err(err, primary ? "open" : "open (read-only)");
+		rc = index_err(ix, err, primary ? "open" : "open (read-only)");
 		goto fail;
 	}
 	*out = ix;
@@ -212,7 +312,7 @@ int udos__index_catch_up(udos__index *ix)
 	rocksdb_try_catch_up_with_primary(ix->db, &err);
 	pthread_mutex_unlock(&ix->catchup_mu);
 	if (err)
-		return index_err(err, "catch-up");
+		return index_err(ix, err, "catch-up");
 	return 0;
 }
 
@@ -225,7 +325,7 @@ int udos__index_get(udos__rec *out, udos__index *ix, const udos_oid *oid)
 	int rc;
 
 	if (err)
-		return index_err(err, "read");
+		return index_err(ix, err, "read");
 	if (!val)
 		return UDOS_ENOTFOUND;
 	rc = udos__loc_decode(out, val, len);
@@ -258,7 +358,7 @@ void udos__index_get_many(udos__index *ix, const udos_oid *const *oids,
 							  vals[i], &len)
 						: NULL;
 			if (errs[i])
-				*rc = index_err(errs[i], "read");
+				*rc = index_err(ix, errs[i], "read");
 			else if (!v)
 				*rc = UDOS_ENOTFOUND;
 			else
@@ -280,7 +380,7 @@ int udos__index_checkpoint(udos__index *ix, const char *dir)
 		rocksdb_checkpoint_create(cp, dir, 0, &err);
 	if (cp)
 		rocksdb_checkpoint_object_destroy(cp);
-	return err ? index_err(err, "checkpoint") : 0;
+	return err ? index_err(ix, err, "checkpoint") : 0;
 }
 
 bool udos__index_is_primary(const udos__index *ix)
@@ -353,7 +453,7 @@ int udos__index_write(udos__index *ix, udos__batch *b, bool sync)
 		return udos__err(UDOS_EINDEX, "index is open read-only");
 	rocksdb_write(ix->db, sync ? ix->wsync : ix->wnosync, b->wb, &err);
 	if (err)
-		return index_err(err, "write");
+		return index_err(ix, err, "write");
 	ix->wrote = true;
 	return 0;
 }
@@ -366,7 +466,7 @@ int udos__index_get_tail(udos__index *ix, udos__tail *t)
 				&err);
 
 	if (err)
-		return index_err(err, "read");
+		return index_err(ix, err, "read");
 	if (!val)
 		return UDOS_ENOTFOUND;
 	if (len != 20) {
@@ -407,7 +507,7 @@ int udos__index_foreach_raw(udos__index *ix,
 	rocksdb_iter_get_error(it, &err);
 	rocksdb_iter_destroy(it);
 	if (err && !rc)
-		return index_err(err, "scan");
+		return index_err(ix, err, "scan");
 	if (err)
 		rocksdb_free(err);
 	return rc;

@@ -265,12 +265,16 @@ int udos__loc_decode(udos__rec *out, const void *in, size_t len);
 
 typedef struct udos__index udos__index;
 
-/* Open index/ read-write (primary) or as a catching-up secondary. */
+/* Open index/ read-write (primary) or as a catching-up secondary. Index
+ * functions return UDOS_ECORRUPT for a damaged or missing index (detail:
+ * "index of '<container>' is damaged, run 'udos repair' (...)"),
+ * UDOS_ELOCKED only when another process holds index/LOCK, -ENOSPC or
+ * -EDQUOT for a full disk, UDOS_EINDEX for the rest. */
 int udos__index_open(udos__index **out, const char *dir, bool primary,
 		     bool create);
 void udos__index_close(udos__index *ix);
-/* 0 found, UDOS_ENOTFOUND, or UDOS_EINDEX. No catching up: that policy is
- * udos__store_index_get's. */
+/* 0 found, UDOS_ENOTFOUND, or an error as above. No catching up: that
+ * policy is udos__store_index_get's. */
 int udos__index_get(udos__rec *out, udos__index *ix, const udos_oid *oid);
 /* Look up n ids, sorted by id, in batches: rcs[i] is 0 (out[i] filled),
  * UDOS_ENOTFOUND, or an error. No catching up (as udos__index_get). */

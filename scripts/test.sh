@@ -39,7 +39,7 @@ scripts/build.sh build-tsan -DCMAKE_BUILD_TYPE=Debug -DUDOS_TSAN=ON \
 echo "== threaded tests under ThreadSanitizer"
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 	ctest --test-dir build-tsan --output-on-failure -j"$jobs" \
-	-R '^(test_ingest|test_ingest_threads|test_object)$'
+	-R '^(test_ingest|test_ingest_threads|test_ingest_mix|test_object)$'
 echo "== pip install . (the Python module as users install it)"
 venv=$(mktemp -d "${TMPDIR:-/tmp}/udos-venv-XXXXXX")
 trap 'rm -rf "$venv"' EXIT

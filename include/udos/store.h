@@ -75,7 +75,10 @@ enum udos_open_flags {
  * and reopens it read-write.
  * Returns 0; UDOS_ENOTSTORE if `path` is not a container (also when its
  * config names a hash type this udos does not know); UDOS_EFORMAT for
- * a newer format; UDOS_ELOCKED (only with UDOS_OPEN_WRITER); or errno.
+ * a newer format; UDOS_ELOCKED (only with UDOS_OPEN_WRITER); UDOS_ECORRUPT
+ * when the index is damaged or missing (the detail names the container and
+ * 'udos repair'); UDOS_EINDEX for another index failure; or errno
+ * (-ENOSPC when a writer's index cannot be opened on a full disk).
  * On failure *out is NULL.
  */
 UDOS_API int udos_store_open(udos_store **out, const char *path,
