@@ -16,7 +16,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -47,22 +46,6 @@ struct bk {
 	char (*loose)[128];     /* loose paths of the sandbox/ copies */
 	size_t n_loose;
 };
-
-static int rm_cb(const char *p, const struct stat *sb, int flag,
-		 struct FTW *ftw)
-{
-	(void)sb, (void)flag, (void)ftw;
-	remove(p);
-	return 0;
-}
-
-static void rm_rf(const char *dir, const char *rel)
-{
-	char p[4096];
-
-	snprintf(p, sizeof(p), "%s/%s", dir, rel);
-	nftw(p, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 static int fail(struct bk *b, int rc, const char *what, const char *rel)
 {
@@ -474,8 +457,8 @@ static void clean_leftovers(struct bk *b)
 	udos__index_recover(b->dfd);
 	b->have_index = faccessat(b->dfd, "index", F_OK, 0) == 0;
 	if (b->have_index)
-		rm_rf(b->dest, "index.old");
-	rm_rf(b->dest, "index.new");
+		udos__rm_tree(b->dfd, "index.old");
+	udos__rm_tree(b->dfd, "index.new");
 	fd = openat(b->dfd, "sandbox", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	dir = fd < 0 ? NULL : fdopendir(fd);
 	if (!dir) {
@@ -501,7 +484,7 @@ static int switch_index(struct bk *b)
 
 	if (renameat2(b->dfd, "index.new", b->dfd, "index", RENAME_EXCHANGE) ==
 	    0) {
-		rm_rf(b->dest, "index.new"); /* now the previous index */
+		udos__rm_tree(b->dfd, "index.new"); /* now the previous index */
 		return udos__fsync_dir(b->dfd, ".");
 	}
 	if (errno != ENOENT && errno != EINVAL && errno != ENOSYS &&
@@ -519,7 +502,7 @@ static int switch_index(struct bk *b)
 		rc = udos__fsync_dir(b->dfd, ".");
 	if (rc < 0)
 		return fail(b, rc, "switch", "index");
-	rm_rf(b->dest, "index.old");
+	udos__rm_tree(b->dfd, "index.old");
 	return 0;
 }
 
@@ -637,6 +620,9 @@ static int run(struct bk *b)
 		rc = udos__config_write(b->dfd, &b->st->info);
 	if (rc == 0)
 		rc = prune(b);
+	if (rc < 0) /* the old index stands (or comes back from index.old):
+		       the checkpoint only takes space, which may be short */
+		udos__rm_tree(b->dfd, "index.new");
 	return rc;
 }
 
