@@ -389,11 +389,24 @@ int udos_store_init(const char *path, const udos_init_opts *opts)
 	udos__index_close(ix);
 	if (rc < 0)
 		goto done;
-	for (size_t i = 0; i < 3; i++)
-		udos__fsync_dir(dirfd, dirs[i]);
+	/* each new folder's own entries, then (with config.json) the
+	 * container's, then the container's entry in its parent: until that
+	 * last one, a power cut can take the whole folder away */
+	const char *synced[] = { "loose", "sandbox", "packs", "index" };
+	for (size_t i = 0; i < 4; i++) {
+		rc = udos__fsync_dir(dirfd, synced[i]);
+		if (rc < 0) {
+			rc = udos__err(rc, "cannot sync '%s/%s': %s", path,
+				       synced[i], udos_strerror(rc));
+			goto done;
+		}
+	}
 	/* config.json last: a folder without it is not a container, so a
 	 * crash during init never leaves a half-made one that opens */
 	rc = udos__config_write(dirfd, &info);
+	if (rc == 0 && (rc = udos__fsync_parent(path)) < 0)
+		rc = udos__err(rc, "cannot sync the folder holding '%s': %s",
+			       path, udos_strerror(rc));
 done:
 	close(dirfd);
 	return rc;
