@@ -16,11 +16,14 @@ pytestmark = pytest.mark.skipif(shutil.which("strace") is None,
 def traced_fsyncs(tmp_path, *args):
     """Run udos under strace; the paths fsynced, in order."""
     log = tmp_path / "strace.log"
+    # LeakSanitizer cannot run under ptrace (an ASan build of udos)
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0:" +
+               os.environ.get("ASAN_OPTIONS", ""))
     try:
         r = subprocess.run(["strace", "-f", "-qq", "-y", "-o", str(log),
                             "-e", "trace=fsync,fdatasync", UDOS] +
                            [str(a) for a in args],
-                           capture_output=True, timeout=300)
+                           capture_output=True, timeout=300, env=env)
     except OSError as e:
         pytest.skip("cannot run strace: %s" % e)
     if not log.exists() or b"PTRACE" in r.stderr:
