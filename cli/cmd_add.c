@@ -411,14 +411,20 @@ static bool is_store_error(int code)
 	       code == -ENOMEM;
 }
 
-/* Does the detail name a file of the container (not an input file)? */
-static bool in_store(const struct add_state *s, const char *detail)
+/* Does the detail name a file of the container, not the input file (which
+ * could lie in the container's folder)? */
+static bool in_store(const struct add_state *s, const udos_ingest_file *f)
 {
 	const char *dir = udos_store_path(s->cli->st);
 	char q[1024];
 
+	if (!f->detail)
+		return false;
+	snprintf(q, sizeof(q), "'%s'", f->path ? f->path : "");
+	if (f->path && strstr(f->detail, q))
+		return false;
 	snprintf(q, sizeof(q), "'%s/", dir);
-	return detail && strstr(detail, q);
+	return strstr(f->detail, q) != NULL;
 }
 
 /* The container failed: say so, naming it, never the input file. */
@@ -426,7 +432,7 @@ static void store_error(struct add_state *s, const udos_ingest_file *f)
 {
 	const char *what = udos_strerror(f->error);
 	const char *d = f->detail;
-	bool named = in_store(s, d);
+	bool named = in_store(s, f);
 	char buf[1024];
 
 	if (named && (f->error == -EROFS || f->error == -EACCES ||
@@ -457,7 +463,7 @@ static void file_error(struct add_state *s, const udos_ingest_file *f)
 		s->cancelled = true;
 		return;
 	}
-	if (is_store_error(f->error) || in_store(s, d)) {
+	if (is_store_error(f->error) || in_store(s, f)) {
 		if (s->store_err)
 			return; /* a consequence of the first */
 		s->store_err = f->error;
