@@ -118,6 +118,10 @@ struct add_state {
 	uint64_t seq_base;        /* oldest number not yet printed */
 
 	uint64_t errors;          /* per-file failures (exit 1) */
+	/* what was reported stored (committed), for the summary of a run
+	 * that stopped: the engine's stored bytes then include records it
+	 * appended and truncated again */
+	uint64_t ok_files, ok_new, ok_bytes_in, ok_new_bytes;
 	int store_err;            /* first store-level failure seen */
 	bool cancelled;           /* files dropped because the run stopped */
 
@@ -407,6 +411,46 @@ static bool is_store_error(int code)
 	       code == -ENOMEM;
 }
 
+/* Does the detail name a file of the container, not the input file (which
+ * could lie in the container's folder)? */
+static bool in_store(const struct add_state *s, const udos_ingest_file *f)
+{
+	const char *dir = udos_store_path(s->cli->st);
+	char q[1024];
+
+	if (!f->detail)
+		return false;
+	snprintf(q, sizeof(q), "'%s'", f->path ? f->path : "");
+	if (f->path && strstr(f->detail, q))
+		return false;
+	snprintf(q, sizeof(q), "'%s/", dir);
+	return strstr(f->detail, q) != NULL;
+}
+
+/* The container failed: say so, naming it, never the input file. */
+static void store_error(struct add_state *s, const udos_ingest_file *f)
+{
+	const char *what = udos_strerror(f->error);
+	const char *d = f->detail;
+	bool named = in_store(s, f);
+	char buf[1024];
+
+	if (named && (f->error == -EROFS || f->error == -EACCES ||
+		      f->error == -EPERM)) {
+		snprintf(buf, sizeof(buf), "container is not writable (%s)",
+			 what);
+		cli_msg(s->cli, buf, udos_store_path(s->cli->st));
+		return;
+	}
+	if (!d || !d[0] || strstr(what, d))
+		snprintf(buf, sizeof(buf), "%s", what);
+	else if (strstr(d, what))
+		snprintf(buf, sizeof(buf), "%s", d);
+	else
+		snprintf(buf, sizeof(buf), "%s: %s", what, d);
+	cli_msg(s->cli, buf, named ? NULL : f->path);
+}
+
 static void file_error(struct add_state *s, const udos_ingest_file *f)
 {
 	const char *what = udos_strerror(f->error);
@@ -419,11 +463,11 @@ static void file_error(struct add_state *s, const udos_ingest_file *f)
 		s->cancelled = true;
 		return;
 	}
-	if (is_store_error(f->error)) {
+	if (is_store_error(f->error) || in_store(s, f)) {
 		if (s->store_err)
 			return; /* a consequence of the first */
 		s->store_err = f->error;
-		cli_err(s->cli, f->error, f->path);
+		store_error(s, f);
 		return;
 	}
 	s->errors++;
@@ -445,6 +489,14 @@ static void on_file(void *ctx, const udos_ingest_file *f)
 
 	pthread_mutex_lock(&s->mu);
 	seq = named_take(s, f->path);
+	if (!f->error) {
+		s->ok_files++;
+		s->ok_bytes_in += f->size;
+		if (f->is_new) {
+			s->ok_new++;
+			s->ok_new_bytes += f->size;
+		}
+	}
 	if (f->error) {
 		unprogress(s);
 		file_error(s, f);
@@ -582,20 +634,39 @@ static void on_progress(void *ctx, const udos_ingest_progress *p)
 }
 
 static void print_summary(const struct add_state *s,
-			  const udos_ingest_summary *sum)
+			  const udos_ingest_summary *sum, bool failed)
 {
-	char in[32], st[32];
+	uint64_t files = sum->files, new_objects = sum->new_objects;
+	uint64_t dedup = sum->dedup_hits, bytes_in = sum->bytes_in;
+	char in[32], st[32] = "", *stored = st;
 	double secs = sum->seconds > 0 ? sum->seconds : 1e-9;
 
-	human_size(in, sizeof(in), sum->bytes_in);
-	human_size(st, sizeof(st), sum->bytes_stored);
+	if (failed) {
+		/* count only what was reported stored: for packs, the
+		 * engine's stored bytes include records appended and then
+		 * truncated, uncommitted (TODO(#8): count them at commit in
+		 * the engine); a loose object's stored bytes are its size */
+		files = s->ok_files;
+		new_objects = s->ok_new;
+		dedup = s->ok_files - s->ok_new;
+		bytes_in = s->ok_bytes_in;
+		if (strcmp(s->a->to, "loose"))
+			stored = NULL;
+		else
+			human_size(st, sizeof(st), s->ok_new_bytes);
+	} else {
+		human_size(st, sizeof(st), sum->bytes_stored);
+	}
+	human_size(in, sizeof(in), bytes_in);
 	fprintf(stderr,
-		"udos add: %llu files, %llu new objects, %llu dedup hits, "
-		"%s in, %s stored, %.2f s, %.1f MB/s, %.0f files/s",
-		(unsigned long long)sum->files,
-		(unsigned long long)sum->new_objects,
-		(unsigned long long)sum->dedup_hits, in, st, sum->seconds,
-		(double)sum->bytes_in / 1e6 / secs, (double)sum->files / secs);
+		"udos add: %s%llu files, %llu new objects, %llu dedup hits, "
+		"%s in, ", failed ? "stopped: " : "", (unsigned long long)files,
+		(unsigned long long)new_objects, (unsigned long long)dedup,
+		in);
+	if (stored)
+		fprintf(stderr, "%s stored, ", stored);
+	fprintf(stderr, "%.2f s, %.1f MB/s, %.0f files/s", sum->seconds,
+		(double)bytes_in / 1e6 / secs, (double)files / secs);
 	if (s->errors)
 		fprintf(stderr, ", %llu failed", (unsigned long long)s->errors);
 	fputc('\n', stderr);
@@ -683,7 +754,8 @@ int cmd_add(struct cli *cli, int argc, char **argv)
 		cli_err(cli, -ECANCELED, NULL);
 	/* a run that could not start has nothing to sum up */
 	if (!cli->quiet && (rc == 0 || sum.files || sum.errors))
-		print_summary(s, &sum);
+		print_summary(s, &sum,
+			      rc < 0 || s->store_err || s->cancelled);
 
 	if (rc < 0 || s->store_err || s->cancelled)
 		ret = EXIT_STORE;

@@ -29,11 +29,14 @@ static int open_dest(struct cli *cli, udos_store **out, const char *path)
 {
 	udos_init_opts io = UDOS_INIT_OPTS_INIT;
 	udos_store_info info;
+	char why[1024];
 	int rc;
 
 	rc = udos_store_open(out, path, UDOS_OPEN_WRITER);
 	if (rc != UDOS_ENOTSTORE && rc != -ENOENT)
 		goto done;
+	/* said if DEST turns out to be something else than a new folder */
+	snprintf(why, sizeof(why), "%s", udos_error_detail());
 	udos_store_info_get(&info, cli->st);
 	io.compression = info.compression;
 	io.pack_size_target = info.pack_size_target;
@@ -41,7 +44,7 @@ static int open_dest(struct cli *cli, udos_store **out, const char *path)
 	io.hash_type = udos_store_hash_type(cli->st);
 	rc = udos_store_init(path, &io);
 	if (rc == UDOS_EEXIST) {
-		cli_msg(cli, "not a udos container", path);
+		cli_msg(cli, why, NULL);
 		return EXIT_STORE;
 	}
 	if (rc == 0)

@@ -47,8 +47,8 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 	if (rc)
 		return rc;
 	rc = udos_store_open(&src, argv[0], 0);
-	if (rc == UDOS_ENOTSTORE || rc == -ENOENT) {
-		cli_msg(cli, "not a udos container", argv[0]);
+	if (rc == UDOS_ENOTSTORE || rc == UDOS_EFORMAT) {
+		cli_msg(cli, udos_error_detail(), NULL); /* names the path */
 		return EXIT_STORE;
 	}
 	if (rc < 0) {

@@ -96,8 +96,10 @@ int cli_open_store(struct cli *cli)
 	if (cli->st || cli->mode == CMD_NO_STORE)
 		return 0;
 	rc = udos_store_open(&cli->st, cli->dir, flags);
-	if (rc == UDOS_ENOTSTORE) {
-		cli_msg(cli, "not a udos container", cli->dir);
+	if (rc == UDOS_ENOTSTORE || rc == UDOS_EFORMAT) {
+		/* the detail names the path and the cause: "'X' does not
+		 * exist", "'X/config.json' is not valid JSON: ..." */
+		cli_msg(cli, udos_error_detail(), NULL);
 		return EXIT_STORE;
 	}
 	if (rc == UDOS_ELOCKED) {

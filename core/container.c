@@ -166,61 +166,87 @@ static bool copy_str(char *dst, size_t cap, const char *src)
 	return true;
 }
 
-static int config_parse(udos_store_info *info, const char *text)
+/*
+ * Parse config.json's text into *info (defaults already there). On failure
+ * returns UDOS_ENOTSTORE with `why` saying what is wrong, without the path
+ * (config_load adds it).
+ */
+static int config_parse(udos_store_info *info, const char *text, char *why,
+			size_t cap)
 {
-	const char *p = json_ws(text);
+	const char *p = json_ws(text), *q, *start = text;
 	bool have_ver = false, have_id = false;
 
-	if (*p++ != '{')
-		goto bad;
+	if (!*p) {
+		snprintf(why, cap, " is empty");
+		return UDOS_ENOTSTORE;
+	}
+	if (*p != '{')
+		goto syntax;
+	p++;
 	for (;;) {
 		char key[64], sval[128];
 		unsigned long long ival = 0;
+		const char *want = NULL;
 		bool is_str;
 
 		p = json_ws(p);
 		if (*p == '}')
 			break;
-		if (!(p = json_str(p, key, sizeof(key))))
-			goto bad;
+		if (!(q = json_str(p, key, sizeof(key))))
+			goto syntax;
+		p = q;
 		p = json_ws(p);
 		if (*p++ != ':')
-			goto bad;
+			goto syntax;
 		p = json_ws(p);
 		is_str = *p == '"';
 		if (is_str) {
-			if (!(p = json_str(p, sval, sizeof(sval))))
-				goto bad;
+			if (!(q = json_str(p, sval, sizeof(sval))))
+				goto syntax;
+			p = q;
 		} else {
 			char *end;
 			if (!isdigit((unsigned char)*p))
-				goto bad;
+				goto syntax;
 			ival = strtoull(p, &end, 10);
 			p = end;
 		}
-		if (!strcmp(key, "udos_format_version") && !is_str) {
+		if (!strcmp(key, "udos_format_version")) {
+			want = is_str ? "an integer" : NULL;
 			info->format_version = (int)(ival > 1000000 ? 1000000
 								   : ival);
-			have_ver = true;
-		} else if (!strcmp(key, "container_id") && is_str) {
-			if (!copy_str(info->container_id,
-				      sizeof(info->container_id), sval))
-				goto bad;
-			have_id = true;
-		} else if (!strcmp(key, "hash_type") && is_str) {
-			if (!copy_str(info->hash_type,
-				      sizeof(info->hash_type), sval))
-				goto bad;
-		} else if (!strcmp(key, "loose_prefix_len") && !is_str) {
+			have_ver = !is_str;
+		} else if (!strcmp(key, "container_id")) {
+			want = !is_str ? "a string" : NULL;
+			if (is_str && !copy_str(info->container_id,
+						sizeof(info->container_id),
+						sval))
+				want = "a UUID";
+			have_id = is_str;
+		} else if (!strcmp(key, "hash_type")) {
+			want = !is_str ? "a string" : NULL;
+			if (is_str && !copy_str(info->hash_type,
+						sizeof(info->hash_type), sval))
+				want = "a hash name";
+		} else if (!strcmp(key, "loose_prefix_len")) {
+			want = is_str ? "an integer" : NULL;
 			info->loose_prefix_len = (int)(ival > 99 ? 99 : ival);
-		} else if (!strcmp(key, "pack_size_target") && !is_str) {
+		} else if (!strcmp(key, "pack_size_target")) {
+			want = is_str ? "an integer" : NULL;
 			info->pack_size_target = ival;
-		} else if (!strcmp(key, "compression") && is_str) {
-			if (!copy_str(info->compression,
-				      sizeof(info->compression), sval))
-				goto bad;
+		} else if (!strcmp(key, "compression")) {
+			want = !is_str ? "a string" : NULL;
+			if (is_str && !copy_str(info->compression,
+						sizeof(info->compression),
+						sval))
+				want = "a codec name";
 		}
 		/* unknown keys are ignored: later minor versions may add */
+		if (want) {
+			snprintf(why, cap, ": %s is not %s", key, want);
+			return UDOS_ENOTSTORE;
+		}
 		p = json_ws(p);
 		if (*p == ',') {
 			p++;
@@ -228,18 +254,37 @@ static int config_parse(udos_store_info *info, const char *text)
 		}
 		if (*p == '}')
 			break;
-		goto bad;
+		goto syntax;
 	}
-	if (!have_ver || !have_id)
-		goto bad;
+	if (*json_ws(p + 1)) {
+		p = json_ws(p + 1);
+		goto syntax;
+	}
+	if (!have_ver || !have_id) {
+		snprintf(why, cap, " has no %s", have_ver ? "container_id"
+						      : "udos_format_version");
+		return UDOS_ENOTSTORE;
+	}
 	return 0;
-bad:
-	return udos__err(UDOS_ENOTSTORE, "config.json is not a udos config");
+syntax:
+	/* a flat object of strings and non-negative integers is all a
+	 * config holds: anything else is damage */
+	if (!*p || (*p == '"' && !strchr(p + 1, '"')))
+		snprintf(why, cap, " is not valid JSON: it ends early (%zu "
+			 "bytes)", strlen(start));
+	else if (*p == '"')
+		snprintf(why, cap, " is not a udos config: string at byte %zu "
+			 "is unterminated, too long or escaped",
+			 (size_t)(p - start));
+	else
+		snprintf(why, cap, " is not valid JSON: unexpected '%c' at "
+			 "byte %zu", *p, (size_t)(p - start));
+	return UDOS_ENOTSTORE;
 }
 
 static int config_load(udos_store *st)
 {
-	char text[MAX_CONFIG_SIZE + 1];
+	char text[MAX_CONFIG_SIZE + 1], why[160];
 	udos_store_info *in = &st->info;
 	int fd = openat(st->dirfd, CONFIG_NAME, O_RDONLY | O_CLOEXEC);
 	ssize_t n;
@@ -247,41 +292,58 @@ static int config_load(udos_store *st)
 
 	if (fd < 0) {
 		if (errno == ENOENT)
-			return udos__err(UDOS_ENOTSTORE,
-					 "not a udos container '%s' (no "
-					 "config.json)", st->path);
+			return udos__err(UDOS_ENOTSTORE, "'%s' is not a udos "
+					 "container (no config.json)",
+					 st->path);
 		return udos__err(-errno, "cannot read '%s/config.json': %s",
 				 st->path, udos_strerror(-errno));
 	}
-	n = udos__read_full(fd, text, MAX_CONFIG_SIZE);
+	n = udos__read_full(fd, text, sizeof(text));
 	close(fd);
 	if (n < 0)
 		return udos__err((int)n, "cannot read '%s/config.json': %s",
 				 st->path, udos_strerror((int)n));
+	if (n > MAX_CONFIG_SIZE)
+		return udos__err(UDOS_ENOTSTORE, "'%s/config.json' is over "
+				 "%d bytes: not a udos config", st->path,
+				 MAX_CONFIG_SIZE);
 	text[n] = '\0';
+	if (memchr(text, '\0', (size_t)n))
+		return udos__err(UDOS_ENOTSTORE, "'%s/config.json' is not "
+				 "valid JSON: it holds NUL bytes", st->path);
 	memset(in, 0, sizeof(*in));
 	snprintf(in->hash_type, sizeof(in->hash_type), "sha256");
 	snprintf(in->compression, sizeof(in->compression), "%s",
 		 DEFAULT_COMPRESSION);
 	in->loose_prefix_len = 2;
 	in->pack_size_target = DEFAULT_PACK_TARGET;
-	rc = config_parse(in, text);
+	rc = config_parse(in, text, why, sizeof(why));
 	if (rc < 0)
-		return udos__err(rc, "not a udos container '%s' (bad "
-				 "config.json)", st->path);
+		return udos__err(rc, "'%s/config.json'%s", st->path, why);
 	if (in->format_version != UDOS_FORMAT_VERSION)
 		return udos__err(UDOS_EFORMAT, "container '%s' has format "
 				 "version %d; this udos reads version %d",
 				 st->path, in->format_version,
 				 UDOS_FORMAT_VERSION);
-	if (udos_hash_type_parse(&st->hash_type, in->hash_type) < 0 ||
-	    in->loose_prefix_len > 8 ||
-	    in->pack_size_target == 0 ||
-	    uuid_parse(st->uuid, in->container_id) < 0 ||
-	    udos_codec_parse(&in->default_codec, &in->default_level,
+	if (udos_hash_type_parse(&st->hash_type, in->hash_type) < 0)
+		return udos__err(UDOS_ENOTSTORE, "'%s/config.json': unknown "
+				 "hash_type '%s'", st->path, in->hash_type);
+	if (udos_codec_parse(&in->default_codec, &in->default_level,
 			     in->compression) < 0)
-		return udos__err(UDOS_ENOTSTORE, "container '%s': bad value in "
-				 "config.json", st->path);
+		return udos__err(UDOS_ENOTSTORE, "'%s/config.json': unknown "
+				 "compression '%s'", st->path,
+				 in->compression);
+	if (in->loose_prefix_len > 8)
+		return udos__err(UDOS_ENOTSTORE, "'%s/config.json': "
+				 "loose_prefix_len %d is out of range 0..8",
+				 st->path, in->loose_prefix_len);
+	if (in->pack_size_target == 0)
+		return udos__err(UDOS_ENOTSTORE, "'%s/config.json': "
+				 "pack_size_target is 0", st->path);
+	if (uuid_parse(st->uuid, in->container_id) < 0)
+		return udos__err(UDOS_ENOTSTORE, "'%s/config.json': "
+				 "container_id '%s' is not a UUID", st->path,
+				 in->container_id);
 	st->digest_size = udos_hash_digest_size(st->hash_type);
 	return 0;
 }
@@ -380,11 +442,24 @@ int udos_store_init(const char *path, const udos_init_opts *opts)
 	udos__index_close(ix);
 	if (rc < 0)
 		goto done;
-	for (size_t i = 0; i < 3; i++)
-		udos__fsync_dir(dirfd, dirs[i]);
+	/* each new folder's own entries, then (with config.json) the
+	 * container's, then the container's entry in its parent: until that
+	 * last one, a power cut can take the whole folder away */
+	const char *synced[] = { "loose", "sandbox", "packs", "index" };
+	for (size_t i = 0; i < 4; i++) {
+		rc = udos__fsync_dir(dirfd, synced[i]);
+		if (rc < 0) {
+			rc = udos__err(rc, "cannot sync '%s/%s': %s", path,
+				       synced[i], udos_strerror(rc));
+			goto done;
+		}
+	}
 	/* config.json last: a folder without it is not a container, so a
 	 * crash during init never leaves a half-made one that opens */
 	rc = udos__config_write(dirfd, &info);
+	if (rc == 0 && (rc = udos__fsync_parent(path)) < 0)
+		rc = udos__err(rc, "cannot sync the folder holding '%s': %s",
+			       path, udos_strerror(rc));
 done:
 	close(dirfd);
 	return rc;
@@ -437,9 +512,12 @@ int udos_store_open(udos_store **out, const char *path, unsigned flags)
 	}
 	st->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (st->dirfd < 0) {
-		if (errno == ENOENT || errno == ENOTDIR)
-			rc = udos__err(UDOS_ENOTSTORE, "not a udos container "
-				       "'%s' (%s)", path, udos_strerror(-errno));
+		if (errno == ENOENT)
+			rc = udos__err(UDOS_ENOTSTORE, "'%s' does not exist",
+				       path);
+		else if (errno == ENOTDIR)
+			rc = udos__err(UDOS_ENOTSTORE, "'%s' is not a folder",
+				       path);
 		else
 			rc = udos__err(-errno, "cannot open '%s': %s", path,
 				       udos_strerror(-errno));

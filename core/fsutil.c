@@ -115,6 +115,25 @@ int udos__fsync_dir(int dirfd, const char *rel)
 	return rc;
 }
 
+int udos__fsync_parent(const char *path)
+{
+	char parent[4096];
+	size_t len = strlen(path);
+	char *slash;
+
+	while (len > 1 && path[len - 1] == '/')
+		len--;
+	if (len >= sizeof(parent))
+		return -ENAMETOOLONG;
+	memcpy(parent, path, len);
+	parent[len] = '\0';
+	slash = strrchr(parent, '/');
+	if (!slash)
+		return udos__fsync_dir(AT_FDCWD, ".");
+	slash[slash == parent] = '\0'; /* "/x" -> "/" */
+	return udos__fsync_dir(AT_FDCWD, parent);
+}
+
 int udos__mkdir_p(int dirfd, const char *rel, mode_t mode)
 {
 	char path[4096];

@@ -139,6 +139,8 @@ ssize_t udos__fd_read(void *ctx, void *buf, size_t len);
 int udos__fsync(int fd);      /* fault-injection point */
 int udos__fdatasync(int fd);  /* fault-injection point */
 int udos__fsync_dir(int dirfd, const char *rel); /* open+fsync+close */
+/* fsync the folder holding `path` (its entry there becomes durable) */
+int udos__fsync_parent(const char *path);
 int udos__mkdir_p(int dirfd, const char *rel, mode_t mode);
 /* remove a file or a folder and everything under it (no symlinks
  * followed); a missing one is no error */
@@ -374,6 +376,10 @@ struct udos_store {
 	 * when something was written since it last did (one pread) */
 	int genfd;
 	_Atomic uint64_t seen_gen;
+
+	/* loose/<prefix>/ folders whose entry this handle has fsynced in
+	 * loose/ (bit per prefix, prefixes of up to 3 hex digits; atomics) */
+	uint64_t loose_synced[64];
 
 	pthread_mutex_t mu;       /* guards the fields below */
 	int lockfd;               /* writer lock file, -1 when not held */

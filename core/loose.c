@@ -45,6 +45,50 @@ static int rename_noreplace(int dirfd, const char *from, const char *to)
 	return 0;
 }
 
+/*
+ * Make loose/<prefix>/ exist with a durable entry in loose/, or the object
+ * reported stored can vanish with its folder. A folder we find already
+ * made may be one whose maker died before its fsync of loose/, so it is
+ * synced too, once per store handle and prefix (bits in loose_synced; a
+ * longer prefix is synced every time). If the fsync fails, a folder we
+ * just made goes, so that a retry makes (and syncs) it again.
+ */
+static int prefix_dir(udos_store *st, const char *dir, bool nosync)
+{
+	int plen = st->info.loose_prefix_len;
+	unsigned long bit = 0;
+	bool made, known = false;
+	int rc;
+
+	if (plen == 0)
+		return 0;
+	made = mkdirat(st->dirfd, dir, 0755) == 0;
+	if (!made && errno != EEXIST)
+		return udos__err(-errno, "cannot create '%s/%s': %s", st->path,
+				 dir, udos_strerror(-errno));
+	if (nosync)
+		return 0;
+	if (plen <= 3) {
+		bit = strtoul(dir + strlen("loose/"), NULL, 16);
+		known = !made && (__atomic_load_n(&st->loose_synced[bit / 64],
+						  __ATOMIC_ACQUIRE) >>
+				  (bit % 64) & 1);
+	}
+	if (known)
+		return 0;
+	rc = udos__fsync_dir(st->dirfd, "loose");
+	if (rc < 0) {
+		if (made)
+			unlinkat(st->dirfd, dir, AT_REMOVEDIR);
+		return udos__err(rc, "cannot sync '%s/loose': %s", st->path,
+				 udos_strerror(rc));
+	}
+	if (plen <= 3)
+		__atomic_fetch_or(&st->loose_synced[bit / 64],
+				  (uint64_t)1 << (bit % 64), __ATOMIC_RELEASE);
+	return 0;
+}
+
 int udos__loose_commit(udos_store *st, int fd, const char *tmpname,
 		       const udos_oid *oid, bool nosync, bool *new_out)
 {
@@ -67,16 +111,10 @@ int udos__loose_commit(udos_store *st, int fd, const char *tmpname,
 	udos__loose_relpath(rel, sizeof(rel), st, oid);
 	snprintf(dir, sizeof(dir), "%.*s", (int)(strrchr(rel, '/') - rel),
 		 rel);
-	/* A new sub-folder's own entry must be durable too, or the object
-	 * reported stored can vanish with it. If that fsync fails the empty
-	 * folder goes, so that a retry makes (and syncs) it again. */
-	if (st->info.loose_prefix_len > 0 &&
-	    mkdirat(st->dirfd, dir, 0755) == 0 && !nosync &&
-	    (rc = udos__fsync_dir(st->dirfd, "loose")) < 0) {
-		unlinkat(st->dirfd, dir, AT_REMOVEDIR);
+	rc = prefix_dir(st, dir, nosync);
+	if (rc < 0) {
 		unlinkat(st->dirfd, tmpname, 0);
-		return udos__err(rc, "cannot sync '%s/loose': %s", st->path,
-				 udos_strerror(rc));
+		return rc;
 	}
 
 	rc = rename_noreplace(st->dirfd, tmpname, rel);

@@ -119,6 +119,39 @@ int udos_object_has(udos_store *st, const udos_oid *oid)
 	return rc < 0 ? rc : 1;
 }
 
+static int corrupt(udos_reader *r, const char *why)
+{
+	char hex[65], rel[128];
+
+	if (r->meta.loc == UDOS_LOC_LOOSE) {
+		udos__loose_relpath(rel, sizeof(rel), r->st, &r->oid);
+		return udos__err(UDOS_ECORRUPT, "object '%s' is damaged: loose "
+				 "file '%s/%s': %s",
+				 udos__oid_fmt(hex, r->st, &r->oid),
+				 r->st->path, rel, why);
+	}
+	return udos__err(UDOS_ECORRUPT, "object '%s' in pack %u offset %llu: "
+			 "%s", udos__oid_fmt(hex, r->st, &r->oid),
+			 r->meta.pack_id,
+			 (unsigned long long)r->meta.offset, why);
+}
+
+/* The content was hashed up to its size: it must be the id asked for. */
+static int verify_end(udos_reader *r)
+{
+	udos_oid got;
+
+	if (!r->verify || r->hashed != r->meta.size)
+		return 0;
+	udos__hash_final(&got, r->sha);
+	r->verify = false;
+	if (udos_oid_cmp(&got, &r->oid) == 0)
+		return 0;
+	if (r->meta.loc == UDOS_LOC_LOOSE && r->meta.size == 0)
+		return corrupt(r, "the file is empty");
+	return corrupt(r, "content does not match its hash");
+}
+
 /* open with known meta (bulk reads skip the second look-up) */
 static int reader_open_meta(udos_reader **out, udos_store *st,
 			    const udos_oid *oid, const udos_meta *m,
@@ -173,11 +206,20 @@ static int reader_open_meta(udos_reader **out, udos_store *st,
 			}
 		}
 	}
-	if (flags & UDOS_READ_VERIFY) {
+	/* A loose file has no checksum of its own and is what a power cut
+	 * damages (typically: emptied), so its content is always hashed;
+	 * packed bytes are covered by their XXH3. */
+	if ((flags & UDOS_READ_VERIFY) || m->loc == UDOS_LOC_LOOSE) {
 		rc = udos__hash_new(&r->sha, st->hash_type);
 		if (rc < 0)
 			goto fail;
 		r->verify = true;
+	}
+	if (m->loc == UDOS_LOC_LOOSE && r->meta.size == 0) {
+		/* nothing will be read: check now that "" is this id */
+		rc = verify_end(r);
+		if (rc < 0)
+			goto fail;
 	}
 	*out = r;
 	return 0;
@@ -208,6 +250,33 @@ static int pack_moved(udos_meta *m, udos_store *st, const udos_oid *oid)
 	return 1;
 }
 
+/*
+ * A loose copy failed its check (ECORRUPT, detail set): if the id is packed
+ * by now (a pack run since our look-up), that copy carries its own checksum
+ * and is read instead; 1 and *m updated if so. Otherwise 0, with the
+ * loose file's detail kept.
+ */
+static int packed_instead(udos_meta *m, udos_store *st, const udos_oid *oid)
+{
+	char saved[1024];
+	udos__rec l;
+	int rc;
+
+	if (m->loc != UDOS_LOC_LOOSE)
+		return 0;
+	snprintf(saved, sizeof(saved), "%s", udos_error_detail());
+	rc = udos__store_refresh_if_stale(st);
+	if (rc == 0)
+		rc = udos__store_index_get(&l, st, oid);
+	if (rc < 0) {
+		udos__err(UDOS_ECORRUPT, "%s", saved);
+		return 0;
+	}
+	memset(m, 0, sizeof(*m));
+	meta_from_loc(m, &l);
+	return 1;
+}
+
 int udos_reader_open(udos_reader **out, udos_store *st, const udos_oid *oid,
 		     unsigned flags)
 {
@@ -226,7 +295,8 @@ int udos_reader_open(udos_reader **out, udos_store *st, const udos_oid *oid,
 		if (rc == 0)
 			rc = reader_open_meta(out, st, oid, &m, flags);
 	}
-	if (rc == UDOS_ECORRUPT && pack_moved(&m, st, oid))
+	if (rc == UDOS_ECORRUPT &&
+	    (pack_moved(&m, st, oid) || packed_instead(&m, st, oid)))
 		rc = reader_open_meta(out, st, oid, &m, flags);
 	return rc;
 }
@@ -256,19 +326,6 @@ uint64_t udos_reader_tell(const udos_reader *r)
 	return r->pos;
 }
 
-static int corrupt(udos_reader *r, const char *why)
-{
-	char hex[65];
-
-	if (r->meta.loc == UDOS_LOC_LOOSE)
-		return udos__err(UDOS_ECORRUPT, "loose object '%s': %s",
-				 udos__oid_fmt(hex, r->st, &r->oid), why);
-	return udos__err(UDOS_ECORRUPT, "object '%s' in pack %u offset %llu: "
-			 "%s", udos__oid_fmt(hex, r->st, &r->oid),
-			 r->meta.pack_id,
-			 (unsigned long long)r->meta.offset, why);
-}
-
 /* Stored bytes [at, at+n) were read: hash them if they continue the
  * sequential run from 0, and check the sum once the run is complete. */
 static int check_stored(udos_reader *r, const uint8_t *p, size_t n,
@@ -295,7 +352,7 @@ static int read_file(udos_reader *r, void *buf, size_t len, uint64_t at)
 				 udos_strerror((int)n));
 	if ((size_t)n < len)
 		return corrupt(r, r->meta.loc == UDOS_LOC_LOOSE
-					  ? "file shrank while reading"
+					  ? "it shrank while reading"
 					  : "pack is truncated");
 	return check_stored(r, buf, len, at);
 }
@@ -398,14 +455,9 @@ ssize_t udos_reader_read(udos_reader *r, void *buf, size_t len)
 	if (r->verify && r->hashed == r->pos) {
 		udos__hash_update(r->sha, buf, (size_t)n);
 		r->hashed += (uint64_t)n;
-		if (r->hashed == r->meta.size) {
-			udos_oid got;
-			udos__hash_final(&got, r->sha);
-			r->verify = false;
-			if (udos_oid_cmp(&got, &r->oid))
-				return corrupt(r, "content does not match "
-					       "its hash");
-		}
+		rc = verify_end(r);
+		if (rc < 0)
+			return rc;
 	}
 	r->pos += (uint64_t)n;
 	return n;
@@ -456,12 +508,39 @@ int udos_reader_seek(udos_reader *r, int64_t off, int whence,
 	return 0;
 }
 
+/* Read all of r into a malloc'd buffer (the reader checks it at the end). */
+static int read_whole(uint8_t **data_out, udos_reader *r, size_t max_size)
+{
+	uint8_t *data;
+	size_t got = 0, size;
+
+	*data_out = NULL;
+	if (r->meta.size > SIZE_MAX - 1 ||
+	    (max_size && r->meta.size > max_size))
+		return udos__err(-EFBIG, "object is %llu bytes, over the limit",
+				 (unsigned long long)r->meta.size);
+	size = (size_t)r->meta.size;
+	data = udos__alloc(size);
+	if (!data)
+		return udos__err(-ENOMEM, "out of memory (%zu bytes)", size);
+	while (got < size) {
+		ssize_t n = udos_reader_read(r, data + got, size - got);
+		if (n <= 0) {
+			free(data);
+			return n < 0 ? (int)n : corrupt(r, "short read");
+		}
+		got += (size_t)n;
+	}
+	*data_out = data;
+	return 0;
+}
+
 int udos_object_read(void **data_out, size_t *len_out, udos_store *st,
 		     const udos_oid *oid, size_t max_size, unsigned flags)
 {
 	udos_reader *r = NULL;
 	uint8_t *data = NULL;
-	size_t got = 0, size;
+	udos_meta m;
 	int rc;
 
 	UDOS_ASSERT_ARG(data_out && len_out);
@@ -470,31 +549,20 @@ int udos_object_read(void **data_out, size_t *len_out, udos_store *st,
 	rc = udos_reader_open(&r, st, oid, flags);
 	if (rc < 0)
 		return rc;
-	if (r->meta.size > SIZE_MAX - 1 ||
-	    (max_size && r->meta.size > max_size)) {
-		rc = udos__err(-EFBIG, "object is %llu bytes, over the limit",
-			       (unsigned long long)r->meta.size);
-		goto done;
+	rc = read_whole(&data, r, max_size);
+	m = r->meta;
+	if (rc == UDOS_ECORRUPT && packed_instead(&m, st, oid)) {
+		/* nothing was handed out yet: the packed copy will do */
+		udos_reader_close(r);
+		r = NULL;
+		rc = reader_open_meta(&r, st, oid, &m, flags);
+		if (rc == 0)
+			rc = read_whole(&data, r, max_size);
 	}
-	size = (size_t)r->meta.size;
-	data = udos__alloc(size);
-	if (!data) {
-		rc = udos__err(-ENOMEM, "out of memory (%zu bytes)", size);
-		goto done;
+	if (rc == 0) {
+		*data_out = data;
+		*len_out = (size_t)r->meta.size;
 	}
-	while (got < size) {
-		ssize_t n = udos_reader_read(r, data + got, size - got);
-		if (n <= 0) {
-			rc = n < 0 ? (int)n : corrupt(r, "short read");
-			goto done;
-		}
-		got += (size_t)n;
-	}
-	*data_out = data;
-	*len_out = size;
-	data = NULL;
-done:
-	free(data);
 	udos_reader_close(r);
 	return rc;
 }
@@ -724,7 +792,8 @@ int udos_object_read_many(udos_store *st, const udos_oid *oids, size_t n,
 			rc = reader_open_meta(&plain, st, oid, &s[i].meta,
 					      flags);
 			if (rc == UDOS_ECORRUPT &&
-			    pack_moved(&s[i].meta, st, oid))
+			    (pack_moved(&s[i].meta, st, oid) ||
+			     packed_instead(&s[i].meta, st, oid)))
 				rc = reader_open_meta(&plain, st, oid,
 						      &s[i].meta, flags);
 			if (rc == UDOS_ENOTFOUND) /* cleaned meanwhile */

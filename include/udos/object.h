@@ -191,9 +191,17 @@ UDOS_API int udos_object_has(udos_store *st, const udos_oid *oid);
 
 typedef struct udos_reader udos_reader;
 
+/*
+ * Whatever the flags, a read never returns content that does not match the
+ * id: a packed object's stored bytes are checked against their XXH3, and a
+ * loose object's content (it has no checksum of its own) is always hashed.
+ * Either check runs while reading sequentially from the start; the read
+ * that reaches the end fails with UDOS_ECORRUPT if it fails, so a stream
+ * consumer must treat what it already received as void. An empty loose
+ * file is checked at open (the usual damage after a power cut).
+ */
 enum udos_read_flags {
-	/* hash what is read; reaching the end with a wrong hash or size
-	 * fails with UDOS_ECORRUPT */
+	/* also hash a packed object's content against its id */
 	UDOS_READ_VERIFY = 1u << 0,
 };
 

@@ -126,3 +126,24 @@ def test_exports():
     assert udos.ObjectType.MISSING.value == 'missing'
     assert udos._udos.version()
     assert os.path.basename(udos._udos.__file__).startswith('_udos')
+
+
+@pytest.mark.parametrize('text, cause', [
+    ('', "config.json' is empty"),
+    ('{"udos_format_version": 2', "config.json' is not valid JSON: it ends early"),
+    (None, "config.json': unknown hash_type 'md5'"),
+])
+def test_damaged_config_says_why(container, text, cause):
+    """A damaged or foreign config.json is named with its cause, not only
+    'not a udos container'."""
+    path = container.get_folder() / 'config.json'
+    if text is None:
+        text = path.read_text().replace('"sha256"', '"md5"')
+    container.close()
+    os.chmod(path, 0o644)
+    path.write_text(text)
+    reopened = Container(container.get_folder())
+    with pytest.raises(Exception) as info:
+        reopened.count_objects()
+    assert f"'{container.get_folder()}/{cause}" in str(info.value)
+    reopened.close()

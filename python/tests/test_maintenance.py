@@ -3,6 +3,7 @@
 import hashlib
 import io
 import os
+import re
 import shutil
 
 import pytest
@@ -286,3 +287,40 @@ def test_repair_rebuilds_a_lost_index(container):
     assert res['damaged'] == 0 and res['problems'] == []
     assert container.get_objects_content(hashes) == dict(zip(hashes, [b'one', b'two' * 1000, b'']))
     assert container.validate().is_valid
+
+
+@pytest.mark.parametrize('damage', ['empty', 'flip', 'longer'])
+def test_reads_refuse_damaged_loose_file(container, damage):
+    """A loose file has no checksum: every read hashes it (an emptied file,
+    what a power cut leaves, included) and never serves the wrong bytes."""
+    data = b'loose content\n' * 500
+    key = container.add_object(data)
+    other = container.add_object(b'intact')
+    empty = container.add_object(b'')
+    path = container.get_folder() / 'loose' / key[:2] / key[2:]
+    os.chmod(path, 0o644)
+    damaged = {'empty': b'', 'flip': b'L' + data[1:], 'longer': data + b'!'}[damage]
+    path.write_bytes(damaged)
+    container.close()
+    match = re.escape(f"object '{key}' is damaged: loose file '{path}'")
+    with pytest.raises(InconsistentContent, match=match):
+        container.get_object_content(key)
+    with pytest.raises(InconsistentContent, match=match):
+        container.get_objects_content([key, other])
+    with pytest.raises(InconsistentContent, match=match):
+        with container.get_object_stream(key) as stream:
+            shutil.copyfileobj(stream, io.BytesIO(), 1000)
+    with pytest.raises(InconsistentContent, match=match):
+        with container.get_object_stream_and_meta(key) as (stream, _):
+            stream.read()
+    with pytest.raises(InconsistentContent, match=match):
+        with container.get_objects_stream_and_meta([other, key]) as triplets:
+            for _, stream, _ in triplets:
+                stream.read()
+    assert container.get_object_content(other) == b'intact'
+    assert container.get_object_content(empty) == b''
+    assert container.get_objects_content([empty, other]) == {empty: b'', other: b'intact'}
+    # a packed copy that verifies is read instead of the damaged file
+    assert container.add_objects_to_pack([data]) == [key]
+    assert container.get_object_content(key) == data
+    assert container.get_objects_content([key]) == {key: data}

@@ -173,7 +173,10 @@ class Container:  # pylint: disable=too-many-public-methods
             if self._store is None:
                 try:
                     self._store = _udos.Store(str(self._folder))
-                except NotInitialised:
+                except NotInitialised as error:
+                    if self._get_config_file().exists():
+                        # damaged, not uninitialised: the library names the cause
+                        raise _NotInitialisedError(str(error)) from None
                     raise _NotInitialisedError(
                         'The container is not initialised yet - use .init_container() first'
                     ) from None

@@ -106,8 +106,8 @@ def test_not_a_container_exit_3(cmd, tmp_path):
     (d / "f").write_bytes(b"x")
     r = run("-C", str(d), cmd)
     assert r.returncode == 3
-    assert ("udos %s: not a udos container '%s'" % (cmd, d)).encode() \
-        in r.stderr
+    assert ("udos %s: '%s' is not a udos container (no config.json)\n"
+            % (cmd, d)).encode() == r.stderr
 
 
 def test_not_a_container_add_cat(tmp_path):

@@ -181,8 +181,9 @@ def test_bad_src(udos, tmp_path, bad):
         write(path, b"a file")
     r = udos("import", path)
     assert r.returncode == 3
-    assert r.stderr.decode() == \
-        "udos import: not a udos container '%s'\n" % path
+    why = {"missing": "does not exist", "file": "is not a folder",
+           "plain": "is not a udos container (no config.json)"}[bad]
+    assert r.stderr.decode() == "udos import: '%s' %s\n" % (path, why)
     assert udos.ok("ls").stdout == b""
 
 
@@ -192,7 +193,8 @@ def test_export_into_a_non_container(udos, tmp_path):
     r = udos("export", tmp_path / "busy")
     assert r.returncode == 3
     assert r.stderr.decode() == \
-        "udos export: not a udos container '%s'\n" % (tmp_path / "busy")
+        "udos export: '%s' is not a udos container (no config.json)\n" \
+        % (tmp_path / "busy")
     assert os.listdir(tmp_path / "busy") == ["x"]
 
 

@@ -289,6 +289,90 @@ static void test_bulk_read(void **state)
 	assert_int_equal(b.missing, 1);
 }
 
+/* read_many callback: read each object to its end, return the failure */
+static int drain_cb(void *ctx, size_t index, const udos_oid *oid,
+		    const udos_meta *meta, udos_reader *r)
+{
+	uint8_t buf[4096];
+	ssize_t n;
+
+	(void)ctx, (void)index, (void)oid, (void)meta;
+	if (!r)
+		return 0;
+	while ((n = udos_reader_read(r, buf, sizeof(buf))) > 0)
+		;
+	return (int)n;
+}
+
+static void loose_file(char *out, size_t cap, udos_store *st,
+		       const udos_oid *oid)
+{
+	char hex[65];
+
+	udos_oid_fmt(hex, oid);
+	snprintf(out, cap, "%s/loose/%.2s/%s", udos_store_path(st), hex,
+		 hex + 2);
+}
+
+/* A loose file has no checksum: every read hashes it, without
+ * UDOS_READ_VERIFY too, and an emptied file is refused at open. */
+static void test_loose_damage(void **state)
+{
+	struct fx *f = *state;
+	size_t len = 100000, got = 0, glen;
+	uint8_t *buf = malloc(len), chunk[4096];
+	udos_oid oid, empty;
+	udos_reader *r = NULL;
+	char path[512];
+	void *data;
+	ssize_t n;
+	int fd;
+
+	fill_bytes(buf, len, 7, 1);
+	assert_ok(udos_add_loose_buf(&oid, NULL, f->st, buf, len, 0));
+	assert_ok(udos_add_loose_buf(&empty, NULL, f->st, "", 0, 0));
+	loose_file(path, sizeof(path), f->st, &oid);
+
+	/* emptied, as after a power cut */
+	assert_int_equal(truncate(path, 0), 0);
+	assert_int_equal(udos_reader_open(&r, f->st, &oid, 0), UDOS_ECORRUPT);
+	assert_null(r);
+	assert_non_null(strstr(udos_error_detail(), "is damaged: loose file"));
+	assert_non_null(strstr(udos_error_detail(), path));
+	assert_non_null(strstr(udos_error_detail(), "empty"));
+	assert_int_equal(udos_object_read(&data, &glen, f->st, &oid, 0, 0),
+			 UDOS_ECORRUPT);
+	assert_int_equal(udos_object_read_many(f->st, &oid, 1, 0, drain_cb,
+					       NULL),
+			 UDOS_ECORRUPT);
+
+	/* one byte changed: the stream fails at its end, and the chunk that
+	 * reaches the end is not handed out */
+	buf[len / 2] ^= 1;
+	fd = open(path, O_WRONLY | O_TRUNC);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, buf, len), (ssize_t)len);
+	close(fd);
+	assert_ok(udos_reader_open(&r, f->st, &oid, 0));
+	while ((n = udos_reader_read(r, chunk, sizeof(chunk))) > 0)
+		got += (size_t)n;
+	assert_int_equal(n, UDOS_ECORRUPT);
+	assert_true(got < len);
+	udos_reader_close(r);
+	assert_int_equal(udos_object_read(&data, &glen, f->st, &oid, 0, 0),
+			 UDOS_ECORRUPT);
+	assert_int_equal(udos_object_read_many(f->st, &oid, 1, 0, drain_cb,
+					       NULL),
+			 UDOS_ECORRUPT);
+
+	/* the empty object itself is fine */
+	assert_ok(udos_object_read(&data, &glen, f->st, &empty, 0, 0));
+	assert_int_equal(glen, 0);
+	free(data);
+	assert_ok(udos_object_read_many(f->st, &empty, 1, 0, drain_cb, NULL));
+	free(buf);
+}
+
 static int count_cb(void *ctx, const udos_oid *oid, const udos_meta *m)
 {
 	(void)oid, (void)m;
@@ -479,6 +563,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_loose_roundtrip,
 						setup_zstd, teardown),
 		cmocka_unit_test_setup_teardown(test_empty_hash, setup_zstd,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_loose_damage, setup_zstd,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_stream_add_and_seek,
 						setup_zstd, teardown),
