@@ -346,3 +346,27 @@ def test_pack_of_real_files_onto_a_full_disk(fs16, tmp_path, free):
     u.ok("pack", timeout=LONG)
     check_all(u, files)
     _validate(u)
+
+
+@pytest.mark.parametrize("free", FEWER_LEVELS)
+def test_repair_on_a_full_disk(fs16, tmp_path, free):
+    """repair builds its index beside the old one: short of space it fails
+    cleanly and leaves the old index (or none, if there was none) and no
+    half-built one; with space back it succeeds."""
+    u = Udos(fs16 / "store")
+    u.ok("init", u.store, store=False)
+    objs = rand_files(tmp_path / "a", 400, 2 << 10, "obj")
+    u.ok("add", "--compress", "no", *objs.values(), timeout=LONG)
+    fill(fs16, free)
+    r = u("repair", timeout=LONG)
+    check_clean(r, u.store, "repair")
+    assert not os.path.exists(os.path.join(u.store, "index.repair"))
+    check_all(u, objs)
+    shutil.rmtree(os.path.join(u.store, "index"))
+    r = u("repair", timeout=LONG)
+    check_clean(r, u.store, "repair")
+    assert not os.path.exists(os.path.join(u.store, "index.repair"))
+    unfill(fs16)
+    u.ok("repair", timeout=LONG)
+    check_all(u, objs)
+    _validate(u)
