@@ -830,16 +830,71 @@ static int get_locked(udos__rec *out, udos_store *st, const udos_oid *oid,
 	return rc;
 }
 
+/*
+ * A miss can be believed only from an index that has its tail: every
+ * writer commits one before its first record. Without it while packs hold
+ * records, the index lost its entries (a damaged or missing table reads
+ * as keys that are not there): say so rather than "not found". Called
+ * with ixlock read-held, after a miss; the common case is one look-up.
+ */
+static int miss_is_sound(udos_store *st)
+{
+	udos__tail t;
+	char rel[64];
+	struct stat sb;
+	int rc = udos__index_get_tail(st->ix, &t);
+
+	if (rc != UDOS_ENOTFOUND)
+		return rc < 0 ? rc : UDOS_ENOTFOUND;
+	for (int64_t id = udos__packs_max_id(st); id >= 0; id--) {
+		udos__recs_relpath(rel, sizeof(rel), (uint32_t)id);
+		if (fstatat(st->dirfd, rel, &sb, 0) == 0 &&
+		    (uint64_t)sb.st_size > UDOS_RECS_HDR_SIZE)
+			return udos__err(UDOS_ECORRUPT, "index of '%s' is "
+					 "damaged, run 'udos repair' (it has "
+					 "lost its entries: '%s' holds records "
+					 "it does not know)", st->path, rel);
+	}
+	return UDOS_ENOTFOUND;
+}
+
 int udos__store_index_get(udos__rec *out, udos_store *st, const udos_oid *oid)
 {
 	bool caught_up = false;
 	int rc = get_locked(out, st, oid, &caught_up);
 
-	if (rc != UDOS_ENOTFOUND || !caught_up)
+	if (rc == UDOS_ENOTFOUND && caught_up) {
+		/* still missing although the writer moved on: make sure */
+		rc = reopen_secondary(st);
+		if (rc == 0)
+			rc = get_locked(out, st, oid, NULL);
+	}
+	if (rc != UDOS_ENOTFOUND)
 		return rc;
-	/* still missing although the writer moved on: make sure */
-	rc = reopen_secondary(st);
-	return rc < 0 ? rc : get_locked(out, st, oid, NULL);
+	pthread_rwlock_rdlock(&st->ixlock);
+	rc = st->ix ? udos__index_get_sure(out, st->ix, oid)
+		    : udos__err(UDOS_EINDEX, "index is not open");
+	if (rc == UDOS_ENOTFOUND)
+		rc = miss_is_sound(st);
+	pthread_rwlock_unlock(&st->ixlock);
+	return rc;
+}
+
+int udos__store_is_deleted(udos_store *st, const udos_oid *oid)
+{
+	int rc;
+
+	pthread_rwlock_rdlock(&st->ixlock);
+	rc = st->ix ? udos__index_is_deleted(st->ix, oid)
+		    : udos__err(UDOS_EINDEX, "index is not open");
+	pthread_rwlock_unlock(&st->ixlock);
+	return rc;
+}
+
+int udos__store_index_probe(udos__rec *out, udos_store *st,
+			    const udos_oid *oid)
+{
+	return get_locked(out, st, oid, NULL);
 }
 
 int udos__store_index_get_many(udos_store *st, const udos_oid *const *oids,

@@ -18,6 +18,10 @@
 /* The only non-object key; object keys are exactly 32 bytes. */
 #define TAIL_KEY "udos:tail"
 #define TAIL_KEYLEN (sizeof(TAIL_KEY) - 1)
+/* deletion marks: "udos:del:" then the 32-byte id, empty value */
+#define DEL_PREFIX "udos:del:"
+#define DEL_PREFIXLEN (sizeof(DEL_PREFIX) - 1)
+#define DEL_KEYLEN (DEL_PREFIXLEN + 32)
 
 struct udos__index {
 	rocksdb_t *db;
@@ -334,6 +338,35 @@ int udos__index_get(udos__rec *out, udos__index *ix, const udos_oid *oid)
 	return rc;
 }
 
+int udos__index_get_sure(udos__rec *out, udos__index *ix, const udos_oid *oid)
+{
+	rocksdb_iterator_t *it;
+	const char *k, *v;
+	size_t klen, vlen;
+	char *err = NULL;
+	int rc = udos__index_get(out, ix, oid);
+
+	if (rc != UDOS_ENOTFOUND)
+		return rc;
+	/* a seek in key order reads no filter: a table whose filter or
+	 * properties block is damaged cannot hide a key from it */
+	it = rocksdb_create_iterator(ix->db, ix->scan_ropts);
+	rocksdb_iter_seek(it, (const char *)oid->id, 32);
+	if (rocksdb_iter_valid(it)) {
+		k = rocksdb_iter_key(it, &klen);
+		if (klen == 32 && !memcmp(k, oid->id, 32)) {
+			v = rocksdb_iter_value(it, &vlen);
+			rc = udos__loc_decode(out, v, vlen);
+			out->oid = *oid;
+		}
+	}
+	rocksdb_iter_get_error(it, &err);
+	if (err)
+		rc = index_err(ix, err, "read");
+	rocksdb_iter_destroy(it);
+	return rc;
+}
+
 void udos__index_get_many(udos__index *ix, const udos_oid *const *oids,
 			  size_t n, udos__rec *out, int *rcs)
 {
@@ -414,6 +447,67 @@ void udos__batch_put(udos__batch *b, const udos_oid *oid, const udos__rec *l)
 void udos__batch_del(udos__batch *b, const udos_oid *oid)
 {
 	rocksdb_writebatch_delete(b->wb, (const char *)oid->id, 32);
+}
+
+static void del_key(char k[DEL_KEYLEN], const udos_oid *oid)
+{
+	memcpy(k, DEL_PREFIX, DEL_PREFIXLEN);
+	memcpy(k + DEL_PREFIXLEN, oid->id, 32);
+}
+
+void udos__batch_mark_deleted(udos__batch *b, const udos_oid *oid, bool on)
+{
+	char k[DEL_KEYLEN];
+
+	del_key(k, oid);
+	if (on)
+		rocksdb_writebatch_put(b->wb, k, DEL_KEYLEN, "", 0);
+	else
+		rocksdb_writebatch_delete(b->wb, k, DEL_KEYLEN);
+}
+
+int udos__index_is_deleted(udos__index *ix, const udos_oid *oid)
+{
+	char k[DEL_KEYLEN], *err = NULL, *val;
+	size_t len = 0;
+
+	del_key(k, oid);
+	val = rocksdb_get(ix->db, ix->ropts, k, DEL_KEYLEN, &len, &err);
+	if (err)
+		return index_err(ix, err, "read");
+	if (!val)
+		return 0;
+	rocksdb_free(val);
+	return 1;
+}
+
+int udos__index_foreach_deleted(udos__index *ix,
+				int (*fn)(void *ctx, const udos_oid *oid),
+				void *ctx)
+{
+	rocksdb_iterator_t *it = rocksdb_create_iterator(ix->db,
+							 ix->scan_ropts);
+	char *err = NULL;
+	int rc = 0;
+
+	for (rocksdb_iter_seek(it, DEL_PREFIX, DEL_PREFIXLEN);
+	     rc == 0 && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+		size_t klen;
+		const char *k = rocksdb_iter_key(it, &klen);
+		udos_oid oid;
+
+		if (klen != DEL_KEYLEN || memcmp(k, DEL_PREFIX, DEL_PREFIXLEN))
+			break;
+		memcpy(oid.id, k + DEL_PREFIXLEN, 32);
+		rc = fn(ctx, &oid);
+	}
+	rocksdb_iter_get_error(it, &err);
+	if (err && rc == 0)
+		rc = index_err(ix, err, "read");
+	else
+		rocksdb_free(err);
+	rocksdb_iter_destroy(it);
+	return rc;
 }
 
 void udos__batch_set_tail(udos__batch *b, const udos__tail *t)

@@ -278,6 +278,11 @@ void udos__index_close(udos__index *ix);
 /* 0 found, UDOS_ENOTFOUND, or an error as above. No catching up: that
  * policy is udos__store_index_get's. */
 int udos__index_get(udos__rec *out, udos__index *ix, const udos_oid *oid);
+/* The same, a miss confirmed by a seek in key order, which reads no
+ * filter block: a table whose filter or properties block is damaged then
+ * cannot hide a key (costs a seek per miss: for reads, not dedup). */
+int udos__index_get_sure(udos__rec *out, udos__index *ix,
+			 const udos_oid *oid);
 /* Look up n ids, sorted by id, in batches: rcs[i] is 0 (out[i] filled),
  * UDOS_ENOTFOUND, or an error. No catching up (as udos__index_get). */
 void udos__index_get_many(udos__index *ix, const udos_oid *const *oids,
@@ -293,6 +298,17 @@ typedef struct udos__batch udos__batch;
 udos__batch *udos__batch_new(void);
 void udos__batch_put(udos__batch *b, const udos_oid *oid, const udos__rec *l);
 void udos__batch_del(udos__batch *b, const udos_oid *oid);
+/*
+ * Deletion marks: `udos_object_delete` marks the id, so that repack drops
+ * its records and repair keeps it deleted on positive knowledge, never on
+ * an id merely missing from the index (which a damaged index can hide).
+ * A full repack clears them. is_deleted: 1, 0, or an error.
+ */
+void udos__batch_mark_deleted(udos__batch *b, const udos_oid *oid, bool on);
+int udos__index_is_deleted(udos__index *ix, const udos_oid *oid);
+int udos__index_foreach_deleted(udos__index *ix,
+				int (*fn)(void *ctx, const udos_oid *oid),
+				void *ctx);
 /* the append tail: the pack being appended, the end of its last indexed
  * record's bytes and the number of its entries in packs/N.rec */
 typedef struct udos__tail {
@@ -389,8 +405,15 @@ struct udos_store {
 	udos_recovery recovery;   /* what writer opens found and mended */
 };
 
-/* Index look-up / scan under the store's index lock. */
+/* Index look-up / scan under the store's index lock. A miss is made sure
+ * of: caught up with a writer elsewhere, and confirmed by a seek. */
 int udos__store_index_get(udos__rec *out, udos_store *st, const udos_oid *oid);
+/* udos__index_is_deleted under the store's index lock */
+int udos__store_is_deleted(udos_store *st, const udos_oid *oid);
+/* The writer's dedup probe: one look-up, nothing more (a false miss only
+ * stores a second copy). */
+int udos__store_index_probe(udos__rec *out, udos_store *st,
+			    const udos_oid *oid);
 /* udos__index_get_many on the store's index; a miss is to be confirmed
  * with udos__store_index_get (which catches up) */
 int udos__store_index_get_many(udos_store *st, const udos_oid *const *oids,

@@ -855,6 +855,7 @@ int udos_object_delete(udos_store *st, const udos_oid *oid)
 		if (!b)
 			return udos__err(-ENOMEM, "out of memory");
 		udos__batch_del(b, oid);
+		udos__batch_mark_deleted(b, oid, true);
 		rc = udos__store_index_write(st, b, true);
 		udos__batch_free(b);
 		if (rc < 0)

@@ -19,6 +19,7 @@ struct rp {
 	const udos_repack_opts *opts;
 	uint8_t *buf;
 	uint64_t done;
+	uint64_t adopted; /* intact records the index did not know */
 };
 
 /* copy the stored bytes as they are, checking them on the way */
@@ -83,10 +84,29 @@ static int copy_recode(struct rp *p, const udos__rec *rec)
 	return rc;
 }
 
+/*
+ * A record whose id the index does not have: dropped only when the id is
+ * marked deleted. An intact one that is not is kept and indexed (an index
+ * that lost or hides it must not cost the object); a damaged one goes.
+ */
+static int keep_unknown(struct rp *p, int fd, uint64_t size,
+			const udos__rec *rec)
+{
+	int kind, rc = udos__store_is_deleted(p->st, &rec->oid);
+
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
+	if (udos__record_check(rec, &kind, fd, size, false,
+			       p->st->hash_type) < 0)
+		return 0;
+	p->adopted++;
+	return copy_keep(p, fd, rec);
+}
+
 static int repack_one(struct rp *p, uint32_t id)
 {
 	udos__packfile *pf = NULL;
-	struct stat sb;
+	struct stat sb, psb;
 	char rel[64];
 	uint64_t n;
 	int rfd, rc;
@@ -96,7 +116,7 @@ static int repack_one(struct rp *p, uint32_t id)
 	if (rc < 0)
 		return rc;
 	rfd = openat(p->st->dirfd, rel, O_RDONLY | O_CLOEXEC);
-	if (rfd < 0 || fstat(rfd, &sb) < 0) {
+	if (rfd < 0 || fstat(rfd, &sb) < 0 || fstat(pf->fd, &psb) < 0) {
 		rc = udos__err(-errno, "cannot open '%s/%s': %s", p->st->path,
 			       rel, udos_strerror(-errno));
 		goto done;
@@ -122,8 +142,11 @@ static int repack_one(struct rp *p, uint32_t id)
 			p->done++;
 			if (p->opts->progress)
 				p->opts->progress(p->opts->ctx, p->done, 0);
-		} else if (rc == UDOS_ENOTFOUND || rc == 0) {
-			rc = 0; /* deleted or superseded: dropped */
+		} else if (rc == UDOS_ENOTFOUND) {
+			rc = keep_unknown(p, pf->fd, (uint64_t)psb.st_size,
+					  &rec);
+		} else if (rc == 0) {
+			rc = 0; /* superseded by a later copy: dropped */
 		}
 	}
 	/* the new locations are durable and indexed before the old pack goes */
@@ -137,6 +160,40 @@ done:
 	if (rfd >= 0)
 		close(rfd);
 	udos__packfile_put(pf);
+	return rc;
+}
+
+struct unmark {
+	udos_store *st;
+	udos__batch *b;
+};
+
+static int unmark(void *ctx, const udos_oid *oid)
+{
+	struct unmark *u = ctx;
+
+	udos__batch_mark_deleted(u->b, oid, false);
+	if (udos__batch_count(u->b) < 20000)
+		return 0;
+	/* an iterator reads its own snapshot: writing meanwhile is fine */
+	int rc = udos__index_write(u->st->ix, u->b, false);
+	udos__batch_clear(u->b);
+	return rc;
+}
+
+static int clear_marks(udos_store *st)
+{
+	struct unmark u = { st, udos__batch_new() };
+	int rc;
+
+	if (!u.b)
+		return udos__err(-ENOMEM, "out of memory");
+	pthread_rwlock_rdlock(&st->ixlock);
+	rc = udos__index_foreach_deleted(st->ix, unmark, &u);
+	if (rc == 0)
+		rc = udos__index_write(st->ix, u.b, true);
+	pthread_rwlock_unlock(&st->ixlock);
+	udos__batch_free(u.b);
 	return rc;
 }
 
@@ -189,6 +246,10 @@ static int repack_range(udos_store *st, int64_t only,
 	}
 	if (rc == 0)
 		rc = udos_writer_commit(p.w);
+	/* every pack rewritten: no record of a deleted id is left to drop */
+	if (rc == 0 && only < 0)
+		rc = clear_marks(st);
+	st->recovery.adopted += p.adopted;
 done:
 	udos_writer_close(p.w);
 	free(p.buf);

@@ -20,8 +20,6 @@ struct rp {
 	const udos_repair_opts *opts;
 	udos_repair_result *res;
 	udos__index *old;   /* the old index, or NULL when unreadable */
-	udos__tail old_tail;
-	bool old_has_tail;
 	udos__index *nix;   /* the index being built */
 	udos__batch *b;
 	uint64_t total;
@@ -45,16 +43,14 @@ static int problem(struct rp *p, int kind, const udos_oid *oid,
 	return p->opts->on_problem(p->opts->ctx, &f);
 }
 
-/* committed under the old index, which no longer has the id: deleted */
+/* deleted: the old index marks the id deleted and has no live copy. An id
+ * merely missing from it is not enough (damage can hide keys): it comes
+ * back. */
 static bool was_deleted(struct rp *p, const udos__rec *rec)
 {
-	const udos__tail *t = &p->old_tail;
 	udos__rec l;
 
-	if (!p->old || !p->old_has_tail)
-		return false;
-	if (rec->pack_id > t->pack_id ||
-	    (rec->pack_id == t->pack_id && rec->slot >= t->slots))
+	if (!p->old || udos__index_is_deleted(p->old, &rec->oid) != 1)
 		return false;
 	return udos__index_get(&l, p->old, &rec->oid) == UDOS_ENOTFOUND;
 }
@@ -91,7 +87,8 @@ static int on_record(void *ctx, const udos__rec *rec, int kind)
 	p->res->records++;
 	if (was_deleted(p, rec)) {
 		p->res->deleted++;
-		return 0;
+		udos__batch_mark_deleted(p->b, &rec->oid, true);
+		return udos__batch_count(p->b) >= BATCH ? flush(p, false) : 0;
 	}
 	udos__batch_put(p->b, &rec->oid, rec);
 	return udos__batch_count(p->b) >= BATCH ? flush(p, false) : 0;
@@ -191,7 +188,6 @@ static void open_old(struct rp *p)
 		p->old = NULL;
 		return;
 	}
-	p->old_has_tail = udos__index_get_tail(p->old, &p->old_tail) == 0;
 	p->res->old_index = true;
 }
 

@@ -331,6 +331,7 @@ static int scan_pack(struct val *v, uint32_t id)
 	for (uint64_t k = 0; k < ps->slots && !v->stop; k++) {
 		udos__rec rec, l;
 		int kind, rc;
+		bool ok;
 
 		rc = udos__rec_read(&rec, ps->recfd, k);
 		if (rc < 0) {
@@ -354,9 +355,21 @@ static int scan_pack(struct val *v, uint32_t id)
 			find(v, kind, &rec.oid, rel, rec.offset, "pack '%s' "
 			     "offset %" PRIu64 ": %s", rel, rec.offset,
 			     udos_error_detail());
-		if (udos__store_index_get(&l, v->st, &rec.oid) != 0 ||
-		    l.pack_id != id || l.slot != k)
+		ok = rc == 0;
+		rc = udos__store_index_get(&l, v->st, &rec.oid);
+		if (rc != 0 || l.pack_id != id || l.slot != k)
 			v->res->unreferenced_records++;
+		/* an intact record of an id neither indexed nor deleted: the
+		 * index lost it (or hides it), and repack would keep it */
+		if (ok && rc == UDOS_ENOTFOUND &&
+		    udos__store_is_deleted(v->st, &rec.oid) == 0) {
+			char hex[65];
+			find(v, UDOS_FIND_INDEX_BEHIND, &rec.oid, rel,
+			     rec.offset, "'%s' in '%s' is intact and was not "
+			     "deleted, but the index does not know it: run "
+			     "'udos repair'", udos__oid_fmt(hex, v->st,
+							    &rec.oid), rel);
+		}
 		tick(v, rec.stored_len);
 		ps->scanned = k + 1;
 	}

@@ -597,7 +597,7 @@ int udos__writer_has(udos_writer *w, const udos_oid *oid)
 
 	if (udos__oidset_has(&w->pending, oid))
 		return 1;
-	rc = udos__store_index_get(&l, w->st, oid);
+	rc = udos__store_index_probe(&l, w->st, oid);
 	if (rc == UDOS_ENOTFOUND)
 		return 0;
 	return rc < 0 ? rc : 1;

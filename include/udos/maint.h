@@ -215,7 +215,7 @@ typedef struct udos_repair_result {
 				  this container's: left out, left in place */
 	uint64_t records;      /* intact records found */
 	uint64_t damaged;      /* records failing their checks: left out */
-	uint64_t deleted;      /* records of objects the old index knew as
+	uint64_t deleted;      /* records of objects the old index marks
 				  deleted: kept deleted */
 	uint64_t objects;      /* objects in the new index */
 	uint64_t adopted;      /* of those, ids the old index did not have
@@ -230,9 +230,9 @@ typedef struct udos_repair_result {
  * Rebuild the index from the packs, which are the source of truth: every
  * record of packs/N.rec is checked (entry, XXH3 of its stored bytes; FULL:
  * content hash too) and each intact one indexed, the newest copy of an id
- * (highest pack, then entry) winning. When the old index can still be
- * read, records it had committed under ids it no longer has (deleted
- * objects) stay deleted; without it every intact record comes back.
+ * (highest pack, then entry) winning. An id the old index (when it can
+ * still be read) marks deleted and has no live copy stays deleted; every
+ * other intact record comes back.
  * Nothing in the packs is changed or removed: damaged records are
  * reported and left out. The new index replaces the old one at the end
  * (a crash before leaves the old one; between, none: run repair again).

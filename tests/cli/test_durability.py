@@ -17,8 +17,9 @@ def traced_fsyncs(tmp_path, *args):
     """Run udos under strace; the paths fsynced, in order."""
     log = tmp_path / "strace.log"
     # LeakSanitizer cannot run under ptrace (an ASan build of udos)
-    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0:" +
-               os.environ.get("ASAN_OPTIONS", ""))
+    # LeakSanitizer cannot run under ptrace; the last setting wins
+    env = dict(os.environ, ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", "") +
+               ":detect_leaks=0")
     try:
         r = subprocess.run(["strace", "-f", "-qq", "-y", "-o", str(log),
                             "-e", "trace=fsync,fdatasync", UDOS] +

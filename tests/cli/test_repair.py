@@ -219,3 +219,4 @@ def test_validate_reports_stray_files(udos, tmp_path):
     assert sorted((r["kind"], r["path"]) for r in rows) == [
         ("stray-file", "notes.txt"), ("stray-file", "packs/0.bak"),
         ("stray-file", "sandbox/999999999-x")]
+

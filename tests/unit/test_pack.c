@@ -433,6 +433,57 @@ static void test_stream_across_repack_zstd(void **state)
 	free(obj);
 }
 
+/*
+ * An id missing from the index is not a deleted id: a damaged table reads
+ * as keys that are not there. Repack keeps (and indexes again) an intact
+ * record whose id the index neither has nor marks deleted; it drops the
+ * records of a deleted object; validate reports the first, not the second.
+ */
+static void test_repack_keeps_unmarked_records(void **state)
+{
+	char *dir = tmp_dir();
+	udos_store *st = store_new(dir, "zstd:3", 0);
+	udos_repack_opts ro = UDOS_REPACK_OPTS_INIT;
+	udos_writer *w = NULL;
+	udos__batch *b;
+	udos_oid oids[10];
+	uint8_t buf[3000];
+	udos_recovery rec;
+	int n = 0;
+
+	(void)state;
+	assert_ok(udos_writer_open(&w, st, NULL));
+	for (int i = 0; i < 10; i++) {
+		fill_bytes(buf, sizeof(buf), (uint32_t)i, 1);
+		assert_ok(udos_writer_add_buf(&oids[i], NULL, w, buf,
+					      sizeof(buf)));
+	}
+	assert_ok(udos_writer_commit(w));
+	/* ids 0..2 lose their key as a damaged index would lose them */
+	b = udos__batch_new();
+	for (int i = 0; i < 3; i++)
+		udos__batch_del(b, &oids[i]);
+	assert_ok(udos__store_index_write(st, b, true));
+	udos__batch_free(b);
+	udos_writer_close(w);
+	/* 3 is deleted, as users delete */
+	assert_ok(udos_object_delete(st, &oids[3]));
+	assert_int_equal(udos__store_is_deleted(st, &oids[3]), 1);
+	assert_int_equal(validate_findings(st, false, NULL), 3);
+	assert_ok(udos_store_repack(st, &ro));
+	udos_store_recovery(&rec, st);
+	assert_int_equal(rec.adopted, 3);
+	for (int i = 0; i < 10; i++)
+		n += udos_object_has(st, &oids[i]) == 1;
+	assert_int_equal(n, 9);
+	assert_int_equal(udos_object_has(st, &oids[3]), 0);
+	/* a full repack leaves no record of 3 behind, nor its mark */
+	assert_int_equal(udos__store_is_deleted(st, &oids[3]), 0);
+	assert_int_equal(validate_findings(st, true, NULL), 0);
+	udos_store_close(st);
+	tmp_remove(dir);
+}
+
 static void test_repack(void **state)
 {
 	char *dir = tmp_dir();
@@ -549,6 +600,7 @@ int main(void)
 		cmocka_unit_test(test_stream_across_repack_raw),
 		cmocka_unit_test(test_stream_across_repack_zstd),
 		cmocka_unit_test(test_repack),
+		cmocka_unit_test(test_repack_keeps_unmarked_records),
 		cmocka_unit_test(test_offset_past_4g),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
