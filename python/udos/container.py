@@ -879,7 +879,7 @@ class Container:  # pylint: disable=too-many-public-methods
                 continue
             if kind == 'loose-hash' and key:
                 issues['invalid_hashes_loose'].append(key)
-            elif key and kind.startswith(('record-', 'index-')):
+            elif key and kind.startswith(('record-', 'index-')) and kind != 'index-behind':
                 issues['invalid_hashes_packed'].append(key)
             else:
                 where = f'{path}@{offset}' if path else ''
