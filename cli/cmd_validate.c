@@ -33,11 +33,16 @@ static const struct opt_cmd validate_cmd = {
 	"\"message\"} (hash and path may be null), and a last line\n"
 	"{\"summary\": {\"findings\", \"loose_checked\", \"records_checked\",\n"
 	"\"index_checked\", \"bytes_checked\", \"unreferenced_records\",\n"
-	"\"tail_bytes\"}}. Without --json the summary goes to stderr.\n"
-	"Exit status 0 when clean, 1 with findings.\n\n"
-	"tail_bytes counts unindexed bytes after the last commit: a writer at\n"
-	"work or the residue of an interrupted one. It is not a finding; the\n"
-	"next writer (add --to pack, pack, repack) removes it.\n",
+	"\"tail_bytes\", \"unindexed_records\", \"residue_files\"}}. Without\n"
+	"--json the summary goes to stderr. Exit status 0 when clean, 1 with\n"
+	"findings.\n\n"
+	"What a writer at work or an interrupted one (killed, power cut) leaves\n"
+	"is no finding: tail_bytes (unindexed bytes after the last commit),\n"
+	"unindexed_records (intact ones among them, which the next writer\n"
+	"indexes) and residue_files (its temporary files). Intact records past\n"
+	"the last commit after a writer that closed mean an index older than\n"
+	"its packs (index-behind); files that udos does not write are\n"
+	"stray-file.\n",
 	validate_opts,
 };
 
@@ -106,14 +111,17 @@ int cmd_validate(struct cli *cli, int argc, char **argv)
 		printf("{\"summary\":{\"findings\":%llu,\"loose_checked\":%llu,"
 		       "\"records_checked\":%llu,\"index_checked\":%llu,"
 		       "\"bytes_checked\":%llu,\"unreferenced_records\":%llu,"
-		       "\"tail_bytes\":%llu}}\n",
+		       "\"tail_bytes\":%llu,\"unindexed_records\":%llu,"
+		       "\"residue_files\":%llu}}\n",
 		       (unsigned long long)r.findings,
 		       (unsigned long long)r.loose_checked,
 		       (unsigned long long)r.records_checked,
 		       (unsigned long long)r.index_checked,
 		       (unsigned long long)r.bytes_checked,
 		       (unsigned long long)r.unreferenced_records,
-		       (unsigned long long)r.tail_bytes);
+		       (unsigned long long)r.tail_bytes,
+		       (unsigned long long)r.unindexed_records,
+		       (unsigned long long)r.residue_files);
 	else if (!cli->quiet)
 		fprintf(stderr,
 			"udos validate: %llu findings; checked %llu loose, "
@@ -124,10 +132,18 @@ int cmd_validate(struct cli *cli, int argc, char **argv)
 			(unsigned long long)r.index_checked,
 			human_size(hs, sizeof(hs), r.bytes_checked));
 	if (!a.json && !cli->quiet) {
+		if (r.unindexed_records)
+			fprintf(stderr, "; %llu intact records an interrupted "
+					"writer left unindexed (the next writer "
+					"indexes them)",
+				(unsigned long long)r.unindexed_records);
 		if (r.tail_bytes)
 			fprintf(stderr, "; %llu unindexed tail bytes (the next "
-					"writer removes them)",
+					"writer removes what fails its checks)",
 				(unsigned long long)r.tail_bytes);
+		if (r.residue_files)
+			fprintf(stderr, "; %llu temporary files of interrupted "
+					"writers", (unsigned long long)r.residue_files);
 		fputc('\n', stderr);
 	}
 	return r.findings ? EXIT_NO : EXIT_OK;

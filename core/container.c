@@ -51,6 +51,7 @@ int udos_size_parse(uint64_t *out, const char *s)
 }
 
 static uint64_t read_gen(udos_store *st);
+static void release_lock(udos_store *st);
 static void bump_gen(udos_store *st);
 
 /* ---- config.json ------------------------------------------------------- */
@@ -557,7 +558,7 @@ void udos_store_close(udos_store *st)
 		return;
 	udos__index_close(st->ix);
 	if (st->lockfd >= 0)
-		close(st->lockfd); /* releases the flock */
+		release_lock(st); /* and the flock */
 	if (st->genfd >= 0)
 		close(st->genfd);
 	udos__packcache_release(&st->packs);
@@ -593,9 +594,12 @@ static int take_lock(udos_store *st)
 		return udos__err(-e, "cannot lock '%s/%s': %s", st->path,
 				 LOCK_NAME, udos_strerror(-e));
 	}
+	/* the pid, synced: after a power cut it still tells that a writer
+	 * was at work (validate then calls what it left residue) */
 	len = snprintf(pidbuf, sizeof(pidbuf), "%d\n", (int)getpid());
-	if (ftruncate(fd, 0) == 0)
-		udos__pwrite_all(fd, pidbuf, (size_t)len, 0);
+	if (ftruncate(fd, 0) == 0 &&
+	    udos__pwrite_all(fd, pidbuf, (size_t)len, 0) == 0)
+		udos__fdatasync(fd);
 	st->lockfd = fd;
 	return 0;
 }
@@ -605,22 +609,38 @@ bool udos__pid_running(long pid)
 	return pid > 0 && !(kill((pid_t)pid, 0) < 0 && errno == ESRCH);
 }
 
-bool udos__store_writer_running(udos_store *st)
+int udos__store_last_writer(udos_store *st)
 {
 	char buf[32];
 	ssize_t n;
+	long pid;
 	int fd;
 
 	if (st->lockfd >= 0)
-		return false; /* that writer is the caller */
+		return UDOS__WRITER_RUNNING; /* the caller */
 	fd = openat(st->dirfd, LOCK_NAME, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return false;
+		return UDOS__WRITER_UNKNOWN;
 	n = udos__pread_full(fd, buf, sizeof(buf) - 1, 0);
 	close(fd);
+	if (n == 0)
+		return UDOS__WRITER_CLOSED;
 	buf[n > 0 ? n : 0] = '\0';
-	return udos__pid_running(strtol(buf, NULL, 10)) &&
-	       strtol(buf, NULL, 10) != (long)getpid();
+	pid = strtol(buf, NULL, 10);
+	if (pid == (long)getpid() || udos__pid_running(pid))
+		return UDOS__WRITER_RUNNING;
+	return UDOS__WRITER_DIED;
+}
+
+/* a writer that closes says so: writer.lock emptied (no sync needed: a
+ * lost truncate reads as a writer that died, the cautious answer) */
+static void release_lock(udos_store *st)
+{
+	if (ftruncate(st->lockfd, 0) < 0) {
+		/* read-only or full: it then reads as a writer that died */
+	}
+	close(st->lockfd);
+	st->lockfd = -1;
 }
 
 int udos__store_lock_only(udos_store *st)
@@ -693,8 +713,7 @@ int udos_store_unlock_writer(udos_store *st)
 		rc = udos__index_open(&ix, idx, false, false);
 	st->ix = ix;
 	pthread_rwlock_unlock(&st->ixlock);
-	close(st->lockfd);
-	st->lockfd = -1;
+	release_lock(st);
 out:
 	pthread_mutex_unlock(&st->mu);
 	return rc;

@@ -427,9 +427,14 @@ int udos__store_refresh_if_stale(udos_store *st);
 int udos__store_index_write(udos_store *st, udos__batch *b, bool sync);
 /* whether process `pid` exists (sandbox files and writer.lock name theirs) */
 bool udos__pid_running(long pid);
-/* whether another process that is still running took writer.lock last: a
- * writer at work, whose uncommitted records are no fault */
-bool udos__store_writer_running(udos_store *st);
+/* What became of the last writer, from writer.lock: it holds the pid of a
+ * writer at work (synced when taken) and is emptied when the writer
+ * closes. RUNNING includes the caller; DIED: killed or cut by a power loss,
+ * so that what lies past the index's tail is its residue; UNKNOWN: no
+ * writer.lock (a backup's copy). */
+enum { UDOS__WRITER_CLOSED, UDOS__WRITER_RUNNING, UDOS__WRITER_DIED,
+       UDOS__WRITER_UNKNOWN };
+int udos__store_last_writer(udos_store *st);
 /* Take writer.lock without opening the index (repair, which replaces it). */
 int udos__store_lock_only(udos_store *st);
 
@@ -533,7 +538,8 @@ typedef struct udos__scan {
 	uint64_t intact;     /* intact records (in the run or after it) */
 	uint64_t stray;      /* intact records after a bad one or a gap */
 	uint64_t bad;        /* entries or stored bytes failing their checks */
-	bool no_header;      /* packs/N.rec shorter than its header */
+	bool no_header;      /* packs/N.rec missing or shorter than its
+				header: it describes no record */
 } udos__scan;
 
 /* Each record in turn (pack_id and slot filled): kind 0 when intact, else

@@ -57,6 +57,13 @@ int udos__pack_scan(udos__scan *out, udos_store *st, uint32_t id,
 	}
 	if (rc == 0)
 		rc = open_ro(&rfd, &out->recs_size, st, rrel);
+	if (rc == UDOS_ECORRUPT && pf) { /* packs/N.rec missing */
+		out->no_header = true;
+		out->run_end = from_off;
+		out->run_slots = from_slot;
+		rc = 0;
+		goto done;
+	}
 	if (rc < 0)
 		goto done;
 	udos__recs_header(want, st->uuid, id);

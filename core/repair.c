@@ -141,7 +141,15 @@ static int scan_packs(struct rp *p)
 				     p->opts->flags & UDOS_REPAIR_FULL
 					     ? UDOS__SCAN_FULL : 0,
 				     on_record, p);
-		if (rc == UDOS_ECORRUPT) {
+		if (rc == 0 && sc.no_header && sc.data_size) {
+			char msg[256];
+			p->res->bad_packs++;
+			snprintf(msg, sizeof(msg), "'%s' has %" PRIu64 " bytes "
+				 "but no record file header: left as it is",
+				 rel, sc.data_size);
+			rc = problem(p, UDOS_FIND_PACK_HEADER, NULL, rel, 0,
+				     msg);
+		} else if (rc == UDOS_ECORRUPT) {
 			p->res->bad_packs++;
 			memset(&sc, 0, sizeof(sc));
 			sc.stray = 1; /* append after it, whatever it is */

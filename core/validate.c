@@ -441,14 +441,17 @@ static int val_index(void *ctx, const udos_oid *oid, const void *val,
 }
 
 /*
- * Intact records past the index's tail: an index older than its packs (put
- * back from a copy, or a crash before a commit). The next writer indexes
- * them, and so does repair; until then they cannot be read. Not a finding
- * while a writer is at work: they are its uncommitted records.
+ * Intact records past the index's tail. After a writer that closed, the
+ * index is older than its packs (put back from a copy): a finding. While a
+ * writer is at work they are its uncommitted records; after one that died
+ * (killed, power cut) its residue: counted, no fault. Either way the next
+ * writer indexes them, and so does repair; until then they cannot be read.
  */
 static void check_behind(struct val *v, const udos__tail *t, bool have_tail)
 {
-	if (udos__store_writer_running(v->st))
+	int last = udos__store_last_writer(v->st);
+
+	if (last == UDOS__WRITER_RUNNING)
 		return;
 	for (size_t id = have_tail ? t->pack_id : 0; id < v->n_packs; id++) {
 		bool is_tail = have_tail && id == t->pack_id;
@@ -462,12 +465,16 @@ static void check_behind(struct val *v, const udos__tail *t, bool have_tail)
 				    is_tail ? t->end : 0, 0, NULL, NULL) < 0 ||
 		    !sc.intact)
 			continue;
+		if (last != UDOS__WRITER_CLOSED) {
+			v->res->unindexed_records += sc.intact;
+			continue;
+		}
 		udos__pack_relpath(rel, sizeof(rel), (uint32_t)id);
 		find(v, UDOS_FIND_INDEX_BEHIND, NULL, rel, is_tail ? t->end : 0,
 		     "'%s' holds %" PRIu64 " intact records the index does not "
-		     "know (an index older than its packs, or a writer "
-		     "interrupted before its commit): the next writer indexes "
-		     "them, or run 'udos repair'", rel, sc.intact);
+		     "know, and the last writer closed: the index is older "
+		     "than its packs; the next writer indexes them, or run "
+		     "'udos repair'", rel, sc.intact);
 	}
 }
 
@@ -490,7 +497,8 @@ static bool pack_name_ok(const char *name)
 {
 	const char *p = name;
 
-	if (!isdigit((unsigned char)*p) || (p[0] == '0' && isdigit((unsigned char)p[1])))
+	if (!isdigit((unsigned char)*p) ||
+	    (p[0] == '0' && isdigit((unsigned char)p[1])))
 		return false;
 	while (isdigit((unsigned char)*p))
 		p++;
@@ -498,17 +506,39 @@ static bool pack_name_ok(const char *name)
 	       strtoull(name, NULL, 10) <= UINT32_MAX;
 }
 
-/* a sandbox file "<pid>-..." of a writer still running */
+static bool ends_with(const char *s, const char *end)
+{
+	size_t n = strlen(s), m = strlen(end);
+
+	return n >= m && !strcmp(s + n - m, end);
+}
+
+/* what interrupted writers, backups and repairs leave in the folder */
+static bool root_residue(const char *name)
+{
+	return !strncmp(name, "index.", 6) || ends_with(name, ".tmp");
+}
+
+/* sandbox files are "<pid>-..." (writers) or "backup-..." */
+static bool sandbox_residue(const char *name)
+{
+	char *end;
+
+	strtol(name, &end, 10);
+	return (end != name && *end == '-') || !strncmp(name, "backup-", 7);
+}
+
 static bool sandbox_name_ok(const char *name)
 {
 	char *end;
 	long pid = strtol(name, &end, 10);
 
-	return *end == '-' && udos__pid_running(pid);
+	return end != name && *end == '-' && udos__pid_running(pid);
 }
 
 static void check_folder(struct val *v, const char *rel,
-			 bool (*ok)(const char *name), const char *why)
+			 bool (*ok)(const char *name),
+			 bool (*residue)(const char *name), const char *why)
 {
 	int fd = openat(v->st->dirfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct dirent *de;
@@ -527,6 +557,10 @@ static void check_folder(struct val *v, const char *rel,
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
 		    ok(de->d_name))
 			continue;
+		if (residue && residue(de->d_name)) {
+			v->res->residue_files++;
+			continue;
+		}
 		if (!strcmp(rel, "."))
 			snprintf(path, sizeof(path), "%s", de->d_name);
 		else
@@ -539,12 +573,12 @@ static void check_folder(struct val *v, const char *rel,
 
 static void check_strays(struct val *v)
 {
-	check_folder(v, ".", root_name_ok, "not part of a udos container (or "
-		     "left by an interrupted backup or repair, which the next "
-		     "one removes)");
-	check_folder(v, "packs", pack_name_ok, "not a pack or record file");
-	check_folder(v, "sandbox", sandbox_name_ok, "left by a writer that is "
-		     "no longer running");
+	check_folder(v, ".", root_name_ok, root_residue,
+		     "not part of a udos container");
+	check_folder(v, "packs", pack_name_ok, NULL,
+		     "not a pack or record file");
+	check_folder(v, "sandbox", sandbox_name_ok, sandbox_residue,
+		     "not a file udos writes");
 }
 
 static int count_loose(void *ctx, const char *rel, const udos_oid *oid)
@@ -615,7 +649,8 @@ int udos_store_validate(udos_validate_result *out, udos_store *st,
 			ps->slots = t.slots;
 			if (ps->size > t.end)
 				ps->limit = t.end;
-		} else if (have_tail && id > t.pack_id) {
+		} else if (!have_tail || id > t.pack_id) {
+			/* nothing committed there (yet) */
 			ps->slots = ps->limit = 0;
 		}
 		out->tail_bytes += ps->size - ps->limit;

@@ -174,6 +174,10 @@ static int create_pack(udos_writer *w, uint32_t id)
 		udos__recs_header(h, w->st->uuid, id);
 		rc = udos__pwrite_all(rfd, h, sizeof(h), 0);
 	}
+	/* the header before the names: a packs/N.rec that survives a power
+	 * cut always has it */
+	if (rc == 0 && !w->opts.no_sync)
+		rc = udos__fdatasync(rfd);
 	if (rc == 0 && !w->opts.no_sync)
 		rc = udos__fsync_dir(w->st->dirfd, "packs");
 	if (rc < 0) {

@@ -175,6 +175,14 @@ typedef struct udos_validate_result {
 				   record: residue of a crash or a writer at
 				   work, removed by the next writer; not a
 				   fault */
+	uint64_t unindexed_records; /* intact records past the tail that a
+				   writer at work, or one that died, left:
+				   the next writer indexes them; not a fault
+				   (after a writer that closed, they are:
+				   UDOS_FIND_INDEX_BEHIND) */
+	uint64_t residue_files; /* temporary files of writers, backups and
+				   repairs that were interrupted; not a fault
+				   (the next one removes them) */
 } udos_validate_result;
 
 /*

@@ -212,11 +212,15 @@ def test_intact_record_after_damaged_one_is_kept(udos, tmp_path):
 
 def test_validate_reports_stray_files(udos, tmp_path):
     udos.add(write(tmp_path / "a", b"a"))
-    for rel in ("notes.txt", "packs/0.bak", "sandbox/999999999-x"):
+    for rel in ("notes.txt", "packs/0.bak", "sandbox/notes",
+                "sandbox/999999999-x", "index.new.tmp"):
         write(os.path.join(udos.store, rel), b"?")
-    rc, rows = findings(udos)
-    assert rc == 1
-    assert sorted((r["kind"], r["path"]) for r in rows) == [
+    r = udos("validate", "--json")
+    rows = [json.loads(l) for l in r.stdout.splitlines()]
+    assert r.returncode == 1
+    assert sorted((r["kind"], r["path"]) for r in rows[:-1]) == [
         ("stray-file", "notes.txt"), ("stray-file", "packs/0.bak"),
-        ("stray-file", "sandbox/999999999-x")]
+        ("stray-file", "sandbox/notes")]
+    # a dead writer's temporary file and a backup's are residue, no fault
+    assert rows[-1]["summary"]["residue_files"] == 2
 
