@@ -735,8 +735,11 @@ class CrashFS:
         return p.wait()
 
     def env(self):
-        """Environment for a process whose syncfs must reach crashfs."""
-        return {"LD_PRELOAD": self.shim}
+        """Environment for a process whose syncfs must reach crashfs (an
+        ASan build may run under the shim too)."""
+        opts = os.environ.get("ASAN_OPTIONS", "")
+        return {"LD_PRELOAD": self.shim,
+                "ASAN_OPTIONS": opts + ":verify_asan_link_order=0"}
 
 
 if __name__ == "__main__":
