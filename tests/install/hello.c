@@ -2,7 +2,7 @@
  * creates a container, stores a file's content loose and in a pack, and
  * reads both back. Usage: hello CONTAINER FILE; prints the id and the
  * library's version. Built only with what the install provides (see
- * test_install.py), so it must stay strict C11 using the public API. */
+ * test_lib.py), so it must stay strict C11 using the public API. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
