@@ -7,8 +7,8 @@ include(CMakePackageConfigHelpers)
 # libudos.so: the objects of the static library, linked again with only
 # udos_* exported (cmake/udos.map; the sources are already built with
 # -fvisibility=hidden and UDOS_API). --no-undefined proves every
-# dependency is named here; sanitizer runtimes are linked only into
-# programs, so those builds skip it.
+# dependency is named here; sanitizer builds skip it (their runtime's
+# symbols may be left for the program to bring).
 set(UDOS_MAP ${CMAKE_CURRENT_LIST_DIR}/udos.map)
 add_library(udos_shared SHARED $<TARGET_OBJECTS:udos>)
 set_target_properties(udos_shared PROPERTIES
@@ -22,10 +22,7 @@ if(NOT UDOS_SANITIZE AND NOT UDOS_TSAN)
   target_link_options(udos_shared PRIVATE -Wl,--no-undefined)
 endif()
 target_link_libraries(udos_shared PRIVATE ${UDOS_DEPS})
-target_include_directories(udos_shared PUBLIC
-  $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include>
-  $<BUILD_INTERFACE:${PROJECT_BINARY_DIR}/include>
-  $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
+target_include_directories(udos_shared PUBLIC ${UDOS_PUBLIC_INCLUDES})
 set_target_properties(udos PROPERTIES EXPORT_NAME udos_static)
 
 set(UDOS_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/udos)
