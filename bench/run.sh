@@ -46,7 +46,8 @@ fi
 ninja -C "$build" udos >/dev/null
 libs="$(pkg-config --libs liburing libzstd zlib libxxhash libcrypto) -lrocksdb -lpthread -lstdc++"
 for p in ingest_run scale; do
-	cc -O2 -o "$build/$p" "$here/$p.c" -I"$root/include" "$build/libudos.a" $libs
+	cc -O2 -o "$build/$p" "$here/$p.c" -I"$root/include" -I"$build/include" \
+		"$build/libudos.a" $libs
 done
 ing=$build/ingest_run
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install every build and test dependency from Debian's packages (idempotent,
 # quiet when everything is present). Python tooling for the bindings comes
-# from PyPI into a venv under .venv (see scripts/pydeps.sh).
+# from PyPI when `pip install .` builds the module (pyproject.toml).
 set -euo pipefail
 
 pkgs=(build-essential cmake ninja-build pkg-config
@@ -9,6 +9,7 @@ pkgs=(build-essential cmake ninja-build pkg-config
       libssl-dev libcmocka-dev
       python3 python3-dev python3-pytest python3-venv python3-pip
       python3-pyfuse3 fuse3
+      dpkg-dev file
       zstd git time)
 
 missing=()

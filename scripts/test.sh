@@ -46,7 +46,9 @@ trap 'rm -rf "$venv"' EXIT
 /usr/bin/python3 -m venv "$venv"
 "$venv/bin/pip" install -q .
 (cd "$venv" && "$venv/bin/python" -c '
-import tempfile, udos
+import importlib.metadata, tempfile, udos
+# one version: the wheel (pyproject reads CMakeLists.txt) and the headers
+assert udos.__version__ == importlib.metadata.version("udos"), udos.__version__
 c = udos.Container(tempfile.mkdtemp() + "/c")
 c.init_container()
 k = c.add_objects_to_pack([b"installed"])[0]
