@@ -401,3 +401,22 @@ bool udos__worth_compressing(const void *head, size_t head_len,
 		return false;
 	return UDOS_AUTO_WORTH(c, n);
 }
+
+int udos__codec_choose(int compress, int def, const void *head,
+		       size_t head_len, uint64_t total, bool *once)
+{
+	if (once)
+		*once = false;
+	if (def == UDOS_CODEC_NONE)
+		return UDOS_CODEC_NONE;
+	if (compress == UDOS_COMPRESS_YES)
+		return def;
+	if (compress != UDOS_COMPRESS_AUTO)
+		return UDOS_CODEC_NONE;
+	if (once && total <= UDOS_AUTO_SAMPLE && head_len >= total) {
+		*once = !udos__auto_rules_out(head, head_len, total);
+		return *once ? def : UDOS_CODEC_NONE;
+	}
+	return udos__worth_compressing(head, head_len, total) ? def
+							      : UDOS_CODEC_NONE;
+}

@@ -185,6 +185,18 @@ bool udos__worth_compressing(const void *head, size_t head_len,
 			     uint64_t total);
 /* The cheap half of the heuristic: tiny, or a known compressed format. */
 bool udos__auto_rules_out(const void *head, size_t head_len, uint64_t total);
+/*
+ * The one compression decision of every writer (pack writer and ingest
+ * workers): the codec for an object under mode `compress` in a container
+ * whose codec is `def`, given its first `head_len` bytes and its size
+ * `total` (UINT64_MAX if not known yet). When the whole object is in
+ * `head` and fits in the heuristic's sample, `auto` gives a provisional
+ * answer if `once` is not NULL: *once is set, and the caller compresses the
+ * object once for real and keeps the result only if UDOS_AUTO_WORTH (no
+ * separate trial). With `once` NULL the sample trial decides.
+ */
+int udos__codec_choose(int compress, int def, const void *head,
+		       size_t head_len, uint64_t total, bool *once);
 /* "clearly smaller": compression must save at least 10% */
 #define UDOS_AUTO_WORTH(stored, raw) ((stored) * 10 < (raw) * 9)
 #define UDOS_AUTO_SAMPLE (64 * 1024)

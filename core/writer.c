@@ -765,28 +765,11 @@ int udos__writer_put(udos_writer *w, const udos_oid *oid, int codec,
 
 /* ---- public adds -------------------------------------------------------- */
 
-static int pick_codec(udos_writer *w, int compress, const void *head,
-		      size_t head_len, uint64_t total)
-{
-	int def = w->st->info.default_codec;
-
-	switch (compress) {
-	case UDOS_COMPRESS_YES:
-		return def;
-	case UDOS_COMPRESS_AUTO:
-		if (def != UDOS_CODEC_NONE &&
-		    udos__worth_compressing(head, head_len, total))
-			return def;
-		return UDOS_CODEC_NONE;
-	}
-	return UDOS_CODEC_NONE;
-}
-
 int udos_writer_add_buf(udos_oid *out, bool *new_out, udos_writer *w,
 			const void *data, size_t len)
 {
 	udos_oid oid;
-	bool small_auto;
+	bool once;
 	int codec, rc;
 
 	UDOS_ASSERT_ARG(out && w && (data || !len));
@@ -801,23 +784,15 @@ int udos_writer_add_buf(udos_oid *out, bool *new_out, udos_writer *w,
 	*out = oid;
 	if (rc == 1)
 		return 0;
-	/* a small object under `auto` is compressed once, for real, and kept
-	 * raw if that did not pay: no separate trial */
-	small_auto = w->opts.compress == UDOS_COMPRESS_AUTO &&
-		     len <= UDOS_AUTO_SAMPLE &&
-		     w->st->info.default_codec != UDOS_CODEC_NONE;
-	if (small_auto)
-		codec = udos__auto_rules_out(data, len, len)
-				? UDOS_CODEC_NONE
-				: w->st->info.default_codec;
-	else
-		codec = pick_codec(w, w->opts.compress, data, len, len);
+	codec = udos__codec_choose(w->opts.compress,
+				   w->st->info.default_codec, data, len, len,
+				   &once);
 	if (codec == UDOS_CODEC_NONE)
 		return udos__writer_put(w, &oid, codec, len, data, len,
 					new_out);
 	w->cbuf.len = 0;
 	rc = udos__zenc_run(w->zdef, &w->cbuf, data, len, true);
-	if (rc == 0 && small_auto && !UDOS_AUTO_WORTH(w->cbuf.len, len))
+	if (rc == 0 && once && !UDOS_AUTO_WORTH(w->cbuf.len, len))
 		rc = udos__writer_put(w, &oid, UDOS_CODEC_NONE, len, data, len,
 				      new_out);
 	else if (rc == 0)
@@ -879,8 +854,10 @@ int udos__writer_stream(udos_oid *out, bool *new_out, udos_writer *w,
 		}
 		eof = (size_t)n < READ_CHUNK;
 		if (first) {
-			codec = pick_codec(w, compress, w->rbuf, (size_t)n,
-					   eof ? (uint64_t)n : UINT64_MAX);
+			codec = udos__codec_choose(
+				compress, w->st->info.default_codec, w->rbuf,
+				(size_t)n, eof ? (uint64_t)n : UINT64_MAX,
+				NULL);
 			z = codec == UDOS_CODEC_NONE ? NULL : w->zdef;
 			first = false;
 		}

@@ -18,17 +18,16 @@ struct worker {
 #define OUT_BATCH 32
 #define TASK_BATCH 8
 
-static int pick_codec(struct ing_run *r, const void *head, size_t head_len,
-		      uint64_t total)
+/* loose files are stored raw; packs follow the one decision of core */
+static int codec_for(struct ing_run *r, const void *head, size_t head_len,
+		     uint64_t total, bool *once)
 {
-	if (r->o.target == UDOS_INGEST_TO_LOOSE ||
-	    r->o.compress == UDOS_COMPRESS_NO ||
-	    r->o.compress == UDOS_COMPRESS_KEEP || r->codec == UDOS_CODEC_NONE)
+	if (once)
+		*once = false;
+	if (r->o.target == UDOS_INGEST_TO_LOOSE)
 		return UDOS_CODEC_NONE;
-	if (r->o.compress == UDOS_COMPRESS_YES)
-		return r->codec;
-	return udos__worth_compressing(head, head_len, total) ? r->codec
-							     : UDOS_CODEC_NONE;
+	return udos__codec_choose(r->o.compress, r->codec, head, head_len,
+				  total, once);
 }
 
 static void hand_over(struct worker *wk, struct ing_file *f)
@@ -70,21 +69,7 @@ int ing_compress_whole(struct ing_run *r, udos__zenc **z, udos_buf *scratch,
 	bool once = false;
 	int rc;
 
-	if (r->o.compress == UDOS_COMPRESS_AUTO && r->codec != UDOS_CODEC_NONE &&
-	    f->len <= UDOS_AUTO_SAMPLE) {
-		/*
-		 * The whole object is no bigger than the heuristic's sample:
-		 * the cheap rules, then one real compression with the
-		 * container codec, kept only if it saves >= 10% (the same
-		 * rule as the trial) - no separate trial.
-		 */
-		once = !udos__auto_rules_out(f->data, f->len, f->len);
-		f->codec = once ? r->codec : UDOS_CODEC_NONE;
-	} else {
-		f->codec = pick_codec(r, f->data,
-				      f->len < UDOS_AUTO_SAMPLE ?
-				      f->len : UDOS_AUTO_SAMPLE, f->len);
-	}
+	f->codec = codec_for(r, f->data, f->len, f->len, &once);
 	if (f->codec == UDOS_CODEC_NONE)
 		return 0;
 	rc = zenc_for(r, z, f->codec);
@@ -262,8 +247,8 @@ static void do_comp(struct worker *wk, struct ing_stream *s)
 		pthread_mutex_unlock(&s->mu);
 		if (!s->codec_known) {
 			/* chunk 0 is the head (ING_HEAD >= the auto sample) */
-			s->codec = pick_codec(r, c->data, c->len,
-					      s->f->stat_size);
+			s->codec = codec_for(r, c->data, c->len,
+					     s->f->stat_size, NULL);
 			s->codec_known = true;
 			if (s->codec != UDOS_CODEC_NONE)
 				rc = udos__zenc_new(&s->z, s->codec, r->level);
