@@ -477,6 +477,9 @@ int udos__loose_open(udos_store *st, const udos_oid *oid);
  */
 /* 1 if the id is indexed or added by this writer, 0 if not. */
 int udos__writer_has(udos_writer *w, const udos_oid *oid);
+/* Added by this writer since its last commit? (the writer's own set: no
+ * index look-up) */
+bool udos__writer_pending(const udos_writer *w, const udos_oid *oid);
 /* Write a whole pre-hashed, pre-compressed record (dedup checked). */
 int udos__writer_put(udos_writer *w, const udos_oid *oid, int codec,
 		     uint64_t raw_len, const void *stored, size_t stored_len,

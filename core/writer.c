@@ -594,6 +594,11 @@ void udos_writer_close(udos_writer *w)
 
 /* ---- records ---------------------------------------------------------- */
 
+bool udos__writer_pending(const udos_writer *w, const udos_oid *oid)
+{
+	return udos__oidset_has(&w->pending, oid);
+}
+
 int udos__writer_has(udos_writer *w, const udos_oid *oid)
 {
 	udos__rec l;

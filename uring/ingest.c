@@ -234,11 +234,12 @@ static void deliver_pending(struct ing_run *r, int err)
 /*
  * Is this id in the container or added by this run? The worker looked in
  * the index at commit_seq == f->check_seq; anything added since is either
- * still uncommitted (aset) or was committed after the look (ask again).
+ * still uncommitted (the writer's pending set) or was committed after the
+ * look (ask again). Runs on the appender thread, the writer's owner.
  */
 static int known(struct ing_run *r, struct ing_file *f)
 {
-	if (f->known || udos__oidset_has(&r->aset, &f->oid))
+	if (f->known || udos__writer_pending(r->w, &f->oid))
 		return 1;
 	if (f->check_seq != atomic_load(&r->commit_seq))
 		return udos__writer_has(r->w, &f->oid);
@@ -252,7 +253,6 @@ static void on_commit(void *ctx, uint64_t n)
 	struct ing_run *r = ctx;
 
 	(void)n;
-	udos__oidset_clear(&r->aset);
 	atomic_fetch_add(&r->commit_seq, 1);
 	deliver_pending(r, 0);
 }
@@ -507,10 +507,8 @@ static void append_stream(struct ing_run *r, struct ing_file *f)
 			f->is_new = false;
 			rc = 0;
 		} else if (rc == 0) {
-			rc = udos__oidset_add(&r->aset, &f->oid);
-			if (rc == 0)
-				rc = udos__writer_end(r->w, &f->oid, s->codec,
-						      raw, &f->is_new);
+			rc = udos__writer_end(r->w, &f->oid, s->codec, raw,
+					      &f->is_new);
 		}
 	}
 	if (rc < 0)
@@ -572,8 +570,6 @@ static void append_whole(struct ing_run *r, struct ing_file *f)
 		p = f->codec == UDOS_CODEC_NONE ? f->data : f->out.data;
 		n = f->codec == UDOS_CODEC_NONE ? f->len : f->out.len;
 	}
-	if (rc == 0)
-		rc = udos__oidset_add(&r->aset, &f->oid);
 	if (rc == 0)
 		rc = udos__writer_put(r->w, &f->oid, f->codec, f->len, p, n,
 				      &f->is_new);
@@ -720,7 +716,6 @@ static void run_free(struct ing_run *r)
 	pthread_mutex_destroy(&r->cb_mu);
 	free(r->slot_free);
 	free(r->arena);
-	udos__oidset_release(&r->aset);
 	if (r->wake_fd >= 0)
 		close(r->wake_fd);
 	free((void *)r->seen);

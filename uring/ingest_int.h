@@ -203,10 +203,9 @@ struct ing_run {
 	struct ing_file *pend_head, *pend_tail; /* waiting for a commit */
 
 	/* dedup: workers look ids up in the index (in parallel); the
-	 * appender then only has to know what it added since the last
-	 * commit (aset) and re-check ids whose look-up raced a commit */
+	 * appender then only asks the writer what it added since the last
+	 * commit and re-checks ids whose look-up raced a commit */
 	_Atomic uint64_t commit_seq;
-	udos__oidset aset;
 	/* ids (first 8 bytes) seen by the workers in this run: a lossy,
 	 * lock-free hint that lets duplicates skip compression and the
 	 * index look-up */
