@@ -19,9 +19,9 @@ static const struct opt_cmd help_cmd = {
 	"help", "[COMMAND]",
 	"Show the manual page of COMMAND, or with none list the commands.",
 	"On a terminal where man(1) is installed, shows udos-COMMAND(1): the\n"
-	"page built next to this binary (build/cli/man/), else the installed\n"
-	"one. Otherwise (piped, or no man page) prints what\n"
-	"'udos COMMAND --help' prints.\n",
+	"page beside this binary (build/cli/man/ in a build, ../share/man/man1/\n"
+	"where installed), else the one man finds. Otherwise (piped, or no man\n"
+	"page) prints what 'udos COMMAND --help' prints.\n",
 	help_opts,
 };
 
@@ -49,26 +49,28 @@ static int run(char *const argv[], bool quiet)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-/* Show the page: the one the build wrote next to this binary matches it
- * exactly, so it comes first; then man's own search. */
+/* Show the page: one beside this binary matches it exactly, so it comes
+ * first (the build's build/cli/man/, an install's ../share/man/man1/);
+ * then man's own search. */
 static bool show_man(const char *page)
 {
+	static const char *const rel[] = { "man", "../share/man/man1" };
 	char exe[PATH_MAX], path[PATH_MAX + 64];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	char *slash;
+	char *slash = NULL;
+	size_t i;
 
 	fflush(stdout);
 	if (n > 0) {
 		exe[n] = '\0';
 		slash = strrchr(exe, '/');
-		if (slash) {
-			*slash = '\0';
-			snprintf(path, sizeof(path), "%s/man/%s.1", exe, page);
-			if (!access(path, R_OK))
-				return !run((char *const[]){ "man", "-l", path,
-							     NULL },
-					    false);
-		}
+	}
+	for (i = 0; slash && i < sizeof(rel) / sizeof(rel[0]); i++) {
+		*slash = '\0';
+		snprintf(path, sizeof(path), "%s/%s/%s.1", exe, rel[i], page);
+		if (!access(path, R_OK))
+			return !run((char *const[]){ "man", "-l", path, NULL },
+				    false);
 	}
 	if (run((char *const[]){ "man", "-w", (char *)page, NULL }, true))
 		return false;

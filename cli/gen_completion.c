@@ -59,7 +59,8 @@ static int posargs(const char *usage, struct posarg *out, int max)
 			w++;
 		wl = strcspn(w, "]");
 		if (*w == '-') {
-			after_opt = true;
+			/* "--pack ID" names a value, "[--json]" none */
+			after_opt = w[strlen(w) - 1] != ']';
 			continue;
 		}
 		if (!after_opt && wl && isupper((unsigned char)*w)) {

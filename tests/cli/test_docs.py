@@ -251,10 +251,10 @@ def test_help_unknown_command():
     assert r.stderr.startswith(b"udos help: unknown command 'frobnicate'")
 
 
-def on_pty(args, env):
+def on_pty(args, env, exe=UDOS):
     """Run udos with stdout on a terminal; returns (status, output)."""
     master, slave = pty.openpty()
-    p = subprocess.Popen([UDOS] + args, stdin=subprocess.DEVNULL,
+    p = subprocess.Popen([exe] + args, stdin=subprocess.DEVNULL,
                          stdout=slave, stderr=slave, env=env)
     os.close(slave)
     out = b""
@@ -365,3 +365,24 @@ def test_pack_size_with_unit_or_in_bytes(tmp_path):
         assert r.returncode == 0, r.stderr
         st = run("-C", d, "status")
         assert b"pack target  " + shown in st.stdout, st.stdout
+
+
+@pytest.mark.skipif(not shutil.which("man") or not shutil.which("cmake"),
+                    reason="man or cmake not installed")
+def test_installed_layout_and_help(tmp_path):
+    # `cmake --install` puts the pages and completion where man and the
+    # shells look, and the installed udos shows its own pages
+    build = os.path.dirname(os.path.dirname(UDOS))
+    r = subprocess.run(["cmake", "--install", build, "--prefix", tmp_path],
+                       capture_output=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    man1 = tmp_path / "share" / "man" / "man1"
+    assert sorted(os.listdir(man1)) == \
+        sorted(["udos.1"] + ["udos-%s.1" % c for c in ALL])
+    assert (tmp_path / "share" / "bash-completion" / "completions" /
+            "udos").exists()
+    assert (tmp_path / "share" / "zsh" / "vendor-completions" /
+            "_udos").exists()
+    env = dict(os.environ, MANPAGER="cat", PAGER="cat", MANWIDTH="100")
+    rc, out = on_pty(["help", "init"], env, str(tmp_path / "bin" / "udos"))
+    assert rc == 0 and "UDOS-INIT(1)" in out
