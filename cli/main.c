@@ -178,23 +178,12 @@ static void note_recovery(const struct cli *cli)
 
 void cli_usage(FILE *f)
 {
-	const struct opt *o;
 	size_t i;
 
 	fprintf(f, "usage: udos [-C DIR] [-q] <command> [options] [args]\n"
 		   "       udos --version | --help\n\n"
 		   "global options (before or after the command):\n");
-	for (o = opt_globals; o->type != OPT_END; o++) {
-		char left[32];
-
-		if (o->short_name && o->long_name)
-			snprintf(left, sizeof(left), "-%c, --%s", o->short_name,
-				 o->long_name);
-		else
-			snprintf(left, sizeof(left), "-%c %s", o->short_name,
-				 o->arg ? o->arg : "");
-		fprintf(f, "  %-12s  %s\n", left, o->help);
-	}
+	opt_print_list(f, opt_globals);
 	fprintf(f, "\ncommands:\n");
 	for (i = 0; i < cli_ncommands; i++)
 		fprintf(f, "  %-10s  %s\n", cli_commands[i].name,

@@ -11,7 +11,7 @@
 
 const struct opt opt_globals[] = {
 	{ 'C', NULL, OPT_STR, offsetof(struct cli, dir), "DIR", NULL,
-	  "the container (default: $UDOS_CONTAINER, else the current folder)" },
+	  "the container (default: $UDOS_CONTAINER or .)" },
 	{ 'q', "quiet", OPT_BOOL, offsetof(struct cli, quiet), NULL, NULL,
 	  "no progress line or notes on stderr" },
 	OPT_END_MARK
@@ -258,7 +258,7 @@ const struct opt_cmd *opt_describe(const struct cmd *cmd)
 	return described;
 }
 
-static void print_opts(const struct opt *o)
+void opt_print_list(FILE *f, const struct opt *o)
 {
 	for (; o->type != OPT_END; o++) {
 		char left[80];
@@ -276,9 +276,9 @@ static void print_opts(const struct opt *o)
 			snprintf(left + n, sizeof(left) - (size_t)n, " %s",
 				 o->choices ? o->choices : o->arg);
 		if (strlen(left) > 26)
-			printf("  %s\n  %-26s  %s\n", left, "", o->help);
+			fprintf(f, "  %s\n  %-26s  %s\n", left, "", o->help);
 		else
-			printf("  %-26s  %s\n", left, o->help);
+			fprintf(f, "  %-26s  %s\n", left, o->help);
 	}
 }
 
@@ -287,10 +287,10 @@ void opt_print_help(const struct opt_cmd *c)
 	printf("usage: udos [-C DIR] [-q] %s %s\n\n%s\n", c->name, c->usage,
 	       c->summary);
 	printf("\noptions:\n");
-	print_opts(c->opts);
+	opt_print_list(stdout, c->opts);
 	printf("  %-26s  %s\n", "-h, --help", "show this help and exit");
 	printf("\nglobal options (before or after the command):\n");
-	print_opts(opt_globals);
+	opt_print_list(stdout, opt_globals);
 	if (c->about)
 		printf("\n%s", c->about);
 }

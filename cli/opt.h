@@ -3,6 +3,7 @@
 #define UDOS_CLI_OPT_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 enum opt_type {
 	OPT_END = 0,
@@ -73,5 +74,8 @@ int opt_usage_error(const struct opt_cmd *c, const char *msg,
 		    const char *subject);
 
 void opt_print_help(const struct opt_cmd *c);
+
+/* The option lines of --help for the options of o (up to OPT_END). */
+void opt_print_list(FILE *f, const struct opt *o);
 
 #endif
