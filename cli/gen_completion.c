@@ -96,8 +96,12 @@ static void choices_words(const char *choices)
 
 /* ---- bash ---- */
 
+/* case patterns "CMD --opt" for a command's options; cmd NULL: the global
+ * ones, after any command or none ("*" -C) */
 static void bash_optargs(const char *cmd, const struct opt *o)
 {
+	const char *any = cmd ? "" : "*";
+
 	for (; o->type != OPT_END; o++) {
 		char k;
 
@@ -106,13 +110,13 @@ static void bash_optargs(const char *cmd, const struct opt *o)
 		k = kind_of(o, o->arg ? o->arg : "");
 		fputs("\t", stdout);
 		if (o->short_name)
-			printf("%s\"%s -%c\"", cmd[0] == '*' ? "*" : "",
-			       cmd[0] == '*' ? "" : cmd, o->short_name);
+			printf("%s\"%s -%c\"", any, cmd ? cmd : "",
+			       o->short_name);
 		if (o->short_name && o->long_name)
 			putchar('|');
 		if (o->long_name)
-			printf("%s\"%s --%s\"", cmd[0] == '*' ? "*" : "",
-			       cmd[0] == '*' ? "" : cmd, o->long_name);
+			printf("%s\"%s --%s\"", any, cmd ? cmd : "",
+			       o->long_name);
 		printf(") echo \"%c", k);
 		if (k == 'w') {
 			putchar(' ');
@@ -208,7 +212,7 @@ static int gen_bash(const struct opt_cmd *const *cs)
 	     "_udos_optarg() {\n\tcase \"$1 $2\" in");
 	for (i = 0; i < cli_ncommands; i++)
 		bash_optargs(cli_commands[i].name, cs[i]->opts);
-	bash_optargs("*", opt_globals);
+	bash_optargs(NULL, opt_globals);
 	puts("\tesac\n}\n");
 	puts("# _udos_opts COMMAND: its options (and the global ones)\n"
 	     "_udos_opts() {\n\tcase $1 in");

@@ -4,6 +4,7 @@
 #include "gen.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -119,8 +120,8 @@ static void exit_status(FILE *f)
 	roff(f, cli_exit_status);
 }
 
-static int command_page(FILE *f, const struct cmd *cmd,
-			const struct opt_cmd *c)
+static void command_page(FILE *f, const struct cmd *cmd,
+			 const struct opt_cmd *c)
 {
 	char name[64];
 
@@ -145,7 +146,6 @@ static int command_page(FILE *f, const struct cmd *cmd,
 	opt_list(f, opt_globals);
 	exit_status(f);
 	fputs(".SH SEE ALSO\n\\fBudos\\fR(1)\n", f);
-	return 0;
 }
 
 static void main_page(FILE *f)
