@@ -145,15 +145,27 @@ def test_zsh_script_parses():
 
 
 ZSH_DRIVER = r'''
+# $1 fpath dir, $2 file for the matches, $3 the line to complete
 zmodload zsh/zpty
+wait_for() {  # the file $1, draining the terminal lest zsh block on it
+  for i in {1..1200}; do
+    while zpty -r -t z junk; do :; done
+    [[ -e $1 ]] && return 0
+    sleep 0.1
+  done
+  return 1
+}
 zpty z zsh -f -i
 zpty -w z "PROMPT='>'; fpath=($1 \$fpath); autoload -Uz compinit; compinit -u -D"
 zpty -w z "compadd () { if [[ \${@[1,(i)(-|--)]} == *-(O|A|D)\\ * ]]; then builtin compadd \"\$@\"; return; fi; local -a __h; builtin compadd -O __h \"\$@\"; print -rl -- \$__h >> $2; builtin compadd \"\$@\"; }"
-zpty -w -n z "$3"$'\t'
-sleep 2
-zpty -w z $'\C-c'
+zpty -w z "print > $2.ready"
+wait_for $2.ready
+# zle reads keys in order: TAB completes, ^U kills the line, then the
+# marker command runs
+zpty -w -n z "$3"$'\t'$'\C-u'
+zpty -w z "print > $2.done"
+wait_for $2.done
 zpty -w z "exit"
-sleep 0.5
 zpty -d z
 '''
 
@@ -164,10 +176,12 @@ def zsh_complete(line, tmp_path, cwd="/"):
     drv = tmp_path / "driver.zsh"
     drv.write_text(ZSH_DRIVER)
     out = tmp_path / "matches"
-    if out.exists():
-        out.unlink()
+    for f in (out, tmp_path / "matches.done", tmp_path / "matches.ready"):
+        if f.exists():
+            f.unlink()
     subprocess.run(["zsh", "-f", str(drv), COMPL_DIR, str(out), line],
-                   cwd=cwd, timeout=60, capture_output=True)
+                   cwd=cwd, timeout=120, capture_output=True)
+    assert (tmp_path / "matches.done").exists(), "zsh did not finish"
     return set(out.read_text().split()) if out.exists() else set()
 
 
