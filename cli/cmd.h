@@ -3,6 +3,8 @@
 #define UDOS_CLI_CMD_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
 
 #include <udos/udos.h>
 
@@ -46,6 +48,16 @@ struct cli {
 	udos_store *st;
 };
 
+/* The command table of main.c, sorted by name, and its length. */
+extern const struct cmd cli_commands[];
+extern const size_t cli_ncommands;
+/* The command named so, or NULL. */
+const struct cmd *cli_find_cmd(const char *name);
+/* `udos --help`: global options and the commands. */
+void cli_usage(FILE *f);
+/* What the exit statuses mean, one paragraph ending in a newline. */
+extern const char cli_exit_status[];
+
 /* Open cli->dir per cli->mode; on failure print the reason and return
  * EXIT_STORE (so `return cli_open_store(cli)` style works: 0 = opened). */
 int cli_open_store(struct cli *cli);
@@ -85,6 +97,7 @@ int cmd_backup(struct cli *cli, int argc, char **argv);
 int cmd_cat(struct cli *cli, int argc, char **argv);
 int cmd_delete(struct cli *cli, int argc, char **argv);
 int cmd_export(struct cli *cli, int argc, char **argv);
+int cmd_help(struct cli *cli, int argc, char **argv);
 int cmd_import(struct cli *cli, int argc, char **argv);
 int cmd_init(struct cli *cli, int argc, char **argv);
 int cmd_ls(struct cli *cli, int argc, char **argv);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,7 @@ struct add_args {
 	const char *compress;
 	const char *files_from;
 	const char *io;
-	const char *max_inflight;
+	uint64_t max_inflight;
 	bool recursive;
 	bool nul;
 	bool json;
@@ -45,7 +46,7 @@ static const struct opt add_opts[] = {
 	  "one JSON object per line: hash, size, path, stored" },
 	{ 0, "io", OPT_STR, A(io), NULL, "auto|uring|threads",
 	  "how files are read (default: auto)" },
-	{ 0, "max-inflight", OPT_STR, A(max_inflight), "SIZE", NULL,
+	{ 0, "max-inflight", OPT_SIZE, A(max_inflight), "SIZE", NULL,
 	  "memory cap for data in flight (default: 256M)" },
 	OPT_END_MARK
 };
@@ -685,7 +686,8 @@ static int parse_io(const char *s)
 
 int cmd_add(struct cli *cli, int argc, char **argv)
 {
-	struct add_args a = { .to = "pack", .compress = "auto", .io = "auto" };
+	struct add_args a = { .to = "pack", .compress = "auto", .io = "auto",
+			      .max_inflight = 256ull << 20 };
 	udos_ingest_opts io = UDOS_INGEST_OPTS_INIT;
 	udos_ingest_summary sum;
 	struct add_state *s;
@@ -700,13 +702,7 @@ int cmd_add(struct cli *cli, int argc, char **argv)
 		return opt_usage_error(&add_cmd, "nothing to add", NULL);
 	if (a.nul && !a.files_from)
 		return opt_usage_error(&add_cmd, "-0 needs --files-from", NULL);
-	if (a.max_inflight &&
-	    (udos_size_parse(&io.max_inflight, a.max_inflight) < 0 ||
-	     !io.max_inflight))
-		return opt_usage_error(&add_cmd, "invalid size",
-				       a.max_inflight);
-	if (!a.max_inflight)
-		io.max_inflight = 256ull << 20;
+	io.max_inflight = a.max_inflight;
 	io.target = strcmp(a.to, "loose") ? UDOS_INGEST_TO_PACK
 					   : UDOS_INGEST_TO_LOOSE;
 	io.compress = cli_compress_mode(a.compress);

@@ -3,13 +3,14 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "opt.h"
 
 struct init_args {
-	const char *pack_size;
+	uint64_t pack_size; /* 0: not given */
 	const char *compression;
 	const char *prefix_len;
 	const char *hash;
@@ -17,7 +18,7 @@ struct init_args {
 
 #define A(f) offsetof(struct init_args, f)
 static const struct opt init_opts[] = {
-	{ 0, "pack-size", OPT_STR, A(pack_size), "SIZE", NULL,
+	{ 0, "pack-size", OPT_SIZE, A(pack_size), "SIZE", NULL,
 	  "close a pack past this size: 512M, 4G (default: 4G)" },
 	{ 0, "compression", OPT_STR, A(compression), "zstd:N|zlib:N|none", NULL,
 	  "default codec (default: zstd:1)" },
@@ -53,10 +54,8 @@ int cmd_init(struct cli *cli, int argc, char **argv)
 		return opt_usage_error(&init_cmd, "unexpected argument",
 				       argv[1]);
 	dir = n ? argv[0] : cli->dir;
-	if (a.pack_size &&
-	    (udos_size_parse(&io.pack_size_target, a.pack_size) < 0 ||
-	     !io.pack_size_target))
-		return opt_usage_error(&init_cmd, "invalid size", a.pack_size);
+	if (a.pack_size)
+		io.pack_size_target = a.pack_size;
 	if (a.compression) {
 		int codec, level;
 

@@ -7,13 +7,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Sorted by name; each entry's file is cli/cmd_<name>.c. */
-static const struct cmd commands[] = {
+#include "gen.h"
+#include "opt.h"
+
+/* Sorted by name; each entry's file is cli/cmd_<name>.c. The man pages,
+ * shell completion and `udos help` are made from this table. */
+const struct cmd cli_commands[] = {
 	{ "add", cmd_add, CMD_WRITE_STORE, "add files as objects, print their ids" },
 	{ "backup", cmd_backup, CMD_WRITE_STORE, "copy the container elsewhere, incrementally" },
 	{ "cat", cmd_cat, CMD_READ_STORE, "write objects' content to stdout" },
 	{ "delete", cmd_delete, CMD_WRITE_STORE, "delete objects" },
 	{ "export", cmd_export, CMD_READ_STORE, "copy objects into another container" },
+	{ "help", cmd_help, CMD_NO_STORE, "show a command's manual page or help" },
 	{ "import", cmd_import, CMD_WRITE_STORE, "copy objects from another container" },
 	{ "init", cmd_init, CMD_NO_STORE, "create a container" },
 	{ "ls", cmd_ls, CMD_READ_STORE, "list objects" },
@@ -23,6 +28,11 @@ static const struct cmd commands[] = {
 	{ "status", cmd_status, CMD_READ_STORE, "counts and sizes" },
 	{ "validate", cmd_validate, CMD_READ_STORE, "check the whole container" },
 };
+const size_t cli_ncommands = sizeof(cli_commands) / sizeof(cli_commands[0]);
+
+const char cli_exit_status[] =
+	"0 ok, 1 the answer is no (missing file or object, validate\n"
+	"findings), 2 usage error, 3 store or I/O error.\n";
 
 int cli_compress_mode(const char *s)
 {
@@ -166,36 +176,32 @@ static void note_recovery(const struct cli *cli)
 	}
 }
 
-static void usage(FILE *f)
+void cli_usage(FILE *f)
 {
 	size_t i;
 
 	fprintf(f, "usage: udos [-C DIR] [-q] <command> [options] [args]\n"
 		   "       udos --version | --help\n\n"
-		   "global options:\n"
-		   "  -C DIR        the container (default: $UDOS_CONTAINER, "
-		   "else the current folder)\n"
-		   "  -q, --quiet   no progress line or notes on stderr\n\n"
-		   "commands:\n");
-	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(f, "  %-10s  %s\n", commands[i].name,
-			commands[i].summary);
-	fprintf(f, "\n'udos <command> --help' describes a command.\n"
-		   "exit status: 0 ok, 1 the answer is no (missing file or "
-		   "object, validate\nfindings), 2 usage error, 3 store or I/O "
-		   "error.\n");
+		   "global options (before or after the command):\n");
+	opt_print_list(f, opt_globals);
+	fprintf(f, "\ncommands:\n");
+	for (i = 0; i < cli_ncommands; i++)
+		fprintf(f, "  %-10s  %s\n", cli_commands[i].name,
+			cli_commands[i].summary);
+	fprintf(f, "\n'udos help <command>' or 'udos <command> --help' "
+		   "describes a command.\nexit status: %s", cli_exit_status);
 }
 
-static const struct cmd *find_cmd(const char *name)
+const struct cmd *cli_find_cmd(const char *name)
 {
-	size_t lo = 0, hi = sizeof(commands) / sizeof(commands[0]);
+	size_t lo = 0, hi = cli_ncommands;
 
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
-		int c = strcmp(name, commands[mid].name);
+		int c = strcmp(name, cli_commands[mid].name);
 
 		if (!c)
-			return &commands[mid];
+			return &cli_commands[mid];
 		if (c < 0)
 			hi = mid;
 		else
@@ -211,38 +217,33 @@ int main(int argc, char **argv)
 	int i = 1, rc;
 
 	cli.dir = env && env[0] ? env : ".";
-	for (; i < argc && argv[i][0] == '-'; i++) {
+	opt_bind_globals(&cli);
+	while (i < argc && argv[i][0] == '-' && argv[i][1]) {
 		const char *a = argv[i];
 
-		if (!strcmp(a, "-C")) {
-			if (i + 1 >= argc) {
-				fprintf(stderr, "udos: option requires an "
-						"argument '-C'\n");
-				return EXIT_USAGE;
-			}
-			cli.dir = argv[++i];
-		} else if (!strncmp(a, "-C", 2)) {
-			cli.dir = a + 2;
-		} else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
-			cli.quiet = true;
-		} else if (!strcmp(a, "--version")) {
+		if (!strcmp(a, "--version")) {
 			printf("udos %s (library %s)\n", UDOS_VERSION_STRING,
 			       udos_version());
 			return EXIT_OK;
 		} else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-			usage(stdout);
+			cli_usage(stdout);
 			return EXIT_OK;
-		} else {
-			fprintf(stderr, "udos: unknown option '%s'\n", a);
-			usage(stderr);
-			return EXIT_USAGE;
+		} else if (!strcmp(a, "--gen-man")) {
+			/* hidden: the build makes the man pages with it */
+			return gen_man(i + 1 < argc ? argv[i + 1] : ".");
+		} else if (!strcmp(a, "--gen-completion")) {
+			return gen_completion(i + 1 < argc ? argv[i + 1] : "");
 		}
+		rc = opt_parse_global(argc, argv, i);
+		if (rc < 0)
+			return EXIT_USAGE;
+		i += rc;
 	}
 	if (i >= argc) {
-		usage(stderr);
+		cli_usage(stderr);
 		return EXIT_USAGE;
 	}
-	cli.cmd = find_cmd(argv[i]);
+	cli.cmd = cli_find_cmd(argv[i]);
 	if (!cli.cmd) {
 		fprintf(stderr, "udos: unknown command '%s'\n", argv[i]);
 		fprintf(stderr, "try 'udos --help'\n");

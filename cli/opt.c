@@ -2,19 +2,47 @@
 #include "opt.h"
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cmd.h"
 
+const struct opt opt_globals[] = {
+	{ 'C', NULL, OPT_STR, offsetof(struct cli, dir), "DIR", NULL,
+	  "the container (default: $UDOS_CONTAINER or .)" },
+	{ 'q', "quiet", OPT_BOOL, offsetof(struct cli, quiet), NULL, NULL,
+	  "no progress line or notes on stderr" },
+	OPT_END_MARK
+};
+
+static void *globals_args;
+
+/* the parser of the words before the command: errors say "udos: ..." */
+static const struct opt_cmd global_cmd = { NULL, NULL, NULL, NULL,
+					   opt_globals };
+
+/* describe mode: a pointer no user can type, and what it recorded */
+static char describe_arg[] = "--describe-options";
+static const struct opt_cmd *described;
+
+void opt_bind_globals(void *cli)
+{
+	globals_args = cli;
+}
+
 int opt_usage_error(const struct opt_cmd *c, const char *msg,
 		    const char *subject)
 {
+	const char *sp = c->name ? " " : "";
+	const char *name = c->name ? c->name : "";
+
 	if (subject)
-		fprintf(stderr, "udos %s: %s '%s'\n", c->name, msg, subject);
+		fprintf(stderr, "udos%s%s: %s '%s'\n", sp, name, msg, subject);
 	else
-		fprintf(stderr, "udos %s: %s\n", c->name, msg);
-	fprintf(stderr, "try 'udos %s --help'\n", c->name);
+		fprintf(stderr, "udos%s%s: %s\n", sp, name, msg);
+	fprintf(stderr, "try 'udos%s%s --help'\n", sp, name);
 	return EXIT_USAGE;
 }
 
@@ -36,15 +64,37 @@ static bool choice_ok(const char *choices, const char *v)
 	return false;
 }
 
-static int set_value(const struct opt_cmd *c, const struct opt *o, void *args,
+/* A size: "512M", "4G", "1048576". A bare number below 1 MiB is a unit
+ * forgotten far more often than a wish for a tiny size: refused. */
+static int set_size(const struct opt_cmd *c, uint64_t *out, const char *val,
+		    const char *shown)
+{
+	uint64_t v;
+
+	if (udos_size_parse(&v, val) < 0 || !v) {
+		opt_usage_error(c, "invalid size", val);
+		return -1;
+	}
+	if (val[strspn(val, "0123456789")] == '\0' && v < (1u << 20)) {
+		fprintf(stderr, "udos %s: %s %s: no unit; did you mean %sM?\n",
+			c->name ? c->name : "", shown, val, val);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int set_value(const struct opt_cmd *c, const struct opt *o, void *base,
 		     const char *val, const char *shown)
 {
-	char *base = args;
+	char *p = (char *)base + o->off;
 
 	if (o->type == OPT_BOOL) {
-		*(bool *)(base + o->off) = true;
+		*(bool *)p = true;
 		return 0;
 	}
+	if (o->type == OPT_SIZE)
+		return set_size(c, (uint64_t *)p, val, shown);
 	if (o->choices && !choice_ok(o->choices, val)) {
 		char msg[128];
 
@@ -53,25 +103,33 @@ static int set_value(const struct opt_cmd *c, const struct opt *o, void *args,
 		opt_usage_error(c, msg, val);
 		return -1;
 	}
-	*(const char **)(base + o->off) = val;
+	*(const char **)p = val;
 	return 0;
 }
 
-static const struct opt *find_long(const struct opt *o, const char *name,
-				   size_t len)
+/* The command's option named so, else the global one; *base is where its
+ * value goes. */
+static const struct opt *find_opt(const struct opt_cmd *c, void **base,
+				  const char *name, size_t len, char ch)
 {
-	for (; o->type != OPT_END; o++)
-		if (o->long_name && strlen(o->long_name) == len &&
-		    !memcmp(o->long_name, name, len))
-			return o;
-	return NULL;
-}
+	const struct opt *tables[2] = { c->opts, opt_globals };
+	int t;
 
-static const struct opt *find_short(const struct opt *o, char ch)
-{
-	for (; o->type != OPT_END; o++)
-		if (o->short_name && o->short_name == ch)
-			return o;
+	for (t = 0; t < 2; t++) {
+		const struct opt *o;
+
+		if (t == 1 && !globals_args)
+			break;
+		for (o = tables[t]; o->type != OPT_END; o++) {
+			if (name ? o->long_name && strlen(o->long_name) == len &&
+					   !memcmp(o->long_name, name, len)
+				 : o->short_name == ch) {
+				if (t == 1 || c->opts == opt_globals)
+					*base = globals_args;
+				return o;
+			}
+		}
+	}
 	return NULL;
 }
 
@@ -82,7 +140,8 @@ static int parse_long(const struct opt_cmd *c, void *args, int i, int argc,
 	const char *name = argv[i] + 2;
 	const char *eq = strchr(name, '=');
 	size_t len = eq ? (size_t)(eq - name) : strlen(name);
-	const struct opt *o = find_long(c->opts, name, len);
+	void *base = args;
+	const struct opt *o = find_opt(c, &base, name, len, 0);
 
 	if (!o) {
 		opt_usage_error(c, "unknown option", argv[i]);
@@ -93,15 +152,19 @@ static int parse_long(const struct opt_cmd *c, void *args, int i, int argc,
 			opt_usage_error(c, "option takes no value", argv[i]);
 			return -1;
 		}
-		return set_value(c, o, args, NULL, argv[i]) ? -1 : 1;
+		return set_value(c, o, base, NULL, argv[i]) ? -1 : 1;
 	}
-	if (eq)
-		return set_value(c, o, args, eq + 1, argv[i]) ? -1 : 1;
+	if (eq) {
+		char shown[64];
+
+		snprintf(shown, sizeof(shown), "--%.*s", (int)len, name);
+		return set_value(c, o, base, eq + 1, shown) ? -1 : 1;
+	}
 	if (i + 1 >= argc) {
 		opt_usage_error(c, "option requires an argument", argv[i]);
 		return -1;
 	}
-	return set_value(c, o, args, argv[i + 1], argv[i]) ? -1 : 2;
+	return set_value(c, o, base, argv[i + 1], argv[i]) ? -1 : 2;
 }
 
 /* "-r", "-r0" (grouped flags), "-n VALUE", "-nVALUE". */
@@ -111,7 +174,8 @@ static int parse_short(const struct opt_cmd *c, void *args, int i, int argc,
 	const char *p;
 
 	for (p = argv[i] + 1; *p; p++) {
-		const struct opt *o = find_short(c->opts, *p);
+		void *base = args;
+		const struct opt *o = find_opt(c, &base, NULL, 0, *p);
 		char shown[3] = { '-', *p, 0 };
 
 		if (!o) {
@@ -119,19 +183,29 @@ static int parse_short(const struct opt_cmd *c, void *args, int i, int argc,
 			return -1;
 		}
 		if (o->type == OPT_BOOL) {
-			set_value(c, o, args, NULL, shown);
+			set_value(c, o, base, NULL, shown);
 			continue;
 		}
 		if (p[1])
-			return set_value(c, o, args, p + 1, shown) ? -1 : 1;
+			return set_value(c, o, base, p + 1, shown) ? -1 : 1;
 		if (i + 1 >= argc) {
 			opt_usage_error(c, "option requires an argument",
 					shown);
 			return -1;
 		}
-		return set_value(c, o, args, argv[i + 1], shown) ? -1 : 2;
+		return set_value(c, o, base, argv[i + 1], shown) ? -1 : 2;
 	}
 	return 1;
+}
+
+int opt_parse_global(int argc, char **argv, int i)
+{
+	int used = argv[i][1] == '-' ? parse_long(&global_cmd, NULL, i, argc,
+						  argv)
+				     : parse_short(&global_cmd, NULL, i, argc,
+						   argv);
+
+	return used < 0 ? OPT_ERROR : used;
 }
 
 int opt_parse(const struct opt_cmd *c, void *args, int argc, char **argv)
@@ -140,6 +214,10 @@ int opt_parse(const struct opt_cmd *c, void *args, int argc, char **argv)
 	bool only_pos = false;
 	int i = 1;
 
+	if (argc == 2 && argv[1] == describe_arg) {
+		described = c;
+		return OPT_HELP;
+	}
 	while (i < argc) {
 		char *a = argv[i];
 		int used;
@@ -169,14 +247,20 @@ int opt_parse(const struct opt_cmd *c, void *args, int argc, char **argv)
 	return npos;
 }
 
-void opt_print_help(const struct opt_cmd *c)
+const struct opt_cmd *opt_describe(const struct cmd *cmd)
 {
-	const struct opt *o;
+	char *argv[] = { (char *)cmd->name, describe_arg, NULL };
+	struct cli cli = { .cmd = cmd, .dir = "/nonexistent/udos-describe",
+			   .quiet = true, .mode = CMD_NO_STORE };
 
-	printf("usage: udos [-C DIR] %s %s\n\n%s\n", c->name, c->usage,
-	       c->summary);
-	printf("\noptions:\n");
-	for (o = c->opts; o->type != OPT_END; o++) {
+	described = NULL;
+	cmd->fn(&cli, 2, argv);
+	return described;
+}
+
+void opt_print_list(FILE *f, const struct opt *o)
+{
+	for (; o->type != OPT_END; o++) {
 		char left[80];
 		int n = 0;
 
@@ -188,15 +272,25 @@ void opt_print_help(const struct opt_cmd *c)
 		else
 			n = snprintf(left, sizeof(left), "    --%s",
 				     o->long_name);
-		if (o->type == OPT_STR && n > 0 && (size_t)n < sizeof(left))
+		if (o->type != OPT_BOOL && n > 0 && (size_t)n < sizeof(left))
 			snprintf(left + n, sizeof(left) - (size_t)n, " %s",
 				 o->choices ? o->choices : o->arg);
 		if (strlen(left) > 26)
-			printf("  %s\n  %-26s  %s\n", left, "", o->help);
+			fprintf(f, "  %s\n  %-26s  %s\n", left, "", o->help);
 		else
-			printf("  %-26s  %s\n", left, o->help);
+			fprintf(f, "  %-26s  %s\n", left, o->help);
 	}
+}
+
+void opt_print_help(const struct opt_cmd *c)
+{
+	printf("usage: udos [-C DIR] [-q] %s %s\n\n%s\n", c->name, c->usage,
+	       c->summary);
+	printf("\noptions:\n");
+	opt_print_list(stdout, c->opts);
 	printf("  %-26s  %s\n", "-h, --help", "show this help and exit");
+	printf("\nglobal options (before or after the command):\n");
+	opt_print_list(stdout, opt_globals);
 	if (c->about)
 		printf("\n%s", c->about);
 }

@@ -3,11 +3,14 @@
 #define UDOS_CLI_OPT_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 enum opt_type {
 	OPT_END = 0,
 	OPT_BOOL, /* bool at `off`; set to true */
 	OPT_STR,  /* const char * at `off`; takes an argument */
+	OPT_SIZE, /* uint64_t at `off`; takes "512M", "4G"; 0 and a bare
+		   * number below 1 MiB (a forgotten unit) are refused */
 };
 
 struct opt {
@@ -35,6 +38,29 @@ enum {
 	OPT_ERROR = -2 /* a usage error was printed: exit 2 */
 };
 
+struct cmd;
+
+/*
+ * The global options (-C DIR, -q), accepted before the command and after
+ * it: opt_parse() looks an option up in the command's table first, then
+ * here, storing into the struct cli given to opt_bind_globals().
+ */
+extern const struct opt opt_globals[];
+void opt_bind_globals(void *cli);
+
+/* Parse the global option at argv[i] (before the command) into the bound
+ * cli; returns the arguments used, or OPT_ERROR after printing why. */
+int opt_parse_global(int argc, char **argv, int i);
+
+/*
+ * A command's option table, learnt by running cmd->fn in describe mode: its
+ * opt_parse() call records the table and returns OPT_HELP, printing
+ * nothing, so every command of the table in main.c describes itself (the
+ * man pages, completion and `udos help` iterate that table). NULL when the
+ * command does not start by calling opt_parse().
+ */
+const struct opt_cmd *opt_describe(const struct cmd *cmd);
+
 /*
  * Parse argv[1..argc) (argv[0] is the command name) into the struct at
  * `args`. Options and positionals may be mixed; "--" ends options; "-" is a
@@ -48,5 +74,8 @@ int opt_usage_error(const struct opt_cmd *c, const char *msg,
 		    const char *subject);
 
 void opt_print_help(const struct opt_cmd *c);
+
+/* The option lines of --help for the options of o (up to OPT_END). */
+void opt_print_list(FILE *f, const struct opt *o);
 
 #endif
