@@ -256,7 +256,8 @@ typedef struct udos_repack_opts {
 	unsigned version;  /* UDOS_REPACK_OPTS_VERSION */
 	int compress;      /* enum udos_compress; default KEEP */
 	bool no_sync;
-	udos_progress_fn progress; /* objects */
+	udos_progress_fn progress; /* record entries examined, of all the
+				      packs being repacked */
 	void *ctx;
 } udos_repack_opts;
 
