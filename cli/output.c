@@ -169,9 +169,11 @@ put(struct line *l, const char *fmt, ...)
 void progress_show(struct progress *p, const struct progress_counts *c)
 {
 	bool bytes = c->bytes_done || c->bytes_total || !p->unit;
-	/* the rate and ETA follow the bytes when counted */
-	uint64_t done = bytes ? c->bytes_done : c->done;
-	uint64_t total = bytes ? c->bytes_total : c->total;
+	/* the percentage, rate and ETA follow the bytes when their total is
+	 * known (a large object then moves them too) */
+	bool by_bytes = c->bytes_total || !p->unit;
+	uint64_t done = by_bytes ? c->bytes_done : c->done;
+	uint64_t total = by_bytes ? c->bytes_total : c->total;
 	const char *more = c->growing ? "+" : "";
 	struct line l = { .len = 0 };
 	struct timespec now;
@@ -181,8 +183,10 @@ void progress_show(struct progress *p, const struct progress_counts *c)
 	if (!p->enabled)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &now);
+	/* at most 10 a second, but the last one (all done) always */
 	if (p->drawn && secs_since(&p->last, &now) < 0.1 &&
-	    !(total && done >= total))
+	    !((c->total || c->bytes_total) && c->done >= c->total &&
+	      c->bytes_done >= c->bytes_total && !c->growing))
 		return;
 	p->last = now;
 	p->drawn = true;
@@ -211,7 +215,7 @@ void progress_show(struct progress *p, const struct progress_counts *c)
 	if (total)
 		put(&l, " (%d%%)",
 		    (int)(done >= total ? 100 : done * 100 / total));
-	if (bytes)
+	if (by_bytes)
 		put(&l, ", %s/s", human_size(a, sizeof(a), (uint64_t)rate));
 	else
 		put(&l, ", %.0f %s/s", rate, p->unit ? p->unit : "");
@@ -232,19 +236,6 @@ void progress_show(struct progress *p, const struct progress_counts *c)
 	fflush(stderr);
 }
 
-void progress_update(struct progress *p, uint64_t done, uint64_t total)
-{
-	struct progress_counts c = { 0 };
-
-	if (p->unit) {
-		c.done = done;
-		c.total = total;
-	} else {
-		c.bytes_done = done;
-		c.bytes_total = total;
-	}
-	progress_show(p, &c);
-}
 
 void progress_end(struct progress *p)
 {
@@ -255,7 +246,12 @@ void progress_end(struct progress *p)
 	p->drawn = false;
 }
 
-void progress_cb(void *ctx, uint64_t done, uint64_t total)
+void progress_cb(void *ctx, const udos_progress *p)
 {
-	progress_update(ctx, done, total);
+	struct progress_counts c = {
+		.done = p->done, .total = p->total,
+		.bytes_done = p->bytes_done, .bytes_total = p->bytes_total,
+	};
+
+	progress_show(ctx, &c);
 }

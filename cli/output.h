@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "udos/maint.h"
+
 /* Write s as a JSON string literal (quotes included). Bytes that are not
  * valid UTF-8 (file names are bytes) are written as \u00XX of the byte. */
 void json_str(FILE *f, const char *s);
@@ -45,10 +47,8 @@ struct progress_counts {
 void progress_init(struct progress *p, const char *label, const char *unit,
 		   bool quiet);
 void progress_show(struct progress *p, const struct progress_counts *c);
-/* One measure: p->unit, or bytes when p->unit is NULL. */
-void progress_update(struct progress *p, uint64_t done, uint64_t total);
 void progress_end(struct progress *p);
-/* An udos_progress_fn calling progress_update on ctx. */
-void progress_cb(void *ctx, uint64_t done, uint64_t total);
+/* An udos_progress_fn showing on ctx, a struct progress. */
+void progress_cb(void *ctx, const udos_progress *p);
 
 #endif

@@ -18,7 +18,7 @@ struct rp {
 	udos_writer *w;
 	const udos_repack_opts *opts;
 	uint8_t *buf;
-	uint64_t done, total; /* record entries examined, of all */
+	udos_progress prog; /* record entries examined, of all */
 	uint64_t adopted; /* intact records the index did not know */
 };
 
@@ -145,9 +145,10 @@ static int repack_one(struct rp *p, uint32_t id)
 		} else if (rc == 0) {
 			rc = 0; /* superseded by a later copy: dropped */
 		}
-		p->done++;
+		p->prog.done++;
+		p->prog.bytes_done += rec.stored_len;
 		if (p->opts->progress)
-			p->opts->progress(p->opts->ctx, p->done, p->total);
+			p->opts->progress(p->opts->ctx, &p->prog);
 	}
 	/* the new locations are durable and indexed before the old pack goes */
 	if (rc == 0)
@@ -197,11 +198,11 @@ static int clear_marks(udos_store *st)
 	return rc;
 }
 
-/* Record entries of packs [first, last], for the progress total. */
-static uint64_t count_entries(udos_store *st, int64_t first, int64_t last)
+/* The record entries and pack bytes of packs [first, last], for the
+ * progress totals. */
+static void count_entries(udos_progress *out, udos_store *st, int64_t first,
+			  int64_t last)
 {
-	uint64_t n = 0;
-
 	for (int64_t id = first; id <= last; id++) {
 		char rel[64];
 		struct stat sb;
@@ -209,10 +210,12 @@ static uint64_t count_entries(udos_store *st, int64_t first, int64_t last)
 		udos__recs_relpath(rel, sizeof(rel), (uint32_t)id);
 		if (fstatat(st->dirfd, rel, &sb, 0) == 0 &&
 		    sb.st_size > UDOS_RECS_HDR_SIZE)
-			n += ((uint64_t)sb.st_size - UDOS_RECS_HDR_SIZE) /
-			     UDOS_REC_SIZE;
+			out->total += ((uint64_t)sb.st_size -
+				       UDOS_RECS_HDR_SIZE) / UDOS_REC_SIZE;
+		udos__pack_relpath(rel, sizeof(rel), (uint32_t)id);
+		if (fstatat(st->dirfd, rel, &sb, 0) == 0)
+			out->bytes_total += (uint64_t)sb.st_size;
 	}
-	return n;
 }
 
 static int repack_range(udos_store *st, int64_t only,
@@ -255,8 +258,8 @@ static int repack_range(udos_store *st, int64_t only,
 		goto done;
 	}
 	if (opts->progress)
-		p.total = count_entries(st, only >= 0 ? only : 0,
-					only >= 0 ? only : max);
+		count_entries(&p.prog, st, only >= 0 ? only : 0,
+			      only >= 0 ? only : max);
 	for (int64_t id = only >= 0 ? only : 0;
 	     id <= (only >= 0 ? only : max) && rc == 0; id++) {
 		char rel[64];
