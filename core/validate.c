@@ -637,8 +637,8 @@ int udos_store_validate(udos_validate_result *out, udos_store *st,
 		return udos__err(-ENOMEM, "out of memory");
 	for (size_t id = 0; id < v.n_packs; id++) {
 		struct pack_scan *ps = &v.packs[id];
-		char rel[64];
-		struct stat sb;
+		char rel[64], rrel[64];
+		struct stat sb, rs;
 
 		ps->recfd = -1;
 		udos__pack_relpath(rel, sizeof(rel), (uint32_t)id);
@@ -659,12 +659,12 @@ int udos_store_validate(udos_validate_result *out, udos_store *st,
 		}
 		out->tail_bytes += ps->size - ps->limit;
 		v.prog.bytes_total += ps->limit;
-		udos__recs_relpath(rel, sizeof(rel), (uint32_t)id);
+		udos__recs_relpath(rrel, sizeof(rrel), (uint32_t)id);
 		if (ps->slots != UINT64_MAX)
 			v.prog.total += ps->slots;
-		else if (fstatat(st->dirfd, rel, &sb, 0) == 0 &&
-			 sb.st_size > UDOS_RECS_HDR_SIZE)
-			v.prog.total += ((uint64_t)sb.st_size -
+		else if (fstatat(st->dirfd, rrel, &rs, 0) == 0 &&
+			 rs.st_size > UDOS_RECS_HDR_SIZE)
+			v.prog.total += ((uint64_t)rs.st_size -
 					 UDOS_RECS_HDR_SIZE) / UDOS_REC_SIZE;
 		if (have_tail && id == t.pack_id && ps->size < t.end)
 			find(&v, UDOS_FIND_RECORD_TRUNCATED, NULL, rel,
