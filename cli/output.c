@@ -236,7 +236,6 @@ void progress_show(struct progress *p, const struct progress_counts *c)
 	fflush(stderr);
 }
 
-
 void progress_end(struct progress *p)
 {
 	if (p->enabled && p->drawn) {
