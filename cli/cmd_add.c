@@ -126,10 +126,7 @@ struct add_state {
 	int store_err;            /* first store-level failure seen */
 	bool cancelled;           /* files dropped because the run stopped */
 
-	/* progress on stderr */
-	bool show_progress;
-	bool drawn;
-	struct timespec t0;
+	struct progress prog; /* on stderr */
 };
 
 static size_t hash_path(const char *p)
@@ -198,10 +195,7 @@ static void named_free(struct add_state *s)
 /* Take the progress line off the terminal before other stderr output. */
 static void unprogress(struct add_state *s)
 {
-	if (s->drawn) {
-		fputs("\r\033[K", stderr);
-		s->drawn = false;
-	}
+	progress_end(&s->prog);
 }
 
 /* sha256sum escapes names holding '\\' or '\n' and flags the line. */
@@ -579,58 +573,20 @@ out:
 	pthread_mutex_unlock(&s->mu);
 }
 
-static double elapsed(const struct add_state *s)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - s->t0.tv_sec) +
-	       (double)(now.tv_nsec - s->t0.tv_nsec) / 1e9;
-}
-
-static void draw_progress(struct add_state *s, const udos_ingest_progress *p)
-{
-	double t = elapsed(s), rate = t > 0 ? (double)p->bytes_done / t : 0;
-	char done[32], total[32], rs[32];
-
-	human_size(done, sizeof(done), p->bytes_done);
-	human_size(total, sizeof(total), p->bytes_total);
-	human_size(rs, sizeof(rs), (uint64_t)rate);
-	fputs("\r\033[K", stderr);
-	if (p->walk_done) {
-		fprintf(stderr, "adding: %llu/%llu files, %s/%s, %s/s",
-			(unsigned long long)p->files_done,
-			(unsigned long long)p->files_total, done, total, rs);
-		if (rate > 0 && p->bytes_total >= p->bytes_done) {
-			double eta = (double)(p->bytes_total - p->bytes_done) /
-				     rate;
-
-			fprintf(stderr, ", ETA %llu:%02llu",
-				(unsigned long long)eta / 60,
-				(unsigned long long)eta % 60);
-		}
-	} else {
-		fprintf(stderr, "adding: %llu files (%llu found), %s, %s/s",
-			(unsigned long long)p->files_done,
-			(unsigned long long)p->files_total, done, rs);
-	}
-	if (p->errors)
-		fprintf(stderr, ", %llu failed",
-			(unsigned long long)p->errors);
-	s->drawn = true;
-	fflush(stderr);
-}
-
 /* udos_ingest_progress_fn: also pushes printed lines out regularly (stdout
  * is block-buffered on a pipe). */
 static void on_progress(void *ctx, const udos_ingest_progress *p)
 {
 	struct add_state *s = ctx;
+	struct progress_counts c = {
+		.done = p->files_done, .total = p->files_total,
+		.bytes_done = p->bytes_done, .bytes_total = p->bytes_total,
+		.failed = p->errors, .growing = !p->walk_done,
+	};
 
 	pthread_mutex_lock(&s->mu);
 	fflush(stdout);
-	if (s->show_progress)
-		draw_progress(s, p);
+	progress_show(&s->prog, &c);
 	pthread_mutex_unlock(&s->mu);
 }
 
@@ -725,8 +681,7 @@ int cmd_add(struct cli *cli, int argc, char **argv)
 	s->a = &a;
 	s->argv = argv;
 	s->argc = n;
-	s->show_progress = !cli->quiet && isatty(STDERR_FILENO);
-	clock_gettime(CLOCK_MONOTONIC, &s->t0);
+	progress_init(&s->prog, "adding", "files", cli->quiet);
 	if (a.files_from) {
 		s->list = strcmp(a.files_from, "-") ? fopen(a.files_from, "re")
 						     : stdin;

@@ -57,7 +57,7 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 	rc = cli_open_store(cli);
 	if (rc)
 		return rc;
-	progress_init(&prog, "backing up", "bytes", cli->quiet);
+	progress_init(&prog, "backing up", "files", cli->quiet);
 	rc = udos_store_backup(&r, cli->st, argv[0], progress_cb, &prog);
 	progress_end(&prog);
 	if (rc < 0)

@@ -62,7 +62,7 @@ int cmd_repack(struct cli *cli, int argc, char **argv)
 	rc = cli_open_store(cli);
 	if (rc)
 		return rc;
-	progress_init(&prog, "repacking", "objects", cli->quiet);
+	progress_init(&prog, "repacking", "records", cli->quiet);
 	ro.compress = cli_compress_mode(a.compress);
 	ro.progress = progress_cb;
 	ro.ctx = &prog;

@@ -49,9 +49,9 @@ static const struct opt_cmd repair_cmd = {
 	repair_opts,
 };
 
-static void on_progress(void *ctx, uint64_t done, uint64_t total)
+static void on_progress(void *ctx, const udos_progress *p)
 {
-	progress_update(&((struct repair_args *)ctx)->prog, done, total);
+	progress_cb(&((struct repair_args *)ctx)->prog, p);
 }
 
 static int on_problem(void *ctx, const udos_finding *f)
@@ -96,7 +96,7 @@ int cmd_repair(struct cli *cli, int argc, char **argv)
 	o.on_problem = on_problem;
 	o.progress = on_progress;
 	o.ctx = &a;
-	progress_init(&a.prog, "repairing", NULL, cli->quiet);
+	progress_init(&a.prog, "repairing", "records", cli->quiet);
 	rc = udos_store_repair(&r, cli->dir, &o);
 	progress_end(&a.prog);
 	fflush(stdout);

@@ -98,7 +98,7 @@ int cmd_validate(struct cli *cli, int argc, char **argv)
 	if (rc)
 		return rc;
 	a.cli = cli;
-	progress_init(&prog, "validating", NULL, cli->quiet);
+	progress_init(&prog, "validating", "objects", cli->quiet);
 	rc = udos_store_validate(&r, cli->st, a.full ? UDOS_VALIDATE_FULL : 0,
 				 on_finding, &a, progress_cb, &prog);
 	progress_end(&prog);

@@ -1,6 +1,7 @@
 /* cli/output.c - JSON string escaping, size formatting, progress on stderr. */
 #include "output.h"
 
+#include <stdarg.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -111,37 +112,127 @@ void progress_init(struct progress *p, const char *label, const char *unit,
 	p->label = label;
 	p->unit = unit;
 	p->enabled = !quiet && isatty(STDERR_FILENO);
+	clock_gettime(CLOCK_MONOTONIC, &p->t0);
 }
 
-void progress_update(struct progress *p, uint64_t done, uint64_t total)
+static double secs_since(const struct timespec *a, const struct timespec *b)
 {
+	return (double)(b->tv_sec - a->tv_sec) +
+	       (double)(b->tv_nsec - a->tv_nsec) / 1e9;
+}
+
+/* The rate of `done` per second: the average while young, then smoothed
+ * over about 3 s so that the ETA follows a change of pace. */
+static double rate_of(struct progress *p, double t, uint64_t done)
+{
+	double dt = t - p->rate_at;
+
+	if (t < 1.0 || p->rate_at == 0) {
+		p->rate = t > 0 ? (double)done / t : 0;
+	} else if (dt >= 0.1) {
+		double inst = done >= p->rate_done ?
+				      (double)(done - p->rate_done) / dt : 0;
+
+		p->rate += (inst - p->rate) * dt / (dt + 3.0);
+	} else {
+		return p->rate;
+	}
+	p->rate_at = t;
+	p->rate_done = done;
+	return p->rate;
+}
+
+/* Appends to a fixed line (cut at its size): the line is written in one
+ * go, so that a terminal never shows half of it. */
+struct line {
+	char buf[256];
+	size_t len;
+};
+
+static void __attribute__((format(printf, 2, 3)))
+put(struct line *l, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (l->len >= sizeof(l->buf) - 1)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(l->buf + l->len, sizeof(l->buf) - l->len, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		l->len += (size_t)n;
+	if (l->len > sizeof(l->buf) - 1)
+		l->len = sizeof(l->buf) - 1;
+}
+
+void progress_show(struct progress *p, const struct progress_counts *c)
+{
+	bool bytes = c->bytes_done || c->bytes_total || !p->unit;
+	/* the percentage, rate and ETA follow the bytes when their total is
+	 * known (a large object then moves them too) */
+	bool by_bytes = c->bytes_total || !p->unit;
+	uint64_t done = by_bytes ? c->bytes_done : c->done;
+	uint64_t total = by_bytes ? c->bytes_total : c->total;
+	const char *more = c->growing ? "+" : "";
+	struct line l = { .len = 0 };
 	struct timespec now;
-	long long ms;
 	char a[32], b[32];
+	double t, rate;
 
 	if (!p->enabled)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (now.tv_sec - p->last.tv_sec) * 1000LL +
-	     (now.tv_nsec - p->last.tv_nsec) / 1000000;
-	if (p->drawn && ms < 100 && !(total && done >= total))
+	/* at most 10 a second, but the last one (all done) always */
+	if (p->drawn && secs_since(&p->last, &now) < 0.1 &&
+	    !((c->total || c->bytes_total) && c->done >= c->total &&
+	      c->bytes_done >= c->bytes_total && !c->growing))
 		return;
 	p->last = now;
 	p->drawn = true;
+	t = secs_since(&p->t0, &now);
+	rate = rate_of(p, t, done);
+
+	put(&l, "\r\033[K%s: ", p->label);
 	if (p->unit) {
-		snprintf(a, sizeof(a), "%llu", (unsigned long long)done);
-		snprintf(b, sizeof(b), "%llu", (unsigned long long)total);
-	} else {
-		human_size(a, sizeof(a), done);
-		human_size(b, sizeof(b), total);
+		if (c->total)
+			put(&l, "%llu/%llu%s %s", (unsigned long long)c->done,
+			    (unsigned long long)c->total, more, p->unit);
+		else
+			put(&l, "%llu %s", (unsigned long long)c->done,
+			    p->unit);
+		if (bytes)
+			put(&l, ", ");
+	}
+	if (bytes) {
+		human_size(a, sizeof(a), c->bytes_done);
+		human_size(b, sizeof(b), c->bytes_total);
+		if (c->bytes_total)
+			put(&l, "%s/%s%s", a, b, more);
+		else
+			put(&l, "%s", a);
 	}
 	if (total)
-		fprintf(stderr, "\r\033[K%s: %s/%s %s (%d%%)", p->label, a, b,
-			p->unit ? p->unit : "",
-			(int)(total ? done * 100 / total : 0));
+		put(&l, " (%d%%)",
+		    (int)(done >= total ? 100 : done * 100 / total));
+	if (by_bytes)
+		put(&l, ", %s/s", human_size(a, sizeof(a), (uint64_t)rate));
 	else
-		fprintf(stderr, "\r\033[K%s: %s %s", p->label, a,
-			p->unit ? p->unit : "");
+		put(&l, ", %.0f %s/s", rate, p->unit ? p->unit : "");
+	/* not in the first second: too few samples for a rate */
+	if (total > done && rate > 0 && t >= 1.0) {
+		unsigned long long eta =
+			(unsigned long long)((double)(total - done) / rate + 0.5);
+
+		if (eta >= 3600)
+			put(&l, ", ETA %llu:%02llu:%02llu", eta / 3600,
+			    eta / 60 % 60, eta % 60);
+		else
+			put(&l, ", ETA %llu:%02llu", eta / 60, eta % 60);
+	}
+	if (c->failed)
+		put(&l, ", %llu failed", (unsigned long long)c->failed);
+	fwrite(l.buf, 1, l.len, stderr);
 	fflush(stderr);
 }
 
@@ -154,7 +245,12 @@ void progress_end(struct progress *p)
 	p->drawn = false;
 }
 
-void progress_cb(void *ctx, uint64_t done, uint64_t total)
+void progress_cb(void *ctx, const udos_progress *p)
 {
-	progress_update(ctx, done, total);
+	struct progress_counts c = {
+		.done = p->done, .total = p->total,
+		.bytes_done = p->bytes_done, .bytes_total = p->bytes_total,
+	};
+
+	progress_show(ctx, &c);
 }

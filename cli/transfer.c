@@ -56,9 +56,9 @@ static int object_fn(void *ctx, int status, const udos_oid *src_oid,
 	return 0;
 }
 
-static void progress_fn(void *ctx, uint64_t done, uint64_t total)
+static void progress_fn(void *ctx, const udos_progress *p)
 {
-	progress_update(&((struct out *)ctx)->prog, done, total);
+	progress_cb(&((struct out *)ctx)->prog, p);
 }
 
 static void summary(const struct cli *cli, const udos_import_result *r)

@@ -36,7 +36,7 @@ struct bk {
 	udos_backup_result *res;
 	udos_progress_fn progress;
 	void *ctx;
-	uint64_t done, total;
+	udos_progress prog; /* files: packs/N, packs/N.rec, loose objects */
 	uint8_t *buf;
 	udos__hash *sha;
 	udos__bk_state old;     /* what the last finished backup synced */
@@ -90,9 +90,9 @@ static int copy_range(struct bk *b, int in, int out, uint64_t from,
 		}
 		if (n == 0)
 			return UDOS_ECORRUPT; /* the source shrank */
-		b->done += (uint64_t)n;
+		b->prog.bytes_done += (uint64_t)n;
 		if (b->progress)
-			b->progress(b->ctx, b->done, b->total);
+			b->progress(b->ctx, &b->prog);
 	}
 	return 0;
 }
@@ -246,6 +246,7 @@ static int backup_pack(struct bk *b, uint32_t id, uint64_t size,
 	}
 	if (vd < ud || vr < ur) {
 		rc = copy_aside(b, id, src, size, rsize);
+		b->prog.done += 2;
 		goto done;
 	}
 	if (vr < UDOS_RECS_HDR_SIZE)
@@ -255,7 +256,7 @@ static int backup_pack(struct bk *b, uint32_t id, uint64_t size,
 		rc = fail(b, -errno, "truncate", rel);
 		goto done;
 	}
-	b->done += vd + vr;
+	b->prog.bytes_done += vd + vr;
 	rc = copy_range(b, src[0], dst[0], vd, size);
 	if (rc == 0)
 		rc = copy_range(b, src[1], dst[1], vr, rsize);
@@ -265,6 +266,9 @@ static int backup_pack(struct bk *b, uint32_t id, uint64_t size,
 	}
 	b->res->pack_bytes += size - vd + rsize - vr;
 	b->res->packs += 2;
+	b->prog.done += 2;
+	if (b->progress)
+		b->progress(b->ctx, &b->prog);
 	rc = udos__bk_state_add(&b->now, id, size, rsize);
 done:
 	close_pair(src);
@@ -272,9 +276,34 @@ done:
 	return rc;
 }
 
+/* The committed sizes of packs/N and packs/N.rec: 0, 1 when the pack is
+ * gone (repacked), or negative. */
+static int pack_sizes(struct bk *b, const udos__tail *t, uint32_t id,
+		      uint64_t *size, uint64_t *rsize)
+{
+	char rel[64], rrel[64];
+	struct stat ds, rs;
+
+	udos__pack_relpath(rel, sizeof(rel), id);
+	udos__recs_relpath(rrel, sizeof(rrel), id);
+	if (fstatat(b->st->dirfd, rel, &ds, 0) < 0)
+		return 1; /* removed by a repack */
+	if (fstatat(b->st->dirfd, rrel, &rs, 0) < 0)
+		return udos__err(UDOS_ECORRUPT, "'%s/%s' is missing",
+				 b->st->path, rrel);
+	*size = (uint64_t)ds.st_size;
+	*rsize = (uint64_t)rs.st_size;
+	if (id == t->pack_id) {
+		*size = t->end;
+		*rsize = udos__rec_pos(t->slots);
+	}
+	return 0;
+}
+
 static int backup_packs(struct bk *b)
 {
 	udos__tail t = { 0 };
+	uint64_t size, rsize;
 	int64_t max;
 	int rc;
 
@@ -291,25 +320,35 @@ static int backup_packs(struct bk *b)
 	/* what lies past the tail was never committed: not copied */
 	if (max > (int64_t)t.pack_id)
 		max = t.pack_id;
-	for (int64_t id = 0; id <= max && rc == 0; id++) {
-		char rel[64], rrel[64];
-		struct stat ds, rs;
-
-		udos__pack_relpath(rel, sizeof(rel), (uint32_t)id);
-		udos__recs_relpath(rrel, sizeof(rrel), (uint32_t)id);
-		if (fstatat(b->st->dirfd, rel, &ds, 0) < 0)
-			continue; /* removed by a repack */
-		if (fstatat(b->st->dirfd, rrel, &rs, 0) < 0)
-			return udos__err(UDOS_ECORRUPT, "'%s/%s' is missing",
-					 b->st->path, rrel);
-		if (id == t.pack_id) {
-			ds.st_size = (off_t)t.end;
-			rs.st_size = (off_t)udos__rec_pos(t.slots);
+	for (int64_t id = 0; b->progress && id <= max; id++) {
+		if (pack_sizes(b, &t, (uint32_t)id, &size, &rsize) == 0) {
+			b->prog.total += 2;
+			b->prog.bytes_total += size + rsize;
 		}
-		rc = backup_pack(b, (uint32_t)id, (uint64_t)ds.st_size,
-				 (uint64_t)rs.st_size);
+	}
+	for (int64_t id = 0; id <= max && rc == 0; id++) {
+		rc = pack_sizes(b, &t, (uint32_t)id, &size, &rsize);
+		if (rc == 0)
+			rc = backup_pack(b, (uint32_t)id, size, rsize);
+		else if (rc == 1)
+			rc = 0;
 	}
 	return rc;
+}
+
+/* The loose bytes loose_cb will read (copy or check), for the total. */
+static int loose_size_cb(void *ctx, const char *rel, const udos_oid *oid)
+{
+	struct bk *b = ctx;
+	struct stat sb;
+
+	if (oid && !(b->old.synced &&
+		     faccessat(b->dfd, rel, F_OK, AT_SYMLINK_NOFOLLOW) == 0) &&
+	    fstatat(b->st->dirfd, rel, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+		b->prog.total++;
+		b->prog.bytes_total += (uint64_t)sb.st_size;
+	}
+	return 0;
 }
 
 /* Put the sandbox/ copies in place, synced first: a loose file of the copy
@@ -353,6 +392,7 @@ static int loose_good(struct bk *b, const char *rel, const udos_oid *oid)
 	if (rc < 0)
 		return fail(b, rc, "read", rel);
 	b->res->verified_bytes += size;
+	b->prog.bytes_done += size;
 	return !udos_oid_cmp(&got, oid);
 }
 
@@ -362,12 +402,15 @@ static int loose_cb(void *ctx, const char *rel, const udos_oid *oid)
 	char tmp[64];
 	struct stat sb;
 	int in, out = -1, rc;
+	bool there;
 
 	if (!oid)
 		return 0;
-	if (faccessat(b->dfd, rel, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
-		if (b->old.synced)
-			return 0;
+	there = faccessat(b->dfd, rel, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+	if (there && b->old.synced)
+		return 0;
+	b->prog.done++; /* counted in the total by loose_size_cb */
+	if (there) {
 		rc = loose_good(b, rel, oid);
 		if (rc != 0)
 			return rc < 0 ? rc : 0;
@@ -601,6 +644,10 @@ static int run(struct bk *b)
 	pthread_rwlock_rdlock(&b->st->ixlock);
 	rc = udos__index_checkpoint(b->st->ix, p);
 	pthread_rwlock_unlock(&b->st->ixlock);
+	/* the loose part of the progress total first: the packs' part is
+	 * added as they are listed */
+	if (rc == 0 && b->progress)
+		rc = udos__loose_walk(b->st, loose_size_cb, b);
 	if (rc == 0)
 		rc = backup_packs(b);
 	if (rc == 0)

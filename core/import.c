@@ -29,7 +29,7 @@ struct imp {
 	size_t n_pend, cap_pend;
 	uint64_t pend_bytes;
 	int stop;                   /* non-zero return of on_object */
-	uint64_t done, total;
+	udos_progress prog;
 };
 
 static int report(struct imp *p, int status, const udos_oid *src,
@@ -185,9 +185,10 @@ static int one(void *ctx, size_t index, const udos_oid *oid,
 		rc = report(p, UDOS_IMPORT_PRESENT, oid, &got);
 	}
 next:
-	p->done++;
+	p->prog.done++;
+	p->prog.bytes_done += r ? m->size : 0;
 	if (p->opts->progress)
-		p->opts->progress(p->opts->ctx, p->done, p->total);
+		p->opts->progress(p->opts->ctx, &p->prog);
 	return rc;
 }
 
@@ -209,6 +210,7 @@ struct listed {
 struct listing {
 	struct listed *v;
 	size_t n, cap;
+	uint64_t bytes; /* content bytes of all */
 };
 
 static int list_fn(void *ctx, const udos_oid *oid, const udos_meta *m)
@@ -232,6 +234,7 @@ static int list_fn(void *ctx, const udos_oid *oid, const udos_meta *m)
 	l->v[l->n].pack_id = m->pack_id;
 	l->v[l->n].offset = m->offset;
 	l->n++;
+	l->bytes += m->size;
 	return 0;
 }
 
@@ -253,7 +256,7 @@ static int listed_cmp(const void *a, const void *b)
  * through src's packs: each bulk read continues where the last stopped. */
 static int import_all(struct imp *p)
 {
-	struct listing l = { NULL, 0, 0 };
+	struct listing l = { NULL, 0, 0, 0 };
 	udos_oid *batch = NULL;
 	int rc;
 
@@ -261,7 +264,8 @@ static int import_all(struct imp *p)
 	if (rc < 0)
 		goto done;
 	qsort(l.v, l.n, sizeof(*l.v), listed_cmp);
-	p->total = l.n;
+	p->prog.total = l.n;
+	p->prog.bytes_total = l.bytes;
 	batch = udos__alloc(LIST_BATCH * sizeof(*batch));
 	if (!batch) {
 		rc = udos__err(-ENOMEM, "out of memory");
@@ -302,7 +306,7 @@ int udos_store_import(udos_import_result *out, udos_store *dst,
 	p.opts = opts ? opts : &defaults;
 	p.same_hash = dst->hash_type == src->hash_type;
 	p.dst_codec = dst->info.default_codec;
-	p.total = n;
+	p.prog.total = n;
 	wo.no_sync = p.opts->no_sync;
 	wo.commit_every_objects = UINT64_MAX;
 	wo.commit_every_bytes = UINT64_MAX;

@@ -18,14 +18,19 @@ struct pk {
 	int compress;
 	udos_pack_result *res;
 	const udos_pack_opts *opts;
-	uint64_t done, total;
+	udos_progress prog;
 };
 
 static int count_cb(void *ctx, const char *rel, const udos_oid *oid)
 {
-	(void)rel;
-	if (oid)
-		((struct pk *)ctx)->total++;
+	struct pk *p = ctx;
+	struct stat sb;
+
+	if (!oid)
+		return 0;
+	p->prog.total++;
+	if (fstatat(p->st->dirfd, rel, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+		p->prog.bytes_total += (uint64_t)sb.st_size;
 	return 0;
 }
 
@@ -59,9 +64,10 @@ static int pack_cb(void *ctx, const char *rel, const udos_oid *oid)
 	} else if (rc == 0) {
 		p->res->skipped++;
 	}
-	p->done++;
+	p->prog.done++;
+	p->prog.bytes_done += before > 0 ? (uint64_t)before : 0;
 	if (p->opts->progress)
-		p->opts->progress(p->opts->ctx, p->done, p->total);
+		p->opts->progress(p->opts->ctx, &p->prog);
 	return rc;
 }
 

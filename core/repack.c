@@ -18,7 +18,7 @@ struct rp {
 	udos_writer *w;
 	const udos_repack_opts *opts;
 	uint8_t *buf;
-	uint64_t done;
+	udos_progress prog; /* record entries examined, of all */
 	uint64_t adopted; /* intact records the index did not know */
 };
 
@@ -139,15 +139,16 @@ static int repack_one(struct rp *p, uint32_t id)
 				rc = copy_keep(p, pf->fd, &rec);
 			else
 				rc = copy_recode(p, &rec);
-			p->done++;
-			if (p->opts->progress)
-				p->opts->progress(p->opts->ctx, p->done, 0);
 		} else if (rc == UDOS_ENOTFOUND) {
 			rc = keep_unknown(p, pf->fd, (uint64_t)psb.st_size,
 					  &rec);
 		} else if (rc == 0) {
 			rc = 0; /* superseded by a later copy: dropped */
 		}
+		p->prog.done++;
+		p->prog.bytes_done += rec.stored_len;
+		if (p->opts->progress)
+			p->opts->progress(p->opts->ctx, &p->prog);
 	}
 	/* the new locations are durable and indexed before the old pack goes */
 	if (rc == 0)
@@ -197,6 +198,26 @@ static int clear_marks(udos_store *st)
 	return rc;
 }
 
+/* The record entries and pack bytes of packs [first, last], for the
+ * progress totals. */
+static void count_entries(udos_progress *out, udos_store *st, int64_t first,
+			  int64_t last)
+{
+	for (int64_t id = first; id <= last; id++) {
+		char rel[64];
+		struct stat sb;
+
+		udos__recs_relpath(rel, sizeof(rel), (uint32_t)id);
+		if (fstatat(st->dirfd, rel, &sb, 0) == 0 &&
+		    sb.st_size > UDOS_RECS_HDR_SIZE)
+			out->total += ((uint64_t)sb.st_size -
+				       UDOS_RECS_HDR_SIZE) / UDOS_REC_SIZE;
+		udos__pack_relpath(rel, sizeof(rel), (uint32_t)id);
+		if (fstatat(st->dirfd, rel, &sb, 0) == 0)
+			out->bytes_total += (uint64_t)sb.st_size;
+	}
+}
+
 static int repack_range(udos_store *st, int64_t only,
 			const udos_repack_opts *opts)
 {
@@ -236,6 +257,9 @@ static int repack_range(udos_store *st, int64_t only,
 		rc = (int)first_new;
 		goto done;
 	}
+	if (opts->progress)
+		count_entries(&p.prog, st, only >= 0 ? only : 0,
+			      only >= 0 ? only : max);
 	for (int64_t id = only >= 0 ? only : 0;
 	     id <= (only >= 0 ? only : max) && rc == 0; id++) {
 		char rel[64];

@@ -22,7 +22,7 @@ struct rp {
 	udos__index *old;   /* the old index, or NULL when unreadable */
 	udos__index *nix;   /* the index being built */
 	udos__batch *b;
-	uint64_t total;
+	udos_progress prog; /* records (estimated from the .rec sizes) */
 	int rc;
 };
 
@@ -73,8 +73,10 @@ static int on_record(void *ctx, const udos__rec *rec, int kind)
 	static const udos_oid zero;
 
 	p->res->bytes += rec->stored_len;
+	p->prog.done++;
+	p->prog.bytes_done = p->res->bytes;
 	if (p->opts->progress)
-		p->opts->progress(p->opts->ctx, p->res->bytes, p->total);
+		p->opts->progress(p->opts->ctx, &p->prog);
 	if (kind) {
 		p->res->damaged++;
 		udos__pack_relpath(rel, sizeof(rel), rec->pack_id);
@@ -128,7 +130,12 @@ static int scan_packs(struct rp *p)
 
 		udos__pack_relpath(rel, sizeof(rel), (uint32_t)id);
 		if (fstatat(st->dirfd, rel, &sb, 0) == 0)
-			p->total += (uint64_t)sb.st_size;
+			p->prog.bytes_total += (uint64_t)sb.st_size;
+		udos__recs_relpath(rel, sizeof(rel), (uint32_t)id);
+		if (fstatat(st->dirfd, rel, &sb, 0) == 0 &&
+		    sb.st_size > UDOS_RECS_HDR_SIZE)
+			p->prog.total += ((uint64_t)sb.st_size -
+					  UDOS_RECS_HDR_SIZE) / UDOS_REC_SIZE;
 	}
 	for (int64_t id = 0; id <= max; id++) {
 		char rel[64];

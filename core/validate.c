@@ -169,7 +169,7 @@ struct val {
 	udos_validate_result *res;
 	udos_progress_fn progress;
 	void *pctx;
-	uint64_t done, total;
+	udos_progress prog; /* loose objects and record entries */
 	struct pack_scan *packs;
 	size_t n_packs;
 	int stop;
@@ -202,12 +202,14 @@ static void find(struct val *v, int kind, const udos_oid *oid,
 		v->stop = v->fn(v->ctx, &f);
 }
 
+/* One loose object or record entry checked. */
 static void tick(struct val *v, uint64_t bytes)
 {
-	v->done += bytes;
+	v->prog.done++;
+	v->prog.bytes_done += bytes;
 	v->res->bytes_checked += bytes;
 	if (v->progress)
-		v->progress(v->pctx, v->done, v->total);
+		v->progress(v->pctx, &v->prog);
 }
 
 static int val_loose(void *ctx, const char *rel, const udos_oid *oid)
@@ -586,8 +588,10 @@ static int count_loose(void *ctx, const char *rel, const udos_oid *oid)
 	struct val *v = ctx;
 	struct stat sb;
 
-	if (oid && fstatat(v->st->dirfd, rel, &sb, 0) == 0)
-		v->total += (uint64_t)sb.st_size;
+	if (oid && fstatat(v->st->dirfd, rel, &sb, 0) == 0) {
+		v->prog.total++;
+		v->prog.bytes_total += (uint64_t)sb.st_size;
+	}
 	return 0;
 }
 
@@ -633,8 +637,8 @@ int udos_store_validate(udos_validate_result *out, udos_store *st,
 		return udos__err(-ENOMEM, "out of memory");
 	for (size_t id = 0; id < v.n_packs; id++) {
 		struct pack_scan *ps = &v.packs[id];
-		char rel[64];
-		struct stat sb;
+		char rel[64], rrel[64];
+		struct stat sb, rs;
 
 		ps->recfd = -1;
 		udos__pack_relpath(rel, sizeof(rel), (uint32_t)id);
@@ -654,7 +658,14 @@ int udos_store_validate(udos_validate_result *out, udos_store *st,
 			ps->slots = ps->limit = 0;
 		}
 		out->tail_bytes += ps->size - ps->limit;
-		v.total += ps->limit;
+		v.prog.bytes_total += ps->limit;
+		udos__recs_relpath(rrel, sizeof(rrel), (uint32_t)id);
+		if (ps->slots != UINT64_MAX)
+			v.prog.total += ps->slots;
+		else if (fstatat(st->dirfd, rrel, &rs, 0) == 0 &&
+			 rs.st_size > UDOS_RECS_HDR_SIZE)
+			v.prog.total += ((uint64_t)rs.st_size -
+					 UDOS_RECS_HDR_SIZE) / UDOS_REC_SIZE;
 		if (have_tail && id == t.pack_id && ps->size < t.end)
 			find(&v, UDOS_FIND_RECORD_TRUNCATED, NULL, rel,
 			     ps->size, "pack '%s' is %" PRIu64 " bytes, shorter "

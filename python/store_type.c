@@ -200,6 +200,17 @@ static void progress_fn(void *ctx, uint64_t done, uint64_t total)
 	PyGILState_Release(g);
 }
 
+/* udos_progress_fn: cb(objects done, total) / cb(bytes done, total) */
+static void count_progress_fn(void *ctx, const udos_progress *p)
+{
+	progress_fn(ctx, p->done, p->total);
+}
+
+static void byte_progress_fn(void *ctx, const udos_progress *p)
+{
+	progress_fn(ctx, p->bytes_done, p->bytes_total);
+}
+
 /* A pull source over a Python object with read(n). */
 struct pystream {
 	PyObject *stream;
@@ -1301,12 +1312,12 @@ static int import_object_fn(void *ctx, int status, const udos_oid *src_oid,
 	return 0;
 }
 
-static void import_progress_fn(void *ctx, uint64_t done, uint64_t total)
+static void import_progress_fn(void *ctx, const udos_progress *p)
 {
 	struct import_ctx *ic = ctx;
 
-	if (want_progress(done, total, &ic->last))
-		progress_fn(&ic->pg, done, total);
+	if (want_progress(p->done, p->total, &ic->last))
+		progress_fn(&ic->pg, p->done, p->total);
 }
 
 static PyObject *store_import_from(udos_py_store *s, PyObject *args,
@@ -1554,7 +1565,7 @@ static PyObject *store_pack_loose(udos_py_store *s, PyObject *args,
 		pg.cb = progress;
 	opts.clean = clean;
 	opts.no_sync = !sync;
-	opts.progress = progress_fn;
+	opts.progress = count_progress_fn;
 	opts.ctx = &pg;
 	memset(&out, 0, sizeof(out));
 	if (udos_py_store_take(s) < 0)
@@ -1686,7 +1697,7 @@ static PyObject *store_repack(udos_py_store *s, PyObject *args, PyObject *kw)
 	if (progress != Py_None)
 		pg.cb = progress;
 	opts.no_sync = !sync;
-	opts.progress = progress_fn;
+	opts.progress = byte_progress_fn;
 	opts.ctx = &pg;
 	if (udos_py_store_take(s) < 0)
 		return NULL;
@@ -1772,7 +1783,7 @@ static PyObject *store_validate(udos_py_store *s, PyObject *args, PyObject *kw)
 		return NULL;
 	Py_BEGIN_ALLOW_THREADS
 	rc = udos_store_validate(&out, s->st, full ? UDOS_VALIDATE_FULL : 0,
-				 finding_fn, &fs, progress_fn, &pg);
+				 finding_fn, &fs, byte_progress_fn, &pg);
 	Py_END_ALLOW_THREADS
 	udos_py_store_drop(s);
 	if (pyerr_restore(&pg.err))

@@ -54,6 +54,25 @@ c.init_container()
 k = c.add_objects_to_pack([b"installed"])[0]
 assert c.get_object_content(k) == b"installed"
 print("pip-installed udos works:", k)')
+# the wheel carries the CLI (bin/udos), `python -m udos`, stubs and py.typed
+"$venv/bin/udos" --version
+"$venv/bin/python" -m udos --help >/dev/null
+"$venv/bin/pip" install -q mypy
+cat >"$venv/typed.py" <<'PY'
+import tempfile
+
+import udos
+from udos import _udos
+
+c = udos.Container(tempfile.mkdtemp() + "/c")
+c.init_container()
+key: str = c.add_objects_to_pack([b"typed"])[0]
+with _udos.Store(str(c.get_folder())) as st:
+    size: int = st.stat(key)[1]
+    with st.open(key) as r:
+        head: bytes = r.read(2)
+PY
+(cd "$venv" && "$venv/bin/mypy" --strict typed.py)
 
 echo "== benchmark harness, quick run (checks that it runs, not speed)"
 bench/run.sh --quick --no-cold --data "$venv/bench-data" --out "$venv/results.md" >/dev/null

@@ -165,7 +165,6 @@ static void report(struct ing_run *r, struct ing_file *f)
 		atomic_fetch_add(&r->errors, 1);
 	} else {
 		atomic_fetch_add(&r->files_ok, 1);
-		atomic_fetch_add(&r->bytes_done, f->size);
 		atomic_fetch_add(&r->bytes_in, f->size);
 		atomic_fetch_add(f->is_new ? &r->new_objects : &r->dedup, 1);
 	}
@@ -433,6 +432,8 @@ static int wait_hash(struct ing_stream *s)
 	return err;
 }
 
+static void progress_tick(struct ing_run *r);
+
 static void append_stream(struct ing_run *r, struct ing_file *f)
 {
 	struct ing_stream *s = f->stream;
@@ -481,6 +482,7 @@ static void append_stream(struct ing_run *r, struct ing_file *f)
 		stored += n;
 		last = c->last;
 		ing_stream_written(r, s, c);
+		progress_tick(r);
 	}
 	err = wait_hash(s);
 	if (err)
@@ -601,7 +603,7 @@ static void progress(struct ing_run *r)
 	if (!r->o.progress)
 		return;
 	p.files_done = atomic_load(&r->files_done);
-	p.bytes_done = atomic_load(&r->bytes_done);
+	p.bytes_done = atomic_load(&r->bytes_hashed);
 	p.files_total = atomic_load(&r->files_total);
 	p.bytes_total = atomic_load(&r->bytes_total);
 	p.errors = atomic_load(&r->errors);
@@ -611,10 +613,25 @@ static void progress(struct ing_run *r)
 	pthread_mutex_unlock(&r->cb_mu);
 }
 
+/* Call progress when it is due (appender thread only: also between the
+ * chunks of a large file). */
+static void progress_tick(struct ing_run *r)
+{
+	unsigned ms = r->o.progress_ms ? r->o.progress_ms : 200;
+	double now;
+
+	if (!r->o.progress)
+		return;
+	now = now_s();
+	if (now < r->next_tick)
+		return;
+	progress(r);
+	r->next_tick = now + ms / 1000.0;
+}
+
 static void appender(struct ing_run *r)
 {
 	unsigned ms = r->o.progress_ms ? r->o.progress_ms : 200;
-	double next_tick = now_s() + ms / 1000.0;
 	struct ing_node *n;
 	bool closed = false;
 
@@ -631,10 +648,7 @@ static void appender(struct ing_run *r)
 			else
 				append_whole(r, f);
 		}
-		if (r->o.progress && now_s() >= next_tick) {
-			progress(r);
-			next_tick = now_s() + ms / 1000.0;
-		}
+		progress_tick(r);
 	}
 }
 

@@ -215,10 +215,14 @@ struct ing_run {
 	udos_buf app_buf;
 
 	/* counters */
-	_Atomic uint64_t files_total, bytes_total, files_done, bytes_done,
+	_Atomic uint64_t files_total, bytes_total, files_done,
 		errors, skipped, files_ok, new_objects, dedup, bytes_in,
 		bytes_stored;
+	/* bytes read and hashed so far, parts of files being read included
+	 * (the progress display's "done": a large file moves it too) */
+	_Atomic uint64_t bytes_hashed;
 	atomic_bool walk_done;
+	double next_tick;          /* appender only: next progress call */
 	atomic_int fatal;          /* first store-level failure */
 	atomic_bool stop;
 

@@ -190,7 +190,9 @@ static void walk_dir(struct walk *wk, struct wdir *d)
 	size_t dlen = strlen(d->path);
 	struct ent *ents = NULL;
 	size_t n = 0, cap = 0, i;
+	uint64_t bytes = 0;
 	struct dirent *de;
+	struct stat sb;
 	DIR *dir;
 	int fd;
 
@@ -284,6 +286,10 @@ static void walk_dir(struct walk *wk, struct wdir *d)
 			ing_set_fatal(r, -ENOMEM);
 			break;
 		}
+		/* the size, for the progress total only (the reader takes
+		 * its own): a file gone meanwhile counts 0 */
+		if (fstatat(dirfd(dir), nm, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+			bytes += (uint64_t)sb.st_size;
 		n++;
 	}
 	if (errno && !atomic_load(&r->stop))
@@ -298,6 +304,7 @@ static void walk_dir(struct walk *wk, struct wdir *d)
 		ents[i].f->node.next = &ents[i + 1].f->node;
 	if (n && !atomic_load(&r->stop)) {
 		atomic_fetch_add(&r->files_total, n);
+		atomic_fetch_add(&r->bytes_total, bytes);
 		if (!ing_queue_push_list(&r->files, &ents[0].f->node,
 					 &ents[n - 1].f->node, n)) {
 			for (i = 0; i < n; i++)

@@ -124,6 +124,7 @@ static void do_whole(struct worker *wk, struct ing_file *f)
 	udos__hash_update(wk->sha, f->data, f->len);
 	udos__hash_final(&f->oid, wk->sha);
 	f->size = f->len;
+	atomic_fetch_add(&r->bytes_hashed, f->len);
 
 	if (r->o.target == UDOS_INGEST_TO_LOOSE) {
 		/* already packed: stored, nothing to write (as a loose add
@@ -219,6 +220,7 @@ static void do_hash(struct worker *wk, struct ing_stream *s)
 			break;
 		pthread_mutex_unlock(&s->mu);
 		udos__hash_update(s->sha, c->data, c->len);
+		atomic_fetch_add(&r->bytes_hashed, c->len);
 		pthread_mutex_lock(&s->mu);
 		c->hashed = true;
 		s->next_hash++;

@@ -33,7 +33,8 @@ typedef struct udos_backup_result {
  * re-checking against the source whatever `dest` holds past what the last
  * finished backup synced (dest/backup.state). A `dest` that holds another
  * container or other files is refused (UDOS_EEXIST), one that is the
- * container, inside it, or holds it too (-EINVAL). progress counts bytes.
+ * container, inside it, or holds it too (-EINVAL). progress counts files
+ * (packs/N, packs/N.rec, loose objects) and bytes.
  * `out` may be NULL.
  */
 UDOS_API int udos_store_backup(udos_backup_result *out, udos_store *st,

@@ -81,10 +81,11 @@ typedef void (*udos_ingest_warn_fn)(void *ctx, int kind, int code,
  * walk_done says when they are final. */
 typedef struct udos_ingest_progress {
 	uint64_t files_done;   /* reported through on_file (incl. errors) */
-	uint64_t bytes_done;
+	uint64_t bytes_done;   /* read and hashed so far, parts of files
+				  still being read included */
 	uint64_t files_total;  /* files found so far */
-	uint64_t bytes_total;  /* bytes of files whose size is known so far
-				  (0 when unknown) */
+	uint64_t bytes_total;  /* sizes of the files found so far (as the
+				  walker saw them) */
 	uint64_t errors;
 	bool walk_done;
 } udos_ingest_progress;

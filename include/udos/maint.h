@@ -11,16 +11,25 @@
 extern "C" {
 #endif
 
-/* Progress: done and total in the operation's own unit (objects or bytes,
- * as documented per call); total 0 when unknown. */
-typedef void (*udos_progress_fn)(void *ctx, uint64_t done, uint64_t total);
+/*
+ * Progress of a long operation in its two measures: the things it goes
+ * through (objects, record entries, files: said per call) and their bytes.
+ * A total of 0 is unknown. Called often (per object or chunk): it must
+ * return quickly.
+ */
+typedef struct udos_progress {
+	uint64_t done, total;             /* objects, entries or files */
+	uint64_t bytes_done, bytes_total; /* their bytes */
+} udos_progress;
+
+typedef void (*udos_progress_fn)(void *ctx, const udos_progress *p);
 
 typedef struct udos_pack_opts {
 	unsigned version;      /* UDOS_PACK_OPTS_VERSION */
 	int compress;          /* enum udos_compress; default AUTO */
 	bool clean;            /* delete loose copies once packed */
 	bool no_sync;
-	udos_progress_fn progress; /* objects */
+	udos_progress_fn progress; /* loose objects, their bytes */
 	void *ctx;
 } udos_pack_opts;
 
@@ -83,7 +92,8 @@ typedef struct udos_import_opts {
 	int compress;          /* enum udos_compress; default KEEP */
 	bool no_sync;
 	udos_import_fn on_object;  /* may be NULL */
-	udos_progress_fn progress; /* objects */
+	udos_progress_fn progress; /* requested objects, their content
+				      bytes (bytes_total only with ALL) */
 	void *ctx;             /* for on_object and progress */
 } udos_import_opts;
 
@@ -191,7 +201,7 @@ typedef struct udos_validate_result {
  * loose names against content. FULL adds decompression and re-hashing of
  * every record. Returns 0 when the walk completed (look at
  * out->findings), negative if it could not run.
- * progress counts bytes.
+ * progress counts loose objects and record entries, and their bytes.
  */
 UDOS_API int udos_store_validate(udos_validate_result *out, udos_store *st,
 				 unsigned flags, udos_finding_fn fn, void *ctx,
@@ -210,7 +220,7 @@ typedef struct udos_repair_opts {
 	unsigned version;           /* UDOS_REPAIR_OPTS_VERSION */
 	unsigned flags;             /* enum udos_repair_flags */
 	udos_finding_fn on_problem; /* each record or pack left out, and why */
-	udos_progress_fn progress;  /* bytes of packs checked */
+	udos_progress_fn progress;  /* record entries, pack bytes checked */
 	void *ctx;                  /* for on_problem and progress */
 } udos_repair_opts;
 
@@ -256,7 +266,8 @@ typedef struct udos_repack_opts {
 	unsigned version;  /* UDOS_REPACK_OPTS_VERSION */
 	int compress;      /* enum udos_compress; default KEEP */
 	bool no_sync;
-	udos_progress_fn progress; /* objects */
+	udos_progress_fn progress; /* record entries examined (of all the
+				      packs being repacked), their bytes */
 	void *ctx;
 } udos_repack_opts;
 

@@ -9,6 +9,13 @@
 
 # exceptions first: the C module looks its exception classes up at import
 from . import exceptions  # noqa: F401  isort:skip
+
+try:
+    from . import _udos  # noqa: F401  isort:skip
+except ImportError as _error:  # a system library missing: name its package
+    from ._libs import missing_library_error
+
+    raise missing_library_error(_error) from _error
 from ._udos import HEADER_VERSION as __version__  # noqa: E402
 from .container import CompressMode, Container, ObjectType  # noqa: E402
 from .dataclasses import ObjectCount, ObjectMeta, TotalSize, ValidationIssues  # noqa: E402

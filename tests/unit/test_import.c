@@ -170,7 +170,7 @@ struct seen {
 	size_t n[5];
 	udos_oid src[NOBJ + 8], dst[NOBJ + 8];
 	size_t nmap;
-	uint64_t last_done, last_total;
+	uint64_t last_done, last_total, last_bytes, bytes_total;
 };
 
 static int seen_fn(void *ctx, int status, const udos_oid *src,
@@ -190,13 +190,17 @@ static int seen_fn(void *ctx, int status, const udos_oid *src,
 	return 0;
 }
 
-static void seen_progress(void *ctx, uint64_t done, uint64_t total)
+static void seen_progress(void *ctx, const udos_progress *p)
 {
 	struct seen *s = ctx;
 
-	assert_true(done == s->last_done + 1);
-	s->last_done = done;
-	s->last_total = total;
+	assert_true(p->done == s->last_done + 1);
+	/* with ALL the bytes total is known; done grows up to it */
+	assert_true(p->bytes_done <= p->bytes_total);
+	s->last_done = p->done;
+	s->last_total = p->total;
+	s->last_bytes = p->bytes_done;
+	s->bytes_total = p->bytes_total;
 }
 
 static void import_all(udos_import_result *r, struct fx *x, int compress,
@@ -226,6 +230,9 @@ static void raw_copy_all(void **state, bool big)
 	assert_int_equal(s.n[UDOS_IMPORT_COPIED], x->n);
 	assert_int_equal(s.last_done, x->n);
 	assert_int_equal(s.last_total, x->n);
+	/* every content byte counted, of a total known up front */
+	assert_int_equal(s.last_bytes, r.bytes);
+	assert_int_equal(s.bytes_total, r.bytes);
 	assert_true(r.bytes > 0 && r.bytes_stored > 0);
 	for (size_t i = 0; i < s.nmap; i++)
 		assert_memory_equal(&s.src[i], &s.dst[i], sizeof(udos_oid));
