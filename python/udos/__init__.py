@@ -7,8 +7,13 @@
         assert container.get_object_content(key) == b'hello'
 """
 
+import logging
+
+# the package logger, as disk_objectstore.LOGGER (udos.backup_utils logs here)
+LOGGER = logging.getLogger(__name__)
+
 # exceptions first: the C module looks its exception classes up at import
-from . import exceptions  # noqa: F401  isort:skip
+from . import exceptions  # noqa: F401,E402  isort:skip
 from ._udos import HEADER_VERSION as __version__  # noqa: E402
 from .container import CompressMode, Container, ObjectType  # noqa: E402
 from .dataclasses import ObjectCount, ObjectMeta, TotalSize, ValidationIssues  # noqa: E402
@@ -29,6 +34,7 @@ __all__ = (
     'Container',
     'CorruptError',
     'InconsistentContent',
+    'LOGGER',
     'LazyOpener',
     'LockedError',
     'ModificationNotAllowed',
