@@ -90,10 +90,10 @@ class Aiida:
         self.env = dict(os.environ, AIIDA_PATH=str(root), PYTHONPATH='', AIIDA_WARN_v3='0')
 
     def verdi(self, *args, check=True):
-        return _run([str(self.bin / 'verdi'), *args], env=self.env, check=check)
+        return _run([str(self.bin / 'verdi'), *args], env=self.env, check=check, cwd=self.root)
 
     def py(self, code: str, *args, check=True):
-        return _run([str(self.bin / 'python'), '-c', code, *args], env=self.env, check=check)
+        return _run([str(self.bin / 'python'), '-c', code, *args], env=self.env, check=check, cwd=self.root)
 
     def json(self, code: str, *args):
         """Run ``code`` (which prints one JSON line last) and return it decoded."""
@@ -352,7 +352,9 @@ def test_pip_install_extra(aiida):
     wheel_venv = CACHE.parent / 'aiida-pip'
     _make_venv(wheel_venv, [f'{SRC}[aiida]'], _source_digest() + '\n')
     env = dict(aiida.env, PYTHONPATH='')
-    out = _run([str(wheel_venv / 'bin' / 'verdi'), 'plugin', 'list', 'aiida.storage'], env=env).stdout
+    out = _run([str(wheel_venv / 'bin' / 'verdi'), 'plugin', 'list', 'aiida.storage'], env=env, cwd=aiida.root).stdout
     assert 'udos.sqlite' in out and 'udos.psql' in out
-    where = _run([str(wheel_venv / 'bin' / 'python'), '-c', 'import udos.aiida, udos; print(udos.__file__)'], env=env)
+    where = _run(
+        [str(wheel_venv / 'bin' / 'python'), '-c', 'import udos.aiida, udos; print(udos.__file__)'], env=env, cwd=aiida.root
+    )
     assert str(wheel_venv) in where.stdout
