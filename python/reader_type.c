@@ -3,8 +3,8 @@
  *
  * read/readinto/seek/tell like io.RawIOBase, readline/readlines/iteration
  * like io.IOBase, a context manager, usable with shutil.copyfileobj and
- * under io.TextIOWrapper. Seeking in a compressed packed object decompresses in
- * the library (no loose copy is written). Reads run without the GIL; a
+ * under io.TextIOWrapper. Seeking in a compressed packed object decompresses
+ * in the library (no loose copy is written). Reads run without the GIL; a
  * per-reader lock keeps one thread at a time in the udos_reader.
  */
 #include "udos_py.h"

@@ -319,6 +319,30 @@ def test_migrate_dry_run_and_revert(aiida, tmp_path):
     aiida.verdi('-p', 'd', 'storage', 'maintain', '--full', '--force')
 
 
+INTERRUPT = r'''
+import sys
+import udos.aiida.migrate as migrate
+def power_cut(*args):
+    raise KeyboardInterrupt('cut after the renames')
+migrate._set_repository_uuid = power_cut
+try:
+    migrate.migrate_profile(sys.argv[1])
+except KeyboardInterrupt:
+    print('interrupted')
+'''
+
+
+def test_migrate_interrupted_switch_is_completed(aiida):
+    aiida.verdi('presto', '-p', 'cut', '--no-broker')
+    ids = aiida.json(STORE, 'cut', str(INCLUDE / 'linux'), '40')
+    assert aiida.py(INTERRUPT, 'cut').stdout.strip() == 'interrupted'
+    assert aiida.backend('cut') == 'core.sqlite_dos'  # the container moved, the profile did not
+    res = _run([str(aiida.bin / 'python'), '-m', 'udos.aiida', 'migrate', 'cut'], env=aiida.env, cwd=aiida.root)
+    assert 'interrupted switch' in res.stdout
+    assert aiida.backend('cut') == 'udos.sqlite'
+    _check(aiida, 'cut', ids)
+
+
 def test_udos_psql_needs_postgres(aiida):
     """udos.psql is registered; a profile on it needs a PostgreSQL server (skipped without one)."""
     out = aiida.verdi('plugin', 'list', 'aiida.storage').stdout

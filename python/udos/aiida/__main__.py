@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(report))
     else:
         verb = 'would switch' if report['dry_run'] else 'switched'
+        if report.get('resumed'):
+            verb = f'{verb} (completing an interrupted switch)'
         what = 'objects copied back' if args.revert else 'objects'
         print(f"{verb} profile {report['profile']}: {report['backend']}, {report['objects']} {what} ({report['container']})")
     return 0

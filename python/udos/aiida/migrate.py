@@ -13,7 +13,8 @@
    ``udos.*`` (storage configuration unchanged).
 
 The old container is only renamed, never written. Until step 4 the profile is untouched, and
-a failed or interrupted copy leaves only ``container.udos-new`` behind (removed by the next run).
+a failed or interrupted copy leaves only ``container.udos-new`` behind (removed by the next run);
+a switch interrupted in step 4 is completed by the next run.
 
 ``revert_profile(name)`` (``--revert``) goes back: objects added to the udos container since
 the migration are first copied into the disk-objectstore one, then the folders are swapped
@@ -22,6 +23,7 @@ back (the udos container is kept as ``container.udos-reverted``), the UUID and b
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any, Optional
@@ -82,6 +84,39 @@ def _dos_container(path: Path) -> Any:
     return DosContainer(str(path))
 
 
+def _is_udos(path: Path) -> bool:
+    try:
+        return 'udos_format_version' in json.loads((path / 'config.json').read_text())
+    except (OSError, ValueError):
+        return False
+
+
+def _finish_switch(config: Any, profile: Any, path: Path, dry_run: bool) -> dict:
+    """Complete a switch interrupted after the copy was verified (its renames were under way)."""
+    from aiida.manage.profile_access import ProfileAccessManager  # pylint: disable=import-outside-toplevel
+
+    report = {
+        'profile': profile.name,
+        'backend': f'{profile.storage_backend} -> {_TO_UDOS[profile.storage_backend]}',
+        'container': str(path),
+        'objects': None,
+        'dry_run': dry_run,
+        'resumed': True,
+    }
+    if dry_run:
+        return report
+    with ProfileAccessManager(profile).lock():
+        if not path.exists():
+            (path.parent / _NEW).rename(path)
+        with Container(path) as new:
+            counts = new.count_objects()
+            report['objects'] = counts.packed + counts.loose
+            new_id = new.container_id
+        _set_repository_uuid(profile, new_id)
+        _switch_backend(config, profile, _TO_UDOS[profile.storage_backend])
+    return report
+
+
 def migrate_profile(profile_name: str, dry_run: bool = False, callback: Optional[Any] = None) -> dict:
     """Move the profile's repository into a udos container and switch its storage to ``udos.*``.
 
@@ -100,6 +135,8 @@ def migrate_profile(profile_name: str, dry_run: bool = False, callback: Optional
     path = _container_path(profile)
     old_path, new_path = path.parent / _OLD, path.parent / _NEW
     if old_path.exists():
+        if _is_udos(path) or (not path.exists() and _is_udos(new_path)):
+            return _finish_switch(config, profile, path, dry_run)
         raise MigrationError(f"'{old_path}' exists: a former migration's container; move it away first")
     with _dos_container(path) as old:
         if not old.is_initialised:
