@@ -4,13 +4,16 @@ aiida-core's ``DiskObjectStoreRepositoryBackend`` speaks disk-objectstore's
 ``Container`` API, which ``udos.Container`` implements: this subclass only
 accepts a ``udos.Container`` and keeps it open between calls (the parent
 enters and leaves the container around every operation, which for udos would
-open and close the RocksDB index each time, ~2.5 ms).
+open and close the RocksDB index each time, ~2.5 ms), and ``open`` hands out
+an ``io.BufferedReader`` over the udos stream, the type aiida-core expects.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import shutil
-from typing import Any
+from typing import Any, BinaryIO, Iterator
 
 from aiida.common.lang import type_check
 from aiida.repository.backend import DiskObjectStoreRepositoryBackend
@@ -52,6 +55,13 @@ class UdosRepositoryBackend(DiskObjectStoreRepositoryBackend):
         if self.is_initialised:
             return f'UdosRepository: {self.container.container_id} | {self.container.get_folder()}'
         return 'UdosRepository: <uninitialised>'
+
+    @contextlib.contextmanager
+    def open(self, key: str) -> Iterator[BinaryIO]:  # type: ignore[override]
+        """A binary stream on the object, an ``io.BufferedReader`` as disk-objectstore's
+        (and aiida-core's tests) give for a loose object; FileNotFoundError if missing."""
+        with super().open(key) as handle:
+            yield io.BufferedReader(handle)  # type: ignore[arg-type]
 
     def close(self) -> None:
         """Close the container (it reopens on next use)."""
