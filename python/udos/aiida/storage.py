@@ -11,7 +11,10 @@ rsyncing a live container.
 
 from __future__ import annotations
 
+import os
+import shutil
 import sqlite3
+import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any, Optional
@@ -125,10 +128,12 @@ class UdosSqliteStorage(_UdosRepositoryMixin, SqliteDosStorage):
         LOGGER.report('Backing up sqlite database')
         with tempfile.TemporaryDirectory() as tmp:
             copy = Path(tmp) / self.filepath_database.name
-            with sqlite3.connect(str(self.filepath_database)) as src, sqlite3.connect(str(copy)) as dst:
-                src.backup(dst)
-            src.close()
-            dst.close()
+            src, dst = sqlite3.connect(str(self.filepath_database)), sqlite3.connect(str(copy))
+            try:
+                src.backup(dst)  # a consistent copy while the database is in use
+            finally:
+                dst.close()
+                src.close()
             manager.call_rsync(copy, path, link_dest=prev_backup, dest_trailing_slash=True)
         self._backup_repository(manager, path, prev_backup)
 
@@ -145,10 +150,6 @@ class UdosPsqlStorage(_UdosRepositoryMixin, PsqlDosBackend):
         self, manager: backup_utils.BackupManager, path: Path, prev_backup: Optional[Path] = None
     ) -> None:
         """Back up the database (pg_dump, then rsync) and the container."""
-        import os  # pylint: disable=import-outside-toplevel
-        import shutil  # pylint: disable=import-outside-toplevel
-        import subprocess  # pylint: disable=import-outside-toplevel
-
         if shutil.which('pg_dump') is None:
             raise exceptions.StorageBackupError("Required executable 'pg_dump' not found in PATH, please add it.")
         cfg: dict[str, Any] = self.profile.storage_config
