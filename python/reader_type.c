@@ -1,9 +1,10 @@
 /*
  * python/reader_type.c - _udos.Reader: a read-only binary file on one object.
  *
- * read/readinto/seek/tell like io.RawIOBase, a context manager, usable with
- * shutil.copyfileobj. Seeking in a compressed packed object decompresses in
- * the library (no loose copy is written). Reads run without the GIL; a
+ * read/readinto/seek/tell like io.RawIOBase, readline/readlines/iteration
+ * like io.IOBase, a context manager, usable with shutil.copyfileobj and
+ * under io.TextIOWrapper. Seeking in a compressed packed object decompresses
+ * in the library (no loose copy is written). Reads run without the GIL; a
  * per-reader lock keeps one thread at a time in the udos_reader.
  */
 #include "udos_py.h"
@@ -24,6 +25,8 @@ PyObject *udos_py_reader_new(udos_py_store *s, udos_reader *r,
 	}
 	rd->store = NULL;
 	rd->r = NULL;
+	rd->ahead = NULL;
+	rd->ahead_off = rd->ahead_len = 0;
 	rd->lock = PyThread_allocate_lock();
 	if (!rd->lock) {
 		udos_reader_close(r);
@@ -53,6 +56,9 @@ static void reader_release(udos_py_reader *rd)
 	udos_py_lock(rd->lock);
 	r = rd->r;
 	rd->r = NULL;
+	PyMem_Free(rd->ahead);
+	rd->ahead = NULL;
+	rd->ahead_off = rd->ahead_len = 0;
 	PyThread_release_lock(rd->lock);
 	if (!r)
 		return;
@@ -92,6 +98,15 @@ static Py_ssize_t read_into(udos_py_reader *rd, char *buf, Py_ssize_t len,
 		check_open(rd);
 		return -1;
 	}
+	if (rd->ahead_off < rd->ahead_len) {
+		got = rd->ahead_len - rd->ahead_off;
+		if (got > len)
+			got = len;
+		memcpy(buf, rd->ahead + rd->ahead_off, (size_t)got);
+		rd->ahead_off += got;
+		if (!fill)
+			len = got;
+	}
 	Py_BEGIN_ALLOW_THREADS
 	while (got < len) {
 		k = udos_reader_read(rd->r, buf + got, (size_t)(len - got));
@@ -115,7 +130,9 @@ static uint64_t reader_pos(udos_py_reader *rd)
 	uint64_t pos;
 
 	udos_py_lock(rd->lock);
-	pos = rd->r ? udos_reader_tell(rd->r) : 0;
+	pos = rd->r ? udos_reader_tell(rd->r) -
+			      (uint64_t)(rd->ahead_len - rd->ahead_off)
+		    : 0;
 	PyThread_release_lock(rd->lock);
 	return pos;
 }
@@ -210,6 +227,162 @@ static PyObject *reader_readinto(udos_py_reader *rd, PyObject *arg)
 	return PyLong_FromSsize_t(got);
 }
 
+/* readline's read-ahead: one library read, then lines are cut from it */
+#define AHEAD_SIZE (64 * 1024)
+
+/* Refill rd->ahead when it is used up. 1: bytes there, 0: end of object,
+ * -1: error set. Lock held, GIL held. */
+static int fill_ahead(udos_py_reader *rd)
+{
+	ssize_t n;
+
+	if (rd->ahead_off < rd->ahead_len)
+		return 1;
+	if (!rd->ahead) {
+		rd->ahead = PyMem_Malloc(AHEAD_SIZE);
+		if (!rd->ahead) {
+			PyErr_NoMemory();
+			return -1;
+		}
+	}
+	Py_BEGIN_ALLOW_THREADS
+	n = udos_reader_read(rd->r, rd->ahead, AHEAD_SIZE);
+	Py_END_ALLOW_THREADS
+	if (n < 0) {
+		udos_py_raise((int)n, rd->hex);
+		return -1;
+	}
+	rd->ahead_off = 0;
+	rd->ahead_len = n;
+	return n > 0;
+}
+
+/* One line (up to and with b'\n'), at most `limit` bytes if limit >= 0;
+ * b'' at the end. */
+static PyObject *read_line(udos_py_reader *rd, Py_ssize_t limit)
+{
+	char *line = NULL;
+	Py_ssize_t len = 0;
+	PyObject *b = NULL;
+
+	while (limit < 0 || len < limit) {
+		Py_ssize_t take;
+		char *start, *nl, *grown;
+		int rc;
+
+		udos_py_lock(rd->lock);
+		if (!rd->r) {
+			PyThread_release_lock(rd->lock);
+			check_open(rd);
+			goto done;
+		}
+		rc = fill_ahead(rd);
+		if (rc <= 0) {
+			PyThread_release_lock(rd->lock);
+			if (rc < 0)
+				goto done;
+			break;
+		}
+		start = rd->ahead + rd->ahead_off;
+		take = rd->ahead_len - rd->ahead_off;
+		if (limit >= 0 && take > limit - len)
+			take = limit - len;
+		nl = memchr(start, '\n', (size_t)take);
+		if (nl)
+			take = nl - start + 1;
+		grown = PyMem_Realloc(line, (size_t)(len + take));
+		if (!grown) {
+			PyThread_release_lock(rd->lock);
+			PyErr_NoMemory();
+			goto done;
+		}
+		line = grown;
+		memcpy(line + len, start, (size_t)take);
+		len += take;
+		rd->ahead_off += take;
+		PyThread_release_lock(rd->lock);
+		if (nl)
+			break;
+	}
+	b = PyBytes_FromStringAndSize(line, len);
+done:
+	PyMem_Free(line);
+	return b;
+}
+
+static int size_arg(PyObject *o, Py_ssize_t *out)
+{
+	*out = -1;
+	if (o == Py_None)
+		return 0;
+	*out = PyNumber_AsSsize_t(o, PyExc_OverflowError);
+	return *out == -1 && PyErr_Occurred() ? -1 : 0;
+}
+
+static PyObject *reader_readline(udos_py_reader *rd, PyObject *args)
+{
+	PyObject *o = Py_None;
+	Py_ssize_t limit;
+
+	if (!PyArg_ParseTuple(args, "|O:readline", &o) || size_arg(o, &limit))
+		return NULL;
+	if (check_open(rd) < 0)
+		return NULL;
+	return read_line(rd, limit);
+}
+
+static PyObject *reader_readlines(udos_py_reader *rd, PyObject *args)
+{
+	PyObject *o = Py_None, *lines, *line;
+	Py_ssize_t hint, total = 0;
+
+	if (!PyArg_ParseTuple(args, "|O:readlines", &o) || size_arg(o, &hint))
+		return NULL;
+	if (check_open(rd) < 0)
+		return NULL;
+	lines = PyList_New(0);
+	if (!lines)
+		return NULL;
+	for (;;) {
+		line = read_line(rd, -1);
+		if (!line || PyBytes_GET_SIZE(line) == 0) {
+			if (!line)
+				Py_CLEAR(lines);
+			Py_XDECREF(line);
+			return lines;
+		}
+		total += PyBytes_GET_SIZE(line);
+		if (PyList_Append(lines, line) < 0) {
+			Py_DECREF(line);
+			Py_DECREF(lines);
+			return NULL;
+		}
+		Py_DECREF(line);
+		if (hint > 0 && total >= hint)
+			return lines;
+	}
+}
+
+static PyObject *reader_iter(PyObject *self)
+{
+	if (check_open((udos_py_reader *)self) < 0)
+		return NULL;
+	Py_INCREF(self);
+	return self;
+}
+
+static PyObject *reader_next(udos_py_reader *rd)
+{
+	PyObject *line;
+
+	if (check_open(rd) < 0)
+		return NULL;
+	line = read_line(rd, -1);
+	if (line && PyBytes_GET_SIZE(line) == 0)
+		Py_CLEAR(line); /* NULL with no error set: StopIteration */
+	return line;
+}
+
 static PyObject *reader_seek(udos_py_reader *rd, PyObject *args)
 {
 	long long off;
@@ -237,6 +410,10 @@ static PyObject *reader_seek(udos_py_reader *rd, PyObject *args)
 		check_open(rd);
 		return NULL;
 	}
+	/* the library's position is past what readline read ahead */
+	if (whence == SEEK_CUR)
+		off -= rd->ahead_len - rd->ahead_off;
+	rd->ahead_off = rd->ahead_len = 0;
 	Py_BEGIN_ALLOW_THREADS
 	rc = udos_reader_seek(rd->r, off, whence, &pos);
 	Py_END_ALLOW_THREADS
@@ -390,6 +567,10 @@ static PyMethodDef reader_methods[] = {
 	{ "readall", (PyCFunction)reader_readall, METH_NOARGS, NULL },
 	{ "readinto", (PyCFunction)reader_readinto, METH_O, NULL },
 	{ "readinto1", (PyCFunction)reader_readinto, METH_O, NULL },
+	{ "readline", (PyCFunction)reader_readline, METH_VARARGS,
+	  "readline(size=-1) -> bytes: one line with its b'\\n'" },
+	{ "readlines", (PyCFunction)reader_readlines, METH_VARARGS,
+	  "readlines(hint=-1) -> list of lines" },
 	{ "seek", (PyCFunction)reader_seek, METH_VARARGS,
 	  "seek(offset, whence=0) -> new position" },
 	{ "tell", (PyCFunction)reader_tell, METH_NOARGS, NULL },
@@ -424,6 +605,8 @@ PyTypeObject udos_py_reader_type = {
 	.tp_repr = (reprfunc)reader_repr,
 	.tp_flags = Py_TPFLAGS_DEFAULT,
 	.tp_doc = "A read-only binary stream on one object (from Store.open).",
+	.tp_iter = reader_iter,
+	.tp_iternext = (iternextfunc)reader_next,
 	.tp_methods = reader_methods,
 	.tp_getset = reader_getset,
 };

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <udos/backup.h>
 #include <udos/ingest.h>
 
 /* ---- lifetime ----------------------------------------------------------- */
@@ -1921,6 +1922,77 @@ static PyObject *store_list_all(udos_py_store *s, PyObject *args, PyObject *kw)
 	return res;
 }
 
+static PyObject *store_lock_writer(udos_py_store *s, PyObject *unused)
+{
+	int rc;
+
+	(void)unused;
+	if (udos_py_store_take(s) < 0)
+		return NULL;
+	udos_py_lock(s->wlock);
+	Py_BEGIN_ALLOW_THREADS
+	rc = udos_store_lock_writer(s->st);
+	Py_END_ALLOW_THREADS
+	PyThread_release_lock(s->wlock);
+	udos_py_store_drop(s);
+	if (rc < 0)
+		return udos_py_raise(rc, NULL);
+	Py_RETURN_NONE;
+}
+
+static const char backup_doc[] =
+	"backup(dest, progress=None) -> dict of counts\n\n"
+	"Make the folder dest an incremental, consistent copy of the container\n"
+	"(udos_store_backup). A writer lock taken with lock_writer() stays held.";
+
+static PyObject *store_backup(udos_py_store *s, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "dest", "progress", NULL };
+	PyObject *dest_o = NULL, *progress = Py_None;
+	struct progress pg = { NULL, { NULL, NULL, NULL } };
+	udos_backup_result r;
+	const char *dest;
+	int rc;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|O", kwlist,
+					 PyUnicode_FSConverter, &dest_o,
+					 &progress))
+		return NULL;
+	if (progress != Py_None)
+		pg.cb = progress;
+	dest = PyBytes_AS_STRING(dest_o);
+	memset(&r, 0, sizeof(r));
+	if (udos_py_store_take(s) < 0) {
+		Py_DECREF(dest_o);
+		return NULL;
+	}
+	udos_py_lock(s->wlock);
+	Py_BEGIN_ALLOW_THREADS
+	rc = udos_store_backup(&r, s->st, dest, byte_progress_fn, &pg);
+	Py_END_ALLOW_THREADS
+	PyThread_release_lock(s->wlock);
+	udos_py_store_drop(s);
+	if (pyerr_restore(&pg.err)) {
+		Py_DECREF(dest_o);
+		return NULL;
+	}
+	if (rc < 0) {
+		udos_py_raise(rc, dest);
+		Py_DECREF(dest_o);
+		return NULL;
+	}
+	Py_DECREF(dest_o);
+	return Py_BuildValue(
+		"{s:K,s:K,s:K,s:K,s:K,s:K,s:K}", "pack_files",
+		(unsigned long long)r.packs, "pack_bytes",
+		(unsigned long long)r.pack_bytes, "packs_recopied",
+		(unsigned long long)r.packs_recopied, "loose_copied",
+		(unsigned long long)r.loose_copied, "loose_bytes",
+		(unsigned long long)r.loose_bytes, "removed",
+		(unsigned long long)r.removed, "verified_bytes",
+		(unsigned long long)r.verified_bytes);
+}
+
 static PyObject *store_unlock_writer(udos_py_store *s, PyObject *unused)
 {
 	int rc;
@@ -1984,6 +2056,9 @@ static PyMethodDef store_methods[] = {
 	{ "status", (PyCFunction)store_status, METH_NOARGS,
 	  "status() -> dict of counts and sizes" },
 	{ "list_all", KWFN(store_list_all), KW, list_all_doc },
+	{ "lock_writer", (PyCFunction)store_lock_writer, METH_NOARGS,
+	  "lock_writer(): take the pack-writer lock now (LockedError if held)" },
+	{ "backup", KWFN(store_backup), KW, backup_doc },
 	{ "unlock_writer", (PyCFunction)store_unlock_writer, METH_NOARGS,
 	  "Give the pack-writer lock back to other processes." },
 	{ "__enter__", store_enter, METH_NOARGS, NULL },

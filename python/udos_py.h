@@ -36,6 +36,9 @@ typedef struct {
 	PyThread_type_lock lock; /* one thread at a time in r */
 	udos_meta meta;
 	char hex[UDOS_OID_HEXSZ + 1];
+	/* bytes readline took from r past the line it returned: read next */
+	char *ahead;
+	Py_ssize_t ahead_off, ahead_len;
 } udos_py_reader;
 
 extern PyTypeObject udos_py_store_type;

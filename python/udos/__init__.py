@@ -7,11 +7,16 @@
         assert container.get_object_content(key) == b'hello'
 """
 
+import logging
+
+# the package logger, as disk_objectstore.LOGGER (udos.backup_utils logs here)
+LOGGER = logging.getLogger(__name__)
+
 # exceptions first: the C module looks its exception classes up at import
-from . import exceptions  # noqa: F401  isort:skip
+from . import exceptions  # noqa: F401,E402  isort:skip
 
 try:
-    from . import _udos  # noqa: F401  isort:skip
+    from . import _udos  # noqa: F401,E402  isort:skip
 except ImportError as _error:  # a system library missing: name its package
     from ._libs import missing_library_error
 
@@ -36,6 +41,7 @@ __all__ = (
     'Container',
     'CorruptError',
     'InconsistentContent',
+    'LOGGER',
     'LazyOpener',
     'LockedError',
     'ModificationNotAllowed',

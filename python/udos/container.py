@@ -22,7 +22,7 @@ import weakref
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, Sequence
 
 from . import _udos
 from .dataclasses import ObjectCount, ObjectMeta, TotalSize, ValidationIssues
@@ -54,6 +54,8 @@ def _compress_arg(compress: Any) -> int:
     """A bool or CompressMode (or its value string) as the C library's mode."""
     if isinstance(compress, bool):
         return _udos.COMPRESS_YES if compress else _udos.COMPRESS_NO
+    if isinstance(compress, Enum) and not isinstance(compress, CompressMode):
+        compress = compress.value  # disk_objectstore.CompressMode and the like
     if isinstance(compress, str):
         try:
             compress = CompressMode(compress)
@@ -770,6 +772,26 @@ class Container:  # pylint: disable=too-many-public-methods
             raise InconsistentContent(
                 f"{result['corrupt']} loose object(s) do not match their hash key and were not packed"
             )
+
+    @contextmanager
+    def lock_pack(self, pack_id: str, allow_repack_pack: bool = False) -> Iterator[BinaryIO]:  # pylint: disable=unused-argument
+        """Hold the container's pack-writer lock; yield pack ``pack_id`` opened for reading.
+
+        As in disk-objectstore, entering the block means the lock is held and no
+        other process can pack or repack until it is left; a second taker fails
+        at once with ``LockedError`` (a ``ModificationNotAllowed``). Unlike
+        disk-objectstore, udos locks the whole pack writer (not one pack) and the
+        yielded handle is read-only: bytes appended by hand to a udos pack would
+        not be indexed. A missing pack raises ``FileNotFoundError``.
+        """
+        pack_path = self._get_pack_path_from_pack_id(pack_id)
+        store = self._st_for_pack()
+        store.lock_writer()
+        try:
+            with open(pack_path, 'rb') as handle:
+                yield handle
+        finally:
+            store.unlock_writer()
 
     def clean_storage(self, vacuum: bool = False) -> None:  # pylint: disable=unused-argument
         """Remove loose files whose object is safely packed (packed copy checked first).

@@ -6,7 +6,7 @@ import hashlib
 import zlib
 from enum import Enum
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Optional, Sequence
+from typing import Any, BinaryIO, Callable, Iterator, Optional, Sequence
 
 __all__ = (
     'CompressMode',
@@ -236,6 +236,17 @@ class LazyLooseStream:
     def read(self, size: int = -1) -> bytes:
         """Read up to ``size`` bytes (all the rest if negative)."""
         return self._open().read(size)
+
+    def readline(self, size: int = -1) -> bytes:
+        """One line, with its ``b'\\n'`` (at most ``size`` bytes if not negative)."""
+        return self._open().readline(size)
+
+    def readlines(self, hint: int = -1) -> list:
+        """The remaining lines (stopping once ``hint`` bytes are read, if positive)."""
+        return self._open().readlines(hint)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._open())
 
     def seek(self, target: int, whence: int = 0) -> int:
         """Move to a position (whence 0, 1 or 2)."""
