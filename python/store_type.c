@@ -1922,22 +1922,28 @@ static PyObject *store_list_all(udos_py_store *s, PyObject *args, PyObject *kw)
 	return res;
 }
 
-static PyObject *store_lock_writer(udos_py_store *s, PyObject *unused)
+/* lock_writer / unlock_writer: the same call with the GIL released */
+static PyObject *writer_lock_call(udos_py_store *s, int (*fn)(udos_store *))
 {
 	int rc;
 
-	(void)unused;
 	if (udos_py_store_take(s) < 0)
 		return NULL;
 	udos_py_lock(s->wlock);
 	Py_BEGIN_ALLOW_THREADS
-	rc = udos_store_lock_writer(s->st);
+	rc = fn(s->st);
 	Py_END_ALLOW_THREADS
 	PyThread_release_lock(s->wlock);
 	udos_py_store_drop(s);
 	if (rc < 0)
 		return udos_py_raise(rc, NULL);
 	Py_RETURN_NONE;
+}
+
+static PyObject *store_lock_writer(udos_py_store *s, PyObject *unused)
+{
+	(void)unused;
+	return writer_lock_call(s, udos_store_lock_writer);
 }
 
 static const char backup_doc[] =
@@ -1995,20 +2001,8 @@ static PyObject *store_backup(udos_py_store *s, PyObject *args, PyObject *kw)
 
 static PyObject *store_unlock_writer(udos_py_store *s, PyObject *unused)
 {
-	int rc;
-
 	(void)unused;
-	if (udos_py_store_take(s) < 0)
-		return NULL;
-	udos_py_lock(s->wlock);
-	Py_BEGIN_ALLOW_THREADS
-	rc = udos_store_unlock_writer(s->st);
-	Py_END_ALLOW_THREADS
-	PyThread_release_lock(s->wlock);
-	udos_py_store_drop(s);
-	if (rc < 0)
-		return udos_py_raise(rc, NULL);
-	Py_RETURN_NONE;
+	return writer_lock_call(s, udos_store_unlock_writer);
 }
 
 static PyObject *store_enter(PyObject *self, PyObject *unused)

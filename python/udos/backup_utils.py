@@ -41,6 +41,7 @@ LOGGER = BASE_LOGGER.getChild('backup_utils')
 __all__ = ('BackupError', 'BackupManager', 'backup_container', 'split_remote_and_path')
 
 _FOLDER_GLOB = 'backup_*_*'
+_SUFFIX_CHARS = string.digits + string.ascii_lowercase
 _LAST_LINK = 'last-backup'
 _LIVE = 'live-backup'
 
@@ -157,13 +158,22 @@ class BackupManager:
         return out.splitlines()
 
     def _sorted_backup_folders(self) -> list[str]:
-        """Backup folders oldest first. Names sort by their UTC second; within one second the
-        folder ``last-backup`` points to is the newest (disk-objectstore sorts by name alone,
-        so two backups in one second could lose the newer one to ``keep``)."""
-        folders = self.get_existing_backup_folders()
-        ok, target = self.run_cmd(['readlink', str(self.path / _LAST_LINK)])
-        last = target.strip() if ok else ''
-        return sorted(folders, key=lambda f: (Path(f).name.split('_')[1], Path(f).name == last, f))
+        """Backup folders oldest first: by name (see ``_new_folder_name``)."""
+        return sorted(self.get_existing_backup_folders(), key=lambda f: Path(f).name)
+
+    def _new_folder_name(self) -> str:
+        """``backup_<UTC second>_<4 random chars>``, as disk-objectstore names them, but
+        sorting after every existing folder: within one second the random part is drawn
+        above the largest one there (disk-objectstore draws it freely, so ``keep`` could
+        delete the newest of two backups made in the same second)."""
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%d%H%M%S')
+        same = [Path(f).name.split('_')[2] for f in self.get_existing_backup_folders()
+                if Path(f).name.split('_')[1] == stamp]
+        above = max(same, default='')
+        tail = [c for c in _SUFFIX_CHARS if not above or c > above[0]]
+        if not tail:
+            raise BackupError(f'too many backups within the second {stamp}')
+        return f"backup_{stamp}_{random.choice(tail)}{''.join(random.choices(_SUFFIX_CHARS, k=3))}"
 
     def get_last_backup_folder(self) -> Optional[Path]:
         """The newest backup folder, None if there is none."""
@@ -191,8 +201,7 @@ class BackupManager:
         else:
             LOGGER.info("Couldn't find a previous backup to increment from.")
         backup_func(live, last)
-        stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%d%H%M%S')
-        name = f"backup_{stamp}_{''.join(random.choices(string.ascii_lowercase + string.digits, k=4))}"
+        name = self._new_folder_name()
         if not self.run_cmd(['mv', str(live), str(self.path / name)])[0]:
             raise BackupError(f"Failed to move '{live}' to '{self.path / name}'")
         LOGGER.info("Backup moved from '%s' to '%s'.", live, self.path / name)
