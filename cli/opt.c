@@ -97,6 +97,8 @@ static int parse_long(const struct opt_cmd *c, void *args, int i, int argc,
 	}
 	if (eq)
 		return set_value(c, o, args, eq + 1, argv[i]) ? -1 : 1;
+	if (o->type == OPT_OPTSTR)
+		return set_value(c, o, args, "", argv[i]) ? -1 : 1;
 	if (i + 1 >= argc) {
 		opt_usage_error(c, "option requires an argument", argv[i]);
 		return -1;
@@ -191,6 +193,9 @@ void opt_print_help(const struct opt_cmd *c)
 		if (o->type == OPT_STR && n > 0 && (size_t)n < sizeof(left))
 			snprintf(left + n, sizeof(left) - (size_t)n, " %s",
 				 o->choices ? o->choices : o->arg);
+		if (o->type == OPT_OPTSTR && n > 0 && (size_t)n < sizeof(left))
+			snprintf(left + n, sizeof(left) - (size_t)n, "[=%s]",
+				 o->arg);
 		if (strlen(left) > 26)
 			printf("  %s\n  %-26s  %s\n", left, "", o->help);
 		else

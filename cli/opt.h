@@ -8,6 +8,8 @@ enum opt_type {
 	OPT_END = 0,
 	OPT_BOOL, /* bool at `off`; set to true */
 	OPT_STR,  /* const char * at `off`; takes an argument */
+	OPT_OPTSTR, /* const char * at `off`: "" when given bare, VALUE when
+		       given as --name=VALUE (never the next argument) */
 };
 
 struct opt {
@@ -21,6 +23,14 @@ struct opt {
 };
 
 #define OPT_END_MARK { 0, NULL, OPT_END, 0, NULL, NULL, NULL }
+
+/* --wait[=SECONDS] of the commands that write packs or the index: the
+ * args struct `type` has `const char *wait`, which the command hands to
+ * cli->wait before cli_open_store */
+#define OPT_WAIT(type)                                                      \
+	{ 0, "wait", OPT_OPTSTR, offsetof(type, wait), "SECONDS", NULL,     \
+	  "if another process writes packs, wait for it (at most SECONDS; "  \
+	  "default: fail at once)" }
 
 struct opt_cmd {
 	const char *name;     /* "add" */

@@ -102,7 +102,7 @@ int udos_object_resolve(udos_oid *out, size_t *n_out, udos_store *st,
 		*n_out = 0;
 	hexsz = 2 * st->digest_size;
 	if (len > hexsz || memchr(hex, '\0', len))
-		return udos__err(-EINVAL, "malformed id '%.*s'",
+		return udos__err(-EINVAL, "malformed hash '%.*s'",
 				 (int)(len < 70 ? len : 70), hex);
 	if (len < UDOS_OID_MIN_PREFIX)
 		return udos__err(-EINVAL, "id prefix '%.*s' is too short "
@@ -112,7 +112,7 @@ int udos_object_resolve(udos_oid *out, size_t *n_out, udos_store *st,
 		int v = hexval(hex[i]);
 
 		if (v < 0)
-			return udos__err(-EINVAL, "malformed id '%.*s'",
+			return udos__err(-EINVAL, "malformed hash '%.*s'",
 					 (int)len, hex);
 		low[i] = "0123456789abcdef"[v];
 		m.key[i / 2] |= (uint8_t)(i & 1 ? v : v << 4);
