@@ -159,7 +159,8 @@ int cmd_optimize(struct cli *cli, int argc, char **argv)
 						   mid.s.packed_stored_size);
 	if (repack) {
 		progress_init(&prog, "repacking", "objects", cli->quiet);
-		ro.compress = cli_compress_mode(a.compress);
+		if (a.compress) /* else keep each record's codec */
+			ro.compress = cli_compress_mode(a.compress);
 		ro.progress = progress_cb;
 		ro.ctx = &prog;
 		rc = udos_store_repack(cli->st, &ro);

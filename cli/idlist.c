@@ -73,7 +73,10 @@ int idlist_push(struct cli *cli, struct idlist *l, const char *s, size_t len)
 		l->v = nv;
 		l->cap = ncap;
 	}
-	if (l->resolve_in && len < 2 * l->dsz && !memchr(s, '\0', len)) {
+	/* a SHA-1 id given to a SHA-256 container is a wrong id (malformed),
+	 * not a prefix */
+	if (l->resolve_in && len < 2 * l->dsz && len != UDOS_OID_HEXSZ_SHA1 &&
+	    !memchr(s, '\0', len)) {
 		rc = resolve(cli, l, &l->v[l->n], s, len);
 		if (rc)
 			return rc == 1 ? 0 : rc;

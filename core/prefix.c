@@ -104,10 +104,6 @@ int udos_object_resolve(udos_oid *out, size_t *n_out, udos_store *st,
 	if (len > hexsz || memchr(hex, '\0', len))
 		return udos__err(-EINVAL, "malformed hash '%.*s'",
 				 (int)(len < 70 ? len : 70), hex);
-	if (len < UDOS_OID_MIN_PREFIX)
-		return udos__err(-EINVAL, "id prefix '%.*s' is too short "
-				 "(at least %d hex digits)", (int)len, hex,
-				 UDOS_OID_MIN_PREFIX);
 	for (i = 0; i < len; i++) {
 		int v = hexval(hex[i]);
 
@@ -118,6 +114,10 @@ int udos_object_resolve(udos_oid *out, size_t *n_out, udos_store *st,
 		m.key[i / 2] |= (uint8_t)(i & 1 ? v : v << 4);
 	}
 	low[len] = '\0';
+	if (len < UDOS_OID_MIN_PREFIX)
+		return udos__err(-EINVAL, "id prefix '%.*s' is too short (at "
+				 "least %d hex digits)", (int)len, hex,
+				 UDOS_OID_MIN_PREFIX);
 	rc = scan_index(&m, st);
 	if (rc == 0)
 		rc = udos__loose_walk_prefix(st, low, loose_cb, &m);
