@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* "ambiguous id prefix 'P' matches N objects: ID ID ..." on one line */
+/* "ambiguous id prefix (N objects: ID ID ...) 'P'" on one line */
 static int ambiguous(struct cli *cli, const udos_oid *cand, size_t shown,
 		     size_t n, const char *s, size_t len)
 {
