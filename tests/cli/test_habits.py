@@ -460,3 +460,20 @@ def test_delete_while_a_packer_runs(udos, holder):
     assert udos("cat", hp[0]).returncode == 1
     assert udos.cat(hp[1]) == content(files[3])
     assert udos("validate").returncode == 0
+
+
+def test_clean_and_optimize_progress_on_a_tty(udos):
+    from test_progress import run_with_tty_stderr
+    udos.add("--to", "loose", *include_files(30, start=60))
+    udos.ok("pack", "--no-clean")
+    p, err = run_with_tty_stderr(["-C", udos.store, "clean"])
+    assert p.returncode == 0, err
+    assert b"cleaning: " in err and err.endswith(b"\r\x1b[K")
+    assert p.stdout.startswith(b"removed 30 loose copies")
+    udos.add("--to", "loose", *include_files(10, start=90))
+    p, err = run_with_tty_stderr(["-C", udos.store, "optimize"])
+    assert p.returncode == 0, err
+    assert b"packing: " in err and b"cleaning: " in err
+    assert p.stdout.startswith(b"packed 10 objects")
+    # piped: no progress
+    assert b"\r" not in udos.ok("clean").stderr
