@@ -575,7 +575,8 @@ static int take_lock(udos_store *st)
 	char pidbuf[32];
 	int fd, len;
 
-	fd = openat(st->dirfd, UDOS__LOCK_NAME, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	fd = openat(st->dirfd, UDOS__LOCK_NAME, O_RDWR | O_CREAT | O_CLOEXEC,
+		    0644);
 	if (fd < 0)
 		return udos__err(-errno, "cannot open '%s/%s': %s", st->path,
 				 UDOS__LOCK_NAME, udos_strerror(-errno));

@@ -205,6 +205,9 @@ void udos__oidset_release(udos__oidset *s);
 
 /* ---- oid.c -------------------------------------------------------------- */
 
+/* the value of a hex digit of either case, -1 for anything else */
+int udos__hexval(char c);
+
 /* loose path relative to the container: "loose/ab/cdef..." for prefix 2,
  * named by the store's hex (40 or 64 digits) */
 void udos__loose_relpath(char *out, size_t cap, const udos_store *st,

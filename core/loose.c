@@ -289,15 +289,6 @@ int udos_add_loose_fd(udos_oid *out, bool *new_out, udos_store *st, int fd,
 	return udos_add_loose_cb(out, new_out, st, udos__fd_read, &fd, flags);
 }
 
-static bool all_hex(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') ||
-		      (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return s[n] == '\0';
-}
-
 /* n lowercase hex digits (what may follow them does not matter) */
 static bool all_hex_n(const char *s, size_t n)
 {
@@ -306,6 +297,12 @@ static bool all_hex_n(const char *s, size_t n)
 		      (s[i] >= 'a' && s[i] <= 'f')))
 			return false;
 	return true;
+}
+
+/* exactly n lowercase hex digits */
+static bool all_hex(const char *s, size_t n)
+{
+	return all_hex_n(s, n) && s[n] == '\0';
 }
 
 static int walk_dir(udos_store *st, const char *reldir, const char *prefix,

@@ -64,14 +64,6 @@ static int cmp_oid(const void *a, const void *b)
 	return udos_oid_cmp(a, b);
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (char)(c | 0x20);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 static int scan_index(struct match *m, udos_store *st)
 {
 	int rc;
@@ -105,7 +97,7 @@ int udos_object_resolve(udos_oid *out, size_t *n_out, udos_store *st,
 		return udos__err(-EINVAL, "malformed hash '%.*s'",
 				 (int)(len < 70 ? len : 70), hex);
 	for (i = 0; i < len; i++) {
-		int v = hexval(hex[i]);
+		int v = udos__hexval(hex[i]);
 
 		if (v < 0)
 			return udos__err(-EINVAL, "malformed hash '%.*s'",
