@@ -116,7 +116,8 @@ int udos_object_resolve(udos_oid *out, size_t *n_out, udos_store *st,
 	if (rc < 0)
 		goto done;
 	/* packed and loose (not yet cleaned) copies of one id count once */
-	qsort(m.v, m.n, sizeof(*m.v), cmp_oid);
+	if (m.n > 1)
+		qsort(m.v, m.n, sizeof(*m.v), cmp_oid);
 	for (i = k = 0; i < m.n; i++)
 		if (!k || udos_oid_cmp(&m.v[k - 1], &m.v[i]))
 			m.v[k++] = m.v[i];
