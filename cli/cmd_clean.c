@@ -28,7 +28,7 @@ static const struct opt clean_opts[] = {
 #undef A
 
 static const struct opt_cmd clean_cmd = {
-	"clean", "[--dry-run] [--vacuum] [--json]",
+	"clean", "[--dry-run] [--vacuum] [--json] [--wait[=SECONDS]]",
 	"Remove the loose copies of objects that are packed.",
 	"A loose file goes only once its object's packed record has been read\n"
 	"back and found intact (XXH3 of its stored bytes): no object loses its\n"

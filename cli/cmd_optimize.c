@@ -30,7 +30,9 @@ static const struct opt optimize_opts[] = {
 #undef A
 
 static const struct opt_cmd optimize_cmd = {
-	"optimize", "[--compress auto|yes|no|keep] [--no-vacuum] [--json]",
+	"optimize",
+	"[--compress auto|yes|no|keep] [--no-vacuum] [--json] "
+	"[--wait[=SECONDS]]",
 	"Pack every loose object, repack, clean and compact the index.",
 	"In order: loose objects are packed (as 'udos pack'); packs are\n"
 	"rewritten (as 'udos repack') when they hold bytes no object uses\n"

@@ -29,8 +29,7 @@ struct opt {
  * cli->wait before cli_open_store */
 #define OPT_WAIT(type)                                                      \
 	{ 0, "wait", OPT_OPTSTR, offsetof(type, wait), "SECONDS", NULL,     \
-	  "if another process writes packs, wait for it (at most SECONDS; "  \
-	  "default: fail at once)" }
+	  "wait for another process's pack writer (at most SECONDS)" }
 
 struct opt_cmd {
 	const char *name;     /* "add" */
