@@ -45,6 +45,9 @@ struct cli {
 	const char *dir; /* -C, else $UDOS_CONTAINER, else "." */
 	bool quiet;
 	int mode;
+	/* --wait[=SECONDS] (OPT_WAIT), NULL without: a CMD_WRITE_STORE open
+	 * then queues behind the holder of the writer lock */
+	const char *wait;
 	udos_store *st;
 };
 
@@ -59,7 +62,9 @@ void cli_usage(FILE *f);
 extern const char cli_exit_status[];
 
 /* Open cli->dir per cli->mode; on failure print the reason and return
- * EXIT_STORE (so `return cli_open_store(cli)` style works: 0 = opened). */
+ * EXIT_STORE (EXIT_USAGE for a bad --wait value), so `return
+ * cli_open_store(cli)` style works: 0 = opened. With cli->wait, a writer
+ * lock held elsewhere is waited for, saying whom for on stderr. */
 int cli_open_store(struct cli *cli);
 
 /*
@@ -93,14 +98,20 @@ void cli_msg(const struct cli *cli, const char *problem, const char *subject);
 int cli_compress_mode(const char *s);
 
 int cmd_add(struct cli *cli, int argc, char **argv);
+/* `udos add -` (cli/add_stdin.c): standard input as one object, loose or
+ * packed (compress: enum udos_compress); prints its id, or with json
+ * {hash, size, path, stored}. Returns the exit status. */
+int add_stdin(struct cli *cli, bool to_loose, int compress, bool json);
 int cmd_backup(struct cli *cli, int argc, char **argv);
 int cmd_cat(struct cli *cli, int argc, char **argv);
+int cmd_clean(struct cli *cli, int argc, char **argv);
 int cmd_delete(struct cli *cli, int argc, char **argv);
 int cmd_export(struct cli *cli, int argc, char **argv);
 int cmd_help(struct cli *cli, int argc, char **argv);
 int cmd_import(struct cli *cli, int argc, char **argv);
 int cmd_init(struct cli *cli, int argc, char **argv);
 int cmd_ls(struct cli *cli, int argc, char **argv);
+int cmd_optimize(struct cli *cli, int argc, char **argv);
 int cmd_pack(struct cli *cli, int argc, char **argv);
 int cmd_repack(struct cli *cli, int argc, char **argv);
 int cmd_repair(struct cli *cli, int argc, char **argv);

@@ -26,6 +26,7 @@ struct add_args {
 	bool nul;
 	bool json;
 	bool follow;
+	const char *wait;
 };
 
 #define A(f) offsetof(struct add_args, f)
@@ -48,6 +49,7 @@ static const struct opt add_opts[] = {
 	  "how files are read (default: auto)" },
 	{ 0, "max-inflight", OPT_SIZE, A(max_inflight), "SIZE", NULL,
 	  "memory cap for data in flight (default: 256M)" },
+	OPT_WAIT(struct add_args),
 	OPT_END_MARK
 };
 #undef A
@@ -75,7 +77,10 @@ static const struct opt_cmd add_cmd = {
 	"then 1. A store error (disk full, locked, corrupt) stops the run with\n"
 	"exit status 3; every line printed before it stays valid.\n\n"
 	"Progress is shown on stderr when it is a terminal; a summary line\n"
-	"follows at the end (both silenced by -q).\n",
+	"follows at the end (both silenced by -q).\n\n"
+	"'udos add -' stores standard input as one object, streamed with\n"
+	"bounded memory, and prints its id alone (as `git hash-object -w\n"
+	"--stdin`) once it is durable.\n",
 	add_opts,
 };
 
@@ -658,6 +663,10 @@ int cmd_add(struct cli *cli, int argc, char **argv)
 		return opt_usage_error(&add_cmd, "nothing to add", NULL);
 	if (a.nul && !a.files_from)
 		return opt_usage_error(&add_cmd, "-0 needs --files-from", NULL);
+	for (int i = 0; i < n; i++)
+		if (!strcmp(argv[i], "-") && (n > 1 || a.files_from))
+			return opt_usage_error(&add_cmd, "standard input ('-') "
+					       "is added alone", NULL);
 	io.max_inflight = a.max_inflight;
 	io.target = strcmp(a.to, "loose") ? UDOS_INGEST_TO_PACK
 					   : UDOS_INGEST_TO_LOOSE;
@@ -667,9 +676,13 @@ int cmd_add(struct cli *cli, int argc, char **argv)
 
 	if (io.target == UDOS_INGEST_TO_LOOSE)
 		cli->mode = CMD_READ_STORE; /* loose writes take no lock */
+	cli->wait = a.wait;
 	rc = cli_open_store(cli);
 	if (rc)
 		return rc;
+	if (n == 1 && !strcmp(argv[0], "-"))
+		return add_stdin(cli, io.target == UDOS_INGEST_TO_LOOSE,
+				 io.compress, a.json);
 
 	s = calloc(1, sizeof(*s));
 	if (!s) {

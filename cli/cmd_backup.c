@@ -10,12 +10,14 @@
 
 struct backup_args {
 	bool json;
+	const char *wait;
 };
 
 #define A(f) offsetof(struct backup_args, f)
 static const struct opt backup_opts[] = {
 	{ 0, "json", OPT_BOOL, A(json), NULL, NULL,
 	  "print the counts as one JSON object" },
+	OPT_WAIT(struct backup_args),
 	OPT_END_MARK
 };
 #undef A
@@ -54,6 +56,7 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 		return opt_usage_error(&backup_cmd, n ? "one DEST only"
 						      : "missing DEST",
 				       n ? argv[1] : NULL);
+	cli->wait = a.wait;
 	rc = cli_open_store(cli);
 	if (rc)
 		return rc;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "idlist.h"
 #include "opt.h"
 
 struct cat_args {
@@ -18,10 +19,11 @@ static const struct opt cat_opts[] = { OPT_END_MARK };
 static const struct opt_cmd cat_cmd = {
 	"cat", "HASH...", "Write the content of each object to stdout, in order.",
 	"Content is hashed while it is streamed: a corrupt object fails with\n"
-	"exit status 3. An id has 64 hex digits (40 in a sha1 container).\n"
-	"A malformed id is a usage error (2) and nothing is\n"
-	"printed; a missing object is reported, the others are still written,\n"
-	"and the exit status is 1.\n",
+	"exit status 3. An id has 64 hex digits (40 in a sha1 container), or\n"
+	"is a unique prefix of at least 8. A malformed id, a shorter prefix or\n"
+	"one that matches several objects (they are listed) is a usage error\n"
+	"(2) and nothing is printed; a missing object is reported, the others\n"
+	"are still written, and the exit status is 1.\n",
 	cat_opts,
 };
 
@@ -76,9 +78,9 @@ static int cat_one(struct cli *cli, const udos_oid *oid, const char *hex,
 int cmd_cat(struct cli *cli, int argc, char **argv)
 {
 	struct cat_args a = { 0 };
-	udos_oid *oids;
-	size_t blen = 1 << 20;
-	char *buf;
+	struct idlist l = { 0 };
+	size_t blen = 1 << 20, k;
+	char *buf = NULL;
 	int n, i, rc, ret = 0;
 
 	n = opt_parse(&cat_cmd, &a, argc, argv);
@@ -93,31 +95,28 @@ int cmd_cat(struct cli *cli, int argc, char **argv)
 	rc = cli_open_store(cli);
 	if (rc)
 		return rc;
-	oids = calloc((size_t)n, sizeof(*oids));
-	if (!oids)
-		return cli_err(cli, -ENOMEM, NULL);
-	for (i = 0; i < n; i++) {
-		rc = cli_parse_oid(cli, &oids[i], argv[i], strlen(argv[i]));
-		if (rc) {
-			free(oids);
-			return rc;
-		}
+	l.dsz = udos_store_digest_size(cli->st);
+	l.resolve_in = cli->st;
+	for (i = 0; i < n && !rc; i++)
+		rc = idlist_push(cli, &l, argv[i], strlen(argv[i]));
+	if (!rc) {
+		buf = malloc(blen);
+		if (!buf)
+			rc = cli_err(cli, -ENOMEM, NULL);
 	}
-	buf = malloc(blen);
-	if (!buf) {
-		free(oids);
-		return cli_err(cli, -ENOMEM, NULL);
-	}
-	for (i = 0; i < n; i++) {
-		rc = cat_one(cli, &oids[i], argv[i], buf, blen);
-		if (rc == EXIT_STORE) {
+	if (l.missing)
+		ret = EXIT_NO;
+	for (k = 0; !rc && k < l.n; k++) {
+		char hex[UDOS_OID_HEXSZ + 1];
+
+		rc = cat_one(cli, &l.v[k], cli_fmt_oid(cli, hex, &l.v[k]), buf,
+			     blen);
+		if (rc == EXIT_NO)
 			ret = rc;
-			break;
-		}
-		if (rc)
-			ret = rc;
+		if (rc != EXIT_STORE)
+			rc = 0;
 	}
 	free(buf);
-	free(oids);
-	return ret;
+	free(l.v);
+	return rc ? rc : ret;
 }

@@ -11,21 +11,27 @@
 
 struct delete_args {
 	const char *files_from;
+	const char *wait;
 };
 
 static const struct opt delete_opts[] = {
 	{ 0, "files-from", OPT_STR, offsetof(struct delete_args, files_from),
 	  "FILE|-", NULL, "also delete the ids listed in FILE, one a line" },
+	OPT_WAIT(struct delete_args),
 	OPT_END_MARK
 };
 
 static const struct opt_cmd delete_cmd = {
 	"delete", "HASH... | --files-from FILE",
 	"Delete objects: their loose file and/or index entry.",
-	"Space in packs comes back with 'udos repack'. Every id is checked\n"
-	"first: a malformed one is a usage error (2) and nothing is deleted.\n"
-	"A missing object is reported, the others are still deleted, and the\n"
-	"exit status is 1. Takes the pack-writer lock.\n",
+	"Space in packs comes back with 'udos repack'. An id may be a unique\n"
+	"prefix of at least 8 hex digits. Every id is checked first: a\n"
+	"malformed one, a shorter prefix or an ambiguous one is a usage error\n"
+	"(2) and nothing is deleted. A missing object is reported, the others\n"
+	"are still deleted, and the exit status is 1. Deleting a packed object\n"
+	"takes the pack-writer lock; loose-only objects are deleted while\n"
+	"another process packs (an object that process has already copied\n"
+	"into a pack stays there, packed).\n",
 	delete_opts,
 };
 
@@ -45,9 +51,15 @@ int cmd_delete(struct cli *cli, int argc, char **argv)
 		return opt_usage_error(&delete_cmd, "missing HASH", NULL);
 	/* ids are as long as the container says: open, then check them all
 	 * before deleting anything */
+	cli->wait = a.wait;
+	if (!a.wait)
+		cli->mode = CMD_READ_STORE; /* the lock only for packed ids,
+					       taken by the first of them */
 	rc = cli_open_store(cli);
-	if (!rc)
+	if (!rc) {
 		l.dsz = udos_store_digest_size(cli->st);
+		l.resolve_in = cli->st;
+	}
 	for (i = 0; i < n && !rc; i++)
 		rc = idlist_push(cli, &l, argv[i], strlen(argv[i]));
 	if (!rc && a.files_from)
@@ -66,5 +78,7 @@ int cmd_delete(struct cli *cli, int argc, char **argv)
 		}
 	}
 	free(l.v);
+	if (l.missing)
+		ret = EXIT_NO;
 	return rc ? rc : ret;
 }

@@ -10,6 +10,7 @@
 
 static const struct opt import_opts[] = {
 	TRANSFER_OPTS,
+	OPT_WAIT(struct transfer_args),
 	OPT_END_MARK
 };
 
@@ -43,6 +44,7 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 		return EXIT_USAGE;
 	if (n < 1)
 		return opt_usage_error(&import_cmd, "missing SRC", NULL);
+	cli->wait = a.wait;
 	rc = cli_open_store(cli);
 	if (rc)
 		return rc;

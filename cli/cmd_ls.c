@@ -3,7 +3,10 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "idlist.h"
 #include "opt.h"
 #include "output.h"
 
@@ -29,9 +32,12 @@ static const struct opt ls_opts[] = {
 #undef A
 
 static const struct opt_cmd ls_cmd = {
-	"ls", "[--loose|--packed] [-l] [--json]",
+	"ls", "[--loose|--packed] [-l] [--json] [HASH...]",
 	"List the objects, one id per line: packed ones first (in id order),\n"
 	"then loose ones that are not also packed.",
+	"With HASH arguments (full ids or unique prefixes of at least 8 hex\n"
+	"digits, as 'udos cat' takes them) only those objects are listed, in\n"
+	"the order given; a missing one is reported and the exit status is 1.\n\n"
 	"-l prints '<hash> <size> <loose|packed> <codec> <stored size>' in\n"
 	"aligned columns. --json prints JSON lines (not an array, so that the\n"
 	"output streams), one per object:\n"
@@ -75,6 +81,36 @@ static int ls_one(void *ctx, const udos_oid *oid, const udos_meta *m)
 	return ferror(stdout) ? -1 : 0;
 }
 
+/* ls HASH...: the objects named, in order */
+static int ls_named(struct cli *cli, struct ls_args *a, char **argv, int n)
+{
+	struct idlist l = { .dsz = udos_store_digest_size(cli->st),
+			    .resolve_in = cli->st };
+	int i, rc = 0, ret = 0;
+	size_t k;
+
+	for (i = 0; i < n && !rc; i++)
+		rc = idlist_push(cli, &l, argv[i], strlen(argv[i]));
+	for (k = 0; !rc && k < l.n; k++) {
+		char hex[UDOS_OID_HEXSZ + 1];
+		udos_meta m;
+		int src = udos_object_stat(&m, cli->st, &l.v[k]);
+
+		if (src == UDOS_ENOTFOUND) {
+			cli_msg(cli, "not found", cli_fmt_oid(cli, hex, &l.v[k]));
+			ret = EXIT_NO;
+		} else if (src < 0) {
+			rc = cli_err(cli, src, cli_fmt_oid(cli, hex, &l.v[k]));
+		} else if (ls_one(a, &l.v[k], &m) < 0) {
+			rc = EXIT_STORE; /* stdout closed: main reports it */
+		}
+	}
+	free(l.v);
+	if (l.missing && !ret)
+		ret = EXIT_NO;
+	return rc ? rc : ret;
+}
+
 int cmd_ls(struct cli *cli, int argc, char **argv)
 {
 	struct ls_args a = { 0 };
@@ -86,8 +122,6 @@ int cmd_ls(struct cli *cli, int argc, char **argv)
 		return EXIT_OK;
 	if (n < 0)
 		return EXIT_USAGE;
-	if (n > 0)
-		return opt_usage_error(&ls_cmd, "unexpected argument", argv[0]);
 	if (a.loose)
 		flags |= UDOS_FOREACH_LOOSE;
 	if (a.packed)
@@ -98,6 +132,8 @@ int cmd_ls(struct cli *cli, int argc, char **argv)
 	if (rc)
 		return rc;
 	a.cli = cli;
+	if (n > 0)
+		return ls_named(cli, &a, argv, n);
 	rc = udos_store_foreach(cli->st, flags, ls_one, &a);
 	if (rc == -1 && ferror(stdout))
 		return EXIT_STORE; /* stdout closed: main reports it */

@@ -11,6 +11,7 @@ struct pack_args {
 	const char *compress;
 	bool no_clean;
 	bool json;
+	const char *wait;
 };
 
 #define A(f) offsetof(struct pack_args, f)
@@ -21,6 +22,7 @@ static const struct opt pack_opts[] = {
 	  "keep the loose copies of packed objects" },
 	{ 0, "json", OPT_BOOL, A(json), NULL, NULL,
 	  "print the summary as one JSON object" },
+	OPT_WAIT(struct pack_args),
 	OPT_END_MARK
 };
 #undef A
@@ -54,6 +56,7 @@ int cmd_pack(struct cli *cli, int argc, char **argv)
 	if (n > 0)
 		return opt_usage_error(&pack_cmd, "unexpected argument",
 				       argv[0]);
+	cli->wait = a.wait;
 	rc = cli_open_store(cli);
 	if (rc)
 		return rc;

@@ -12,6 +12,7 @@
 struct repack_args {
 	const char *compress;
 	const char *pack;
+	const char *wait;
 };
 
 #define A(f) offsetof(struct repack_args, f)
@@ -20,6 +21,7 @@ static const struct opt repack_opts[] = {
 	  "recompress objects (default: keep each one's codec)" },
 	{ 0, "pack", OPT_STR, A(pack), "ID", NULL,
 	  "only this pack (default: every pack)" },
+	OPT_WAIT(struct repack_args),
 	OPT_END_MARK
 };
 #undef A
@@ -59,6 +61,7 @@ int cmd_repack(struct cli *cli, int argc, char **argv)
 			return opt_usage_error(&repack_cmd, "invalid pack id",
 					       a.pack);
 	}
+	cli->wait = a.wait;
 	rc = cli_open_store(cli);
 	if (rc)
 		return rc;

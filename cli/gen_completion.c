@@ -105,7 +105,7 @@ static void bash_optargs(const char *cmd, const struct opt *o)
 	for (; o->type != OPT_END; o++) {
 		char k;
 
-		if (o->type == OPT_BOOL)
+		if (!opt_takes_arg(o))
 			continue;
 		k = kind_of(o, o->arg ? o->arg : "");
 		fputs("\t", stdout);
@@ -281,7 +281,7 @@ static void zsh_value(const struct opt *o)
 static void zsh_opts(const struct opt *o)
 {
 	for (; o->type != OPT_END; o++) {
-		bool val = o->type != OPT_BOOL;
+		bool val = opt_takes_arg(o);
 
 		fputs("\t\t", stdout);
 		if (o->short_name && o->long_name)

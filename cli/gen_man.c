@@ -63,10 +63,14 @@ static void opt_entry(FILE *f, const struct opt *o)
 		roff_inline(f, o->long_name);
 		fputs("\\fR", f);
 	}
-	if (o->type != OPT_BOOL) {
+	if (opt_takes_arg(o)) {
 		fputs(" \\fI", f);
 		roff_inline(f, o->choices ? o->choices : o->arg);
 		fputs("\\fR", f);
+	} else if (o->type == OPT_OPTSTR) {
+		fputs("[=\\fI", f);
+		roff_inline(f, o->arg);
+		fputs("\\fR]", f);
 	}
 	fputc('\n', f);
 	roff(f, o->help);

@@ -16,12 +16,14 @@ const struct cmd cli_commands[] = {
 	{ "add", cmd_add, CMD_WRITE_STORE, "add files as objects, print their ids" },
 	{ "backup", cmd_backup, CMD_WRITE_STORE, "copy the container elsewhere, incrementally" },
 	{ "cat", cmd_cat, CMD_READ_STORE, "write objects' content to stdout" },
+	{ "clean", cmd_clean, CMD_READ_STORE, "remove loose copies of packed objects" },
 	{ "delete", cmd_delete, CMD_WRITE_STORE, "delete objects" },
 	{ "export", cmd_export, CMD_READ_STORE, "copy objects into another container" },
 	{ "help", cmd_help, CMD_NO_STORE, "show a command's manual page or help" },
 	{ "import", cmd_import, CMD_WRITE_STORE, "copy objects from another container" },
 	{ "init", cmd_init, CMD_NO_STORE, "create a container" },
 	{ "ls", cmd_ls, CMD_READ_STORE, "list objects" },
+	{ "optimize", cmd_optimize, CMD_WRITE_STORE, "pack, clean, repack and compact the index" },
 	{ "pack", cmd_pack, CMD_WRITE_STORE, "move loose objects into packs" },
 	{ "repack", cmd_repack, CMD_WRITE_STORE, "rewrite packs, dropping deleted objects" },
 	{ "repair", cmd_repair, CMD_NO_STORE, "rebuild the index from the packs" },
@@ -98,14 +100,60 @@ int cli_err(const struct cli *cli, int code, const char *subject)
 	return cli_exit_code(code);
 }
 
+static void say_waiting(void *ctx, long pid)
+{
+	const struct cli *cli = ctx;
+	char msg[128];
+
+	if (cli->quiet)
+		return;
+	if (pid > 0)
+		snprintf(msg, sizeof(msg), "waiting for the pack writer "
+			 "(pid %ld) in", pid);
+	else
+		snprintf(msg, sizeof(msg), "waiting for the pack writer in");
+	cli_msg(cli, msg, cli->dir);
+}
+
+/* --wait's value: "" = no limit (-1), else seconds >= 0 */
+static int wait_ms(int64_t *out, const char *s)
+{
+	char *end;
+	double secs;
+
+	*out = -1;
+	if (!s[0])
+		return 0;
+	errno = 0;
+	secs = strtod(s, &end);
+	if (errno || end == s || *end || !(secs >= 0) || secs > 1e9)
+		return -1;
+	*out = (int64_t)(secs * 1000);
+	return 0;
+}
+
 int cli_open_store(struct cli *cli)
 {
 	unsigned flags = cli->mode == CMD_WRITE_STORE ? UDOS_OPEN_WRITER : 0;
+	int64_t ms = 0;
 	int rc;
 
 	if (cli->st || cli->mode == CMD_NO_STORE)
 		return 0;
+	if (cli->wait && wait_ms(&ms, cli->wait) < 0) {
+		cli_msg(cli, "invalid value for --wait (seconds)", cli->wait);
+		return EXIT_USAGE;
+	}
+	if (cli->wait)
+		flags &= ~UDOS_OPEN_WRITER; /* taken below, waiting */
 	rc = udos_store_open(&cli->st, cli->dir, flags);
+	if (rc == 0 && cli->wait && cli->mode == CMD_WRITE_STORE) {
+		rc = udos_store_lock_writer_wait(cli->st, ms, say_waiting, cli);
+		if (rc < 0) {
+			udos_store_close(cli->st);
+			cli->st = NULL;
+		}
+	}
 	if (rc == UDOS_ENOTSTORE || rc == UDOS_EFORMAT) {
 		/* the detail names the path and the cause: "'X' does not
 		 * exist", "'X/config.json' is not valid JSON: ..." */

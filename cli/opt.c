@@ -160,6 +160,8 @@ static int parse_long(const struct opt_cmd *c, void *args, int i, int argc,
 		snprintf(shown, sizeof(shown), "--%.*s", (int)len, name);
 		return set_value(c, o, base, eq + 1, shown) ? -1 : 1;
 	}
+	if (o->type == OPT_OPTSTR)
+		return set_value(c, o, base, "", argv[i]) ? -1 : 1;
 	if (i + 1 >= argc) {
 		opt_usage_error(c, "option requires an argument", argv[i]);
 		return -1;
@@ -272,9 +274,13 @@ void opt_print_list(FILE *f, const struct opt *o)
 		else
 			n = snprintf(left, sizeof(left), "    --%s",
 				     o->long_name);
-		if (o->type != OPT_BOOL && n > 0 && (size_t)n < sizeof(left))
+		if (o->type != OPT_BOOL && o->type != OPT_OPTSTR && n > 0 &&
+		    (size_t)n < sizeof(left))
 			snprintf(left + n, sizeof(left) - (size_t)n, " %s",
 				 o->choices ? o->choices : o->arg);
+		if (o->type == OPT_OPTSTR && n > 0 && (size_t)n < sizeof(left))
+			snprintf(left + n, sizeof(left) - (size_t)n, "[=%s]",
+				 o->arg);
 		if (strlen(left) > 26)
 			fprintf(f, "  %s\n  %-26s  %s\n", left, "", o->help);
 		else

@@ -11,6 +11,8 @@ enum opt_type {
 	OPT_STR,  /* const char * at `off`; takes an argument */
 	OPT_SIZE, /* uint64_t at `off`; takes "512M", "4G"; 0 and a bare
 		   * number below 1 MiB (a forgotten unit) are refused */
+	OPT_OPTSTR, /* const char * at `off`: "" when given bare, VALUE when
+		       given as --name=VALUE (never the next argument) */
 };
 
 struct opt {
@@ -23,7 +25,20 @@ struct opt {
 	const char *help;
 };
 
+/* Does the option take the next argument as its value? (--name VALUE) */
+static inline int opt_takes_arg(const struct opt *o)
+{
+	return o->type != OPT_BOOL && o->type != OPT_OPTSTR;
+}
+
 #define OPT_END_MARK { 0, NULL, OPT_END, 0, NULL, NULL, NULL }
+
+/* --wait[=SECONDS] of the commands that write packs or the index: the
+ * args struct `type` has `const char *wait`, which the command hands to
+ * cli->wait before cli_open_store */
+#define OPT_WAIT(type)                                                      \
+	{ 0, "wait", OPT_OPTSTR, offsetof(type, wait), "SECONDS", NULL,     \
+	  "wait for another process's pack writer (at most SECONDS)" }
 
 struct opt_cmd {
 	const char *name;     /* "add" */

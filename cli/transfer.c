@@ -86,7 +86,7 @@ int transfer_run(struct cli *cli, udos_store *dst, udos_store *src,
 {
 	udos_import_opts io = UDOS_IMPORT_OPTS_INIT;
 	udos_import_result r;
-	struct idlist l = { NULL, 0, 0, udos_store_digest_size(src) };
+	struct idlist l = { .dsz = udos_store_digest_size(src) };
 	struct out o = { cli, a, { 0 }, l.dsz, udos_store_digest_size(dst),
 			 false };
 	int i, rc = 0;

@@ -11,6 +11,7 @@ struct transfer_args {
 	const char *compress;   /* keep|no|yes|auto */
 	const char *files_from; /* FILE or "-", or NULL */
 	bool json;
+	const char *wait;       /* import's --wait */
 };
 
 /* The option specs both commands take (fields of struct transfer_args). */

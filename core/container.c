@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #define CONFIG_NAME "config.json"
-#define LOCK_NAME "writer.lock"
 #define DEFAULT_PACK_TARGET (4ull << 30)
 #define DEFAULT_COMPRESSION "zstd:1"
 #define MAX_CONFIG_SIZE 65536
@@ -576,10 +575,11 @@ static int take_lock(udos_store *st)
 	char pidbuf[32];
 	int fd, len;
 
-	fd = openat(st->dirfd, LOCK_NAME, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	fd = openat(st->dirfd, UDOS__LOCK_NAME, O_RDWR | O_CREAT | O_CLOEXEC,
+		    0644);
 	if (fd < 0)
 		return udos__err(-errno, "cannot open '%s/%s': %s", st->path,
-				 LOCK_NAME, udos_strerror(-errno));
+				 UDOS__LOCK_NAME, udos_strerror(-errno));
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		int e = errno;
 		ssize_t n = udos__pread_full(fd, pidbuf, sizeof(pidbuf) - 1, 0);
@@ -592,7 +592,7 @@ static int take_lock(udos_store *st)
 					 pidbuf[0] ? pidbuf : "unknown",
 					 st->path);
 		return udos__err(-e, "cannot lock '%s/%s': %s", st->path,
-				 LOCK_NAME, udos_strerror(-e));
+				 UDOS__LOCK_NAME, udos_strerror(-e));
 	}
 	/* the pid, synced: after a power cut it still tells that a writer
 	 * was at work (validate then calls what it left residue) */
@@ -618,7 +618,7 @@ int udos__store_last_writer(udos_store *st)
 
 	if (st->lockfd >= 0)
 		return UDOS__WRITER_RUNNING; /* the caller */
-	fd = openat(st->dirfd, LOCK_NAME, O_RDONLY | O_CLOEXEC);
+	fd = openat(st->dirfd, UDOS__LOCK_NAME, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return UDOS__WRITER_UNKNOWN;
 	n = udos__pread_full(fd, buf, sizeof(buf) - 1, 0);

@@ -55,6 +55,8 @@ const char *udos_strerror(int code)
 		return "file changed while being read";
 	case UDOS_EHASH:
 		return "content does not match its hash";
+	case UDOS_EAMBIGUOUS:
+		return "ambiguous id prefix";
 	}
 	if (code < 0 && code > -4096) {
 		/* strerror_r (GNU) may return a static string */

@@ -579,13 +579,25 @@ int udos__index_foreach_raw(udos__index *ix,
 				      const void *val, size_t len),
 			    void *ctx)
 {
+	return udos__index_foreach_from(ix, NULL, 0, fn, ctx);
+}
+
+int udos__index_foreach_from(udos__index *ix, const void *start,
+			     size_t start_len,
+			     int (*fn)(void *ctx, const udos_oid *oid,
+				       const void *val, size_t len),
+			     void *ctx)
+{
 	rocksdb_iterator_t *it = rocksdb_create_iterator(ix->db,
 							 ix->scan_ropts);
 	char *err = NULL;
 	int rc = 0;
 
-	for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it);
-	     rocksdb_iter_next(it)) {
+	if (start)
+		rocksdb_iter_seek(it, start, start_len);
+	else
+		rocksdb_iter_seek_to_first(it);
+	for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
 		size_t klen, vlen;
 		const char *k = rocksdb_iter_key(it, &klen);
 		const char *v = rocksdb_iter_value(it, &vlen);
@@ -631,4 +643,15 @@ int udos__index_foreach(udos__index *ix, udos__index_fn fn, void *ctx)
 	struct decode_ctx d = { fn, ctx };
 
 	return udos__index_foreach_raw(ix, decode_cb, &d);
+}
+
+int udos__index_compact(udos__index *ix)
+{
+	if (!ix->primary)
+		return udos__err(UDOS_EINDEX, "index compaction without the "
+				 "writer lock");
+	/* the whole key range, down to the bottom level: tombstones of
+	 * deleted and repacked ids are dropped, tables rewritten whole */
+	rocksdb_compact_range(ix->db, NULL, 0, NULL, 0);
+	return 0;
 }

@@ -217,6 +217,9 @@ void udos__oidset_release(udos__oidset *s);
 
 /* ---- oid.c -------------------------------------------------------------- */
 
+/* the value of a hex digit of either case, -1 for anything else */
+int udos__hexval(char c);
+
 /* loose path relative to the container: "loose/ab/cdef..." for prefix 2,
  * named by the store's hex (40 or 64 digits) */
 void udos__loose_relpath(char *out, size_t cap, const udos_store *st,
@@ -344,6 +347,15 @@ int udos__index_foreach_raw(udos__index *ix,
 			    int (*fn)(void *ctx, const udos_oid *oid,
 				      const void *val, size_t len),
 			    void *ctx);
+/* The same from the first key >= start[0..start_len) (NULL: the first
+ * key); fn's non-zero return stops the walk and is returned. */
+int udos__index_foreach_from(udos__index *ix, const void *start,
+			     size_t start_len,
+			     int (*fn)(void *ctx, const udos_oid *oid,
+				       const void *val, size_t len),
+			     void *ctx);
+/* Compact the whole index (RocksDB CompactRange); primary only. */
+int udos__index_compact(udos__index *ix);
 
 /* ---- packfile.c: the pack files and their one owner -------------------- */
 
@@ -437,6 +449,8 @@ int udos__store_refresh(udos_store *st);
 int udos__store_refresh_if_stale(udos_store *st);
 /* The writer's path: requires the writer lock (primary index). */
 int udos__store_index_write(udos_store *st, udos__batch *b, bool sync);
+/* the pack writers' lock file: flock'ed, the holder's pid in it */
+#define UDOS__LOCK_NAME "writer.lock"
 /* whether process `pid` exists (sandbox files and writer.lock name theirs) */
 bool udos__pid_running(long pid);
 /* What became of the last writer, from writer.lock: it holds the pid of a
@@ -449,6 +463,12 @@ enum { UDOS__WRITER_CLOSED, UDOS__WRITER_RUNNING, UDOS__WRITER_DIED,
 int udos__store_last_writer(udos_store *st);
 /* Take writer.lock without opening the index (repair, which replaces it). */
 int udos__store_lock_only(udos_store *st);
+
+/* iter.c: regular files directly in folder `rel` of the container: their
+ * count (may be NULL) and bytes; with `recs`, the record files ("N.rec")
+ * go to *recs instead. Adds to what the counters hold. */
+int udos__dir_usage(udos_store *st, const char *rel, uint64_t *count,
+		    uint64_t *bytes, uint64_t *recs);
 
 /* ---- loose.c ------------------------------------------------------------ */
 
@@ -466,6 +486,11 @@ int udos__loose_put(udos_store *st, const udos_oid *oid, const void *data,
  * Sandbox and stray folders are not visited. */
 typedef int (*udos__loose_fn)(void *ctx, const char *rel, const udos_oid *oid);
 int udos__loose_walk(udos_store *st, udos__loose_fn fn, void *ctx);
+/* The same for the one folder that may hold ids starting with `hex`
+ * (NUL-terminated lowercase digits, at least the prefix length): fn sees
+ * every file of loose/<hex[0..prefix len)>/, matching or not. */
+int udos__loose_walk_prefix(udos_store *st, const char *hex,
+			    udos__loose_fn fn, void *ctx);
 /* Open a loose object for reading: fd or UDOS_ENOTFOUND. */
 int udos__loose_open(udos_store *st, const udos_oid *oid);
 

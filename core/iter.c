@@ -103,8 +103,8 @@ static int st_loose(void *ctx, const char *rel, const udos_oid *oid)
 
 /* Regular files directly in a folder: count and bytes. With `recs`, the
  * record files ("N.rec") go to *recs instead. */
-static int dir_usage(udos_store *st, const char *rel, uint64_t *count,
-		     uint64_t *bytes, uint64_t *recs)
+int udos__dir_usage(udos_store *st, const char *rel, uint64_t *count,
+		    uint64_t *bytes, uint64_t *recs)
 {
 	int fd = openat(st->dirfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct dirent *de;
@@ -147,9 +147,10 @@ int udos_store_status(udos_status *out, udos_store *st)
 	if (rc == 0)
 		rc = udos__loose_walk(st, st_loose, &c);
 	if (rc == 0)
-		rc = dir_usage(st, "packs", &out->pack_count,
-			       &out->pack_files_size, &out->index_size);
+		rc = udos__dir_usage(st, "packs", &out->pack_count,
+				     &out->pack_files_size, &out->index_size);
 	if (rc == 0)
-		rc = dir_usage(st, "index", NULL, &out->index_size, NULL);
+		rc = udos__dir_usage(st, "index", NULL, &out->index_size,
+				     NULL);
 	return rc;
 }

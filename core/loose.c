@@ -289,13 +289,20 @@ int udos_add_loose_fd(udos_oid *out, bool *new_out, udos_store *st, int fd,
 	return udos_add_loose_cb(out, new_out, st, udos__fd_read, &fd, flags);
 }
 
-static bool all_hex(const char *s, size_t n)
+/* n lowercase hex digits (what may follow them does not matter) */
+static bool all_hex_n(const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		if (!((s[i] >= '0' && s[i] <= '9') ||
 		      (s[i] >= 'a' && s[i] <= 'f')))
 			return false;
-	return s[n] == '\0';
+	return true;
+}
+
+/* exactly n lowercase hex digits */
+static bool all_hex(const char *s, size_t n)
+{
+	return all_hex_n(s, n) && s[n] == '\0';
 }
 
 static int walk_dir(udos_store *st, const char *reldir, const char *prefix,
@@ -337,6 +344,21 @@ static int walk_dir(udos_store *st, const char *reldir, const char *prefix,
 	}
 	closedir(d);
 	return rc;
+}
+
+int udos__loose_walk_prefix(udos_store *st, const char *hex,
+			    udos__loose_fn fn, void *ctx)
+{
+	int plen = st->info.loose_prefix_len;
+	char rel[32], prefix[16];
+
+	if (plen == 0)
+		return walk_dir(st, "loose", "", fn, ctx);
+	if (strlen(hex) < (size_t)plen || !all_hex_n(hex, (size_t)plen))
+		return udos__err(-EINVAL, "invalid loose prefix '%s'", hex);
+	snprintf(prefix, sizeof(prefix), "%.*s", plen, hex);
+	snprintf(rel, sizeof(rel), "loose/%s", prefix);
+	return walk_dir(st, rel, prefix, fn, ctx);
 }
 
 int udos__loose_walk(udos_store *st, udos__loose_fn fn, void *ctx)

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static int hexval(char c)
+int udos__hexval(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -27,7 +27,8 @@ int udos_oid_parse_sz(udos_oid *out, const char *hex, size_t len,
 				 hex ? hex : "");
 	memset(out, 0, sizeof(*out));
 	for (size_t i = 0; i < digest_size; i++) {
-		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+		int hi = udos__hexval(hex[2 * i]);
+		int lo = udos__hexval(hex[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return udos__err(-EINVAL, "malformed hash '%.*s'",
 					 (int)len, hex);

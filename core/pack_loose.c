@@ -1,13 +1,9 @@
-/* pack_loose.c - the pack command (loose -> pack), and cleaning loose copies
- * that are safely packed. */
+/* pack_loose.c - the pack command (loose -> pack); clean.c then removes the
+ * loose copies. */
 #include "internal.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -116,85 +112,4 @@ int udos_store_pack_loose(udos_pack_result *out, udos_store *st,
 		out->cleaned = (uint64_t)cleaned;
 	}
 	return 0;
-}
-
-/* ---- clean ------------------------------------------------------------- */
-
-struct cl {
-	udos_store *st;
-	int64_t removed;
-};
-
-static int clean_cb(void *ctx, const char *rel, const udos_oid *oid)
-{
-	struct cl *c = ctx;
-	udos__packfile *pf = NULL;
-	struct stat sb;
-	udos__rec l;
-	int kind, rc;
-
-	if (!oid)
-		return 0;
-	rc = udos__store_index_get(&l, c->st, oid);
-	if (rc == UDOS_ENOTFOUND)
-		return 0;
-	if (rc < 0)
-		return rc;
-	/* the packed copy must be readable and intact before the loose one
-	 * goes */
-	rc = udos__packfile_get(&pf, c->st, l.pack_id);
-	if (rc == 0 && fstat(pf->fd, &sb) < 0)
-		rc = -errno;
-	if (rc == 0)
-		rc = udos__record_check(&l, &kind, pf->fd,
-					(uint64_t)sb.st_size, false,
-					c->st->hash_type);
-	udos__packfile_put(pf);
-	if (rc < 0)
-		return 0;
-	if (unlinkat(c->st->dirfd, rel, 0) == 0)
-		c->removed++;
-	else if (errno != ENOENT)
-		return udos__err(-errno, "cannot remove '%s/%s': %s",
-				 c->st->path, rel, udos_strerror(-errno));
-	return 0;
-}
-
-/* sandbox files are named "<pid>-...": those of dead processes are litter */
-static void clean_sandbox(udos_store *st)
-{
-	int fd = openat(st->dirfd, "sandbox", O_RDONLY | O_DIRECTORY |
-					      O_CLOEXEC);
-	struct dirent *de;
-	DIR *d;
-
-	if (fd < 0)
-		return;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return;
-	}
-	while ((de = readdir(d))) {
-		char *end;
-		long pid = strtol(de->d_name, &end, 10);
-		if (de->d_name[0] == '.' || *end != '-' || pid <= 0)
-			continue;
-		if (!udos__pid_running(pid))
-			unlinkat(fd, de->d_name, 0);
-	}
-	closedir(d);
-}
-
-int64_t udos_store_clean(udos_store *st)
-{
-	struct cl c = { st, 0 };
-	int rc;
-
-	UDOS_ASSERT_ARG(st);
-	rc = udos__loose_walk(st, clean_cb, &c);
-	if (rc < 0)
-		return rc;
-	clean_sandbox(st);
-	return c.removed;
 }

@@ -1591,23 +1591,30 @@ static PyObject *store_pack_loose(udos_py_store *s, PyObject *args,
 			     (unsigned long long)out.bytes_out);
 }
 
-static PyObject *store_clean(udos_py_store *s, PyObject *unused)
+static PyObject *store_clean(udos_py_store *s, PyObject *args,
+			     PyObject *kw)
 {
-	int64_t rc;
+	static char *kwlist[] = { "vacuum", NULL };
+	udos_clean_opts co = UDOS_CLEAN_OPTS_INIT;
+	udos_clean_result r;
+	int vacuum = 0, rc;
 
-	(void)unused;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|p", kwlist, &vacuum))
+		return NULL;
+	if (vacuum)
+		co.flags |= UDOS_CLEAN_VACUUM;
 	if (udos_py_store_take(s) < 0)
 		return NULL;
 	udos_py_lock(s->wlock);
 	Py_BEGIN_ALLOW_THREADS
-	rc = udos_store_clean(s->st);
+	rc = udos_store_clean_ex(&r, s->st, &co);
 	udos_store_unlock_writer(s->st);
 	Py_END_ALLOW_THREADS
 	PyThread_release_lock(s->wlock);
 	udos_py_store_drop(s);
 	if (rc < 0)
-		return udos_py_raise((int)rc, NULL);
-	return PyLong_FromLongLong(rc);
+		return udos_py_raise(rc, NULL);
+	return PyLong_FromUnsignedLongLong(r.removed);
 }
 
 PyDoc_STRVAR(delete_doc,
@@ -2042,8 +2049,9 @@ static PyMethodDef store_methods[] = {
 	{ "import_from", KWFN(store_import_from), KW, import_from_doc },
 	{ "ingest", KWFN(store_ingest), KW, ingest_doc },
 	{ "pack_loose", KWFN(store_pack_loose), KW, pack_loose_doc },
-	{ "clean", (PyCFunction)store_clean, METH_NOARGS,
-	  "clean() -> number of loose files removed (packed copies checked)" },
+	{ "clean", KWFN(store_clean), KW,
+	  "clean(vacuum=False) -> number of loose files removed (packed "
+	  "copies checked); vacuum also compacts the index" },
 	{ "delete", (PyCFunction)store_delete, METH_O, delete_doc },
 	{ "repack", KWFN(store_repack), KW, repack_doc },
 	{ "validate", KWFN(store_validate), KW, validate_doc },

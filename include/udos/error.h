@@ -35,6 +35,7 @@ enum udos_error {
 	UDOS_EEXIST = -5008,    /* init on a container or non-empty folder */
 	UDOS_ECHANGED = -5009,  /* a source changed size while being read */
 	UDOS_EHASH = -5010,     /* content does not have the expected hash */
+	UDOS_EAMBIGUOUS = -5011, /* an id prefix matches several objects */
 };
 
 /* A static, lowercase description of any code (errno range included). */

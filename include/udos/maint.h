@@ -58,8 +58,52 @@ UDOS_API int udos_store_pack_loose(udos_pack_result *out, udos_store *st,
  * Remove loose files whose object is packed, after checking the packed
  * record (header hash and XXH3 of its stored bytes). Also removes stale
  * sandbox files of dead writers. Returns the number removed or negative.
+ * Same as udos_store_clean_ex with default options.
  */
 UDOS_API int64_t udos_store_clean(udos_store *st);
+
+enum udos_clean_flags {
+	UDOS_CLEAN_DRY_RUN = 1u << 0, /* count what would go, remove nothing */
+	UDOS_CLEAN_VACUUM = 1u << 1,  /* then compact the whole index
+					 (takes the writer lock) */
+};
+
+typedef struct udos_clean_opts {
+	unsigned version;          /* UDOS_CLEAN_OPTS_VERSION */
+	unsigned flags;            /* enum udos_clean_flags */
+	udos_progress_fn progress; /* loose files looked at */
+	void *ctx;
+} udos_clean_opts;
+
+#define UDOS_CLEAN_OPTS_VERSION 1
+#define UDOS_CLEAN_OPTS_INIT { UDOS_CLEAN_OPTS_VERSION, 0, NULL, NULL }
+
+typedef struct udos_clean_result {
+	uint64_t loose_checked;   /* loose files looked at */
+	uint64_t removed;         /* loose copies removed (dry run: that
+				     would be) */
+	uint64_t removed_bytes;   /* their bytes */
+	uint64_t kept_damaged;    /* packed copy unreadable or failing its
+				     XXH3: the loose copy is kept */
+	uint64_t sandbox_removed; /* temporary files of dead writers */
+	uint64_t index_bytes_before; /* vacuum: bytes under index/ */
+	uint64_t index_bytes_after;
+} udos_clean_result;
+
+/*
+ * Remove each loose file whose object is indexed and whose packed record
+ * is readable and passes its XXH3 check, so that no object ever loses its
+ * last copy; a loose-only object is never touched. Then remove sandbox/
+ * files of writers that are no longer running and, with
+ * UDOS_CLEAN_VACUUM (ignored in a dry run), compact the index (RocksDB
+ * CompactRange: tombstones of deleted and moved ids dropped, tables
+ * rewritten), which needs the writer lock (UDOS_ELOCKED). Safe alongside
+ * a pack writer: a loose file is removed only once its packed copy is
+ * committed. `out` may be NULL. Returns 0 or a negative code (what was
+ * removed before a failure stays removed, and is counted).
+ */
+UDOS_API int udos_store_clean_ex(udos_clean_result *out, udos_store *st,
+				 const udos_clean_opts *opts);
 
 /* ---- import: copy objects between containers ---------------------------- */
 

@@ -189,6 +189,26 @@ UDOS_API int udos_object_stat(udos_meta *out, udos_store *st,
 /* 1 if present, 0 if not, negative on error. */
 UDOS_API int udos_object_has(udos_store *st, const udos_oid *oid);
 
+/* The fewest hex digits udos_object_resolve accepts (as git's short ids,
+ * which show 7 and are unique in practice from a few more). */
+#define UDOS_OID_MIN_PREFIX 8
+
+/*
+ * Find the objects whose id starts with the hex digits hex[0..len)
+ * (either case; from UDOS_OID_MIN_PREFIX up to the container's full id
+ * length), packed (an index seek) or loose (one loose/ folder listed).
+ * Up to `cap` of them, sorted and each once, go to out[]; *n_out (may be
+ * NULL) gets how many there are in all.
+ * Returns 0 when exactly one matches (out[0], if cap > 0); UDOS_ENOTFOUND
+ * when none does; UDOS_EAMBIGUOUS when several do (out[] holds the first
+ * ones: callers list them); -EINVAL (detail says why) when `hex` is
+ * shorter than UDOS_OID_MIN_PREFIX, longer than an id or not hex; or an
+ * index or I/O error. Thread-safe as a read.
+ */
+UDOS_API int udos_object_resolve(udos_oid *out, size_t *n_out,
+				 udos_store *st, const char *hex, size_t len,
+				 size_t cap);
+
 typedef struct udos_reader udos_reader;
 
 /*

@@ -96,6 +96,22 @@ UDOS_API void udos_store_close(udos_store *st);
  */
 UDOS_API int udos_store_lock_writer(udos_store *st);
 
+/* Told by udos_store_lock_writer_wait who it waits for: the pid that
+ * writer.lock names (0 when it names none yet). */
+typedef void (*udos_lock_wait_fn)(void *ctx, long holder_pid);
+
+/*
+ * Take the writer lock, waiting for the process that holds it: at most
+ * timeout_ms milliseconds (negative: no limit; 0: fail fast, as
+ * udos_store_lock_writer). fn (may be NULL) is called when the wait
+ * begins and each time another process becomes the holder. The lock is
+ * polled (10 ms, doubling up to 200 ms), so waiters are not served in
+ * arrival order. Returns 0; UDOS_ELOCKED after the timeout (detail names
+ * the holder); or another error of udos_store_lock_writer.
+ */
+UDOS_API int udos_store_lock_writer_wait(udos_store *st, int64_t timeout_ms,
+					 udos_lock_wait_fn fn, void *ctx);
+
 /* Give the writer lock back (no-op if not held; fails with -EBUSY while a
  * udos_writer is open). The index goes back to read-only mode. */
 UDOS_API int udos_store_unlock_writer(udos_store *st);

@@ -67,6 +67,25 @@ def test_pack_all_loose_and_clean(container, compress):
     assert container.validate().is_valid()
 
 
+def test_clean_storage_vacuum_compacts_index(container, tmp_path):
+    paths = sorted(p for p in os.listdir('/usr/include') if p.endswith('.h'))[:120]
+    contents = [open(os.path.join('/usr/include', p), 'rb').read() for p in paths]
+    keys = container.add_objects_to_pack(contents)
+    for chunk in range(0, 90, 30):  # three commits: three memtable flushes
+        container.delete_objects(keys[chunk:chunk + 30])
+        container.add_objects_to_pack([b'flush %d' % chunk])
+    container.close()
+    index = tmp_path / 'cont' / 'index'
+    container.clean_storage(vacuum=True)
+    # one table holds what is left: tombstones dropped, tables merged
+    assert len([p for p in os.listdir(index) if p.endswith('.sst')]) == 1
+    for key, data in zip(keys[90:], contents[90:]):
+        assert container.get_object_content(key) == data
+    for key in keys[:90]:
+        assert not container.has_objects([key])[0]
+    assert container.validate().is_valid()
+
+
 def test_pack_all_loose_clean_per_pack(container):
     keys = [container.add_object(os.urandom(100)) for _ in range(5)]
     container.pack_all_loose(clean_loose_per_pack=True, do_fsync=False, validate_objects=False)

@@ -793,12 +793,13 @@ class Container:  # pylint: disable=too-many-public-methods
         finally:
             store.unlock_writer()
 
-    def clean_storage(self, vacuum: bool = False) -> None:  # pylint: disable=unused-argument
+    def clean_storage(self, vacuum: bool = False) -> None:
         """Remove loose files whose object is safely packed (packed copy checked first).
 
-        ``vacuum`` is accepted for compatibility; the RocksDB index compacts itself.
+        With ``vacuum`` the RocksDB index is then compacted (as disk-objectstore
+        VACUUMs its SQLite database); this takes the pack-writer lock.
         """
-        self._st().clean()
+        self._st().clean(vacuum=vacuum)
 
     def delete_objects(self, hashkeys: Sequence[str]) -> list[str]:
         """Delete objects (loose files and index entries); return the keys that existed.

@@ -34,7 +34,8 @@ def opt_lines(block):
     """'  -r, --recursive  help' lines -> [([names], value shown or None)]"""
     out = []
     for line in block.splitlines():
-        m = re.match(r"^  (-\w)?(?:, )?(?: *(--[\w-]+))?(?: (\S+))?(?:  |$)",
+        m = re.match(r"^  (-\w)?(?:, )?(?: *(--[\w-]+))?(?:\[=\w+\])?"
+                     r"(?: (\S+))?(?:  |$)",
                      line)
         if m and (m.group(1) or m.group(2)):
             out.append(([n for n in m.group(1, 2) if n], m.group(3)))
@@ -83,7 +84,7 @@ def man_opts(src, section):
     for entry in body.split(".TP\n")[1:]:
         head = entry.split("\n", 1)[0]
         head = re.sub(r"\\f[BIRP]", "", head).replace("\\-", "-")
-        m = re.match(r"^(-\w)?(?:, )?(--[\w-]+)?(?: (\S+))?$", head)
+        m = re.match(r"^(-\w)?(?:, )?(--[\w-]+)?(?:\[=\w+\])?(?: (\S+))?$", head)
         assert m, head
         for name in (m.group(1), m.group(2)):
             if name:

@@ -368,7 +368,9 @@ def test_power_cut(cfs, tmp_path, name):
             dels = []
             for c, rc, out, err in ran:
                 if c[2] == "add":
-                    for line in out.decode().splitlines():
+                    # complete lines only: a writer killed by the cut may
+                    # leave half a line, whose id part is then a prefix
+                    for line in out.decode().split("\n")[:-1]:
                         h = line.split("  ", 1)[0]
                         acked[h] = universe.get(h)
                 if c[2] == "delete":

@@ -260,7 +260,9 @@ def test_delete_and_repack(udos, tmp_path):
     assert udos.cat(hs[3]) == open(paths[3], "rb").read()
     udos.ok("validate", "--full")
     r = udos("delete", "abc")
-    assert r.returncode == 2 and b"malformed hash 'abc'" in r.stderr
+    assert r.returncode == 2 and b"id prefix 'abc' is too short" in r.stderr
+    r = udos("delete", "xyz")
+    assert r.returncode == 2 and b"malformed hash 'xyz'" in r.stderr
     assert udos("delete").returncode == 2
 
 
