@@ -286,6 +286,7 @@ static int copy_row(struct dimp *p, const struct row *r)
 {
 	struct rowrd rr;
 	udos_oid got;
+	uint64_t size = 0;
 	bool is_new = false;
 	int codec, rc;
 
@@ -304,12 +305,6 @@ static int copy_row(struct dimp *p, const struct row *r)
 			snprintf(rr.why, sizeof(rr.why), "its content hashes "
 				 "to %s", udos_oid_fmt_sz(hex, &got,
 							  udos_store_digest_size(p->dst)));
-			rc = 1;
-		}
-		if (rc == 0 && rr.size != r->size) {
-			snprintf(rr.why, sizeof(rr.why), "it holds %" PRIu64
-				 " bytes, packs.idx says %" PRIu64, rr.size,
-				 r->size);
 			rc = 1;
 		}
 		if (rc) {
@@ -332,15 +327,16 @@ static int copy_row(struct dimp *p, const struct row *r)
 			rc = 1;
 		} else if (rc == UDOS_ECORRUPT && rr.why[0]) {
 			rc = 1;
-		} else if (rc == 0 && rr.size != r->size) {
-			/* the content is right (its hash): the row is not */
-			snprintf(rr.why, sizeof(rr.why), "it holds %" PRIu64
-				 " bytes, packs.idx says %" PRIu64, rr.size,
-				 r->size);
-			problem(p, r->hex, rr.why);
-			rc = 0;
 		}
 		p->res.bytes_stored += udos__writer_stored(p->w) - s0;
+	}
+	size = rr.size;
+	if (rc == 0 && rr.size != r->size) {
+		/* the content is right (its hash), and copied: the row is not */
+		snprintf(rr.why, sizeof(rr.why), "it holds %" PRIu64 " bytes, "
+			 "packs.idx says %" PRIu64 " (copied all the same)",
+			 rr.size, r->size);
+		problem(p, r->hex, rr.why);
 	}
 	if (rc == 1) {
 		problem(p, r->hex, rr.why);
@@ -353,7 +349,7 @@ done:
 		return rc;
 	if (is_new) {
 		p->res.copied++;
-		p->res.bytes += r->size;
+		p->res.bytes += size;
 	} else {
 		p->res.skipped++;
 	}
