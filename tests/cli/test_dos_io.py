@@ -504,3 +504,22 @@ def test_python_import_and_export(dos, src256, tmp_path):
     assert e["copied"] == len(contents)
     res = dos(CHECK, path=str(tmp_path / "pydest"), dostore=DOSTORE)
     assert res["valid"] and res["sums"] == {k: k for k in contents}
+
+
+# ---- the commands' surface -----------------------------------------------------
+
+@pytest.mark.parametrize("cmd", ["import-dos", "export-dos"])
+def test_help_and_usage(cmd, tmp_path):
+    u = Udos(tmp_path / "nope")
+    r = u(cmd, "--help")
+    assert r.returncode == 0 and r.stdout.startswith(b"usage: udos")
+    assert r.stderr == b""
+    r = u(cmd)
+    assert r.returncode == 2 and b"missing" in r.stderr
+    r = u(cmd, "--no-such-option", "x")
+    assert r.returncode == 2
+    assert r.stderr.startswith(f"udos {cmd}: unknown option".encode())
+    r = u(cmd, "a", "b")
+    assert r.returncode == 2 and b"too many arguments" in r.stderr
+    r = Udos(tmp_path)("--help", store=False)
+    assert f"  {cmd} ".encode() in r.stdout
