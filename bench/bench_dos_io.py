@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -56,10 +57,21 @@ def real_files(n: int, max_size: int) -> list[str]:
     return out
 
 
-def timed(func, *args, **kwargs) -> float:
-    start = time.perf_counter()
+def cpu() -> float:
+    """CPU seconds (user + system) of this process and its waited-for
+    children: on a shared machine the fair measure next to wall time."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        r = resource.getrusage(who)
+        total += r.ru_utime + r.ru_stime
+    return total
+
+
+def timed(func, *args, **kwargs) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one call."""
+    start, c0 = time.perf_counter(), cpu()
     func(*args, **kwargs)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, cpu() - c0
 
 
 def main() -> int:  # pylint: disable=too-many-locals,too-many-statements
@@ -137,9 +149,12 @@ def main() -> int:  # pylint: disable=too-many-locals,too-many-statements
                 ('re-run of import-dos (nothing new)', import_dos_again),
                 ('udos -> dos (udos export-dos)', export_dos)]
         times: dict[str, list[float]] = {name: [] for name, _ in runs}
+        cpus: dict[str, list[float]] = {name: [] for name, _ in runs}
         for _ in range(args.reps):
             for name, func in runs:
-                times[name].append(timed(func))
+                wall, used = timed(func)
+                times[name].append(wall)
+                cpus[name].append(used)
         # what the real package says of the export
         exp = Dos(os.path.join(base, 'exported'))
         assert exp.validate().is_valid()
@@ -147,12 +162,16 @@ def main() -> int:  # pylint: disable=too-many-locals,too-many-statements
         exp.close()
 
         ref = statistics.median(times[runs[0][0]])
-        print(f'{"copy of every object":<46} {"seconds median (min..max)":>26} {"objects/s":>10} {"vs dos->dos":>11}')
+        cref = statistics.median(cpus[runs[0][0]])
+        print(f'load average at the end {os.getloadavg()[0]:.1f}')
+        print(f'| copy of every object | wall s median (min..max) | objects/s | wall vs dos->dos '
+              f'| CPU s median | CPU vs dos->dos |')
+        print('|---|---|---|---|---|---|')
         for name, _ in runs:
-            t = times[name]
-            med = statistics.median(t)
-            print(f'{name:<46} {med:>10.2f} ({min(t):.2f}..{max(t):.2f}){"":>4} '
-                  f'{len(keys) / med:>10,.0f} {ref / med:>10.1f}x')
+            t, c = times[name], cpus[name]
+            med, cmed = statistics.median(t), statistics.median(c)
+            print(f'| {name} | {med:.2f} ({min(t):.2f}..{max(t):.2f}) | {len(keys) / med:,.0f} '
+                  f'| {ref / med:.1f}x | {cmed:.2f} | {cref / cmed:.1f}x |')
     finally:
         shutil.rmtree(base, ignore_errors=True)
     return 0
