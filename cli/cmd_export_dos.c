@@ -76,7 +76,7 @@ int cmd_export_dos(struct cli *cli, int argc, char **argv)
 	rc = udos_dos_export(&r, cli->st, argv[0], &eo);
 	if (rc < 0) {
 		progress_end(&d.prog);
-		cli_err(cli, rc, argv[0]);
+		cli_err(cli, rc, NULL); /* the detail names the path */
 		return EXIT_STORE;
 	}
 	return dosio_summary(&d, &r, a.json);

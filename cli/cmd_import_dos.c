@@ -70,7 +70,7 @@ int cmd_import_dos(struct cli *cli, int argc, char **argv)
 		if (rc == UDOS_ENOTSTORE || rc == -EINVAL)
 			cli_msg(cli, udos_error_detail(), NULL);
 		else
-			cli_err(cli, rc, argv[0]);
+			cli_err(cli, rc, NULL); /* the detail names the path */
 		return EXIT_STORE;
 	}
 	return dosio_summary(&d, &r, a.json);

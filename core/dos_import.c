@@ -291,8 +291,12 @@ static int copy_row(struct dimp *p, const struct row *r)
 	int codec, rc;
 
 	rc = udos__writer_has(p->w, &r->oid);
-	if (rc)
-		goto done;
+	if (rc < 0)
+		return rc;
+	if (rc == 1) { /* here already: not read */
+		p->res.skipped++;
+		return 0;
+	}
 	rowrd_init(&rr, p, r);
 	if (p->o->compress == UDOS_COMPRESS_KEEP) {
 		rc = udos__writer_begin(p->w);
@@ -342,9 +346,6 @@ static int copy_row(struct dimp *p, const struct row *r)
 		problem(p, r->hex, rr.why);
 		return 0;
 	}
-	if (rc < 0)
-		return rc;
-done:
 	if (rc < 0)
 		return rc;
 	if (is_new) {

@@ -314,6 +314,21 @@ def test_not_a_dos_container(udos, tmp_path):
     os.mkdir(tmp_path / "empty")
     r = udos("import-dos", tmp_path / "empty")
     assert r.returncode == 3 and b"config.json" in r.stderr
+    # a packs.idx that is no SQLite database
+    src = tmp_path / "src"
+    src.mkdir()
+    for d in ("loose", "packs", "duplicates", "sandbox"):
+        (src / d).mkdir()
+    (src / "config.json").write_text(
+        '{"container_version": 1, "loose_prefix_len": 2, '
+        '"pack_size_target": 4294967296, "hash_type": "sha256", '
+        '"container_id": "0123456789abcdef0123456789abcdef", '
+        '"compression_algorithm": "zlib+1"}')
+    (src / "packs.idx").write_bytes(b"not a database" * 300)
+    r = udos("import-dos", src)
+    assert r.returncode == 3
+    err = r.stderr.decode()
+    assert "packs.idx" in err and err.count("\n") == 1, err
 
 
 # ---- export ------------------------------------------------------------------
