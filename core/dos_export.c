@@ -444,9 +444,9 @@ int udos_dos_export(udos_dos_result *out, udos_store *st, const char *dest,
 				 "no");
 	rc = setup(&p);
 	if (rc == 0)
-		rc = udos__store_list_sorted(&ids, &n, st);
-	if (rc == 0)
 		rc = make_folders(&p);
+	if (rc == 0)
+		rc = udos__store_list_sorted(&ids, &n, st);
 	if (rc == 0)
 		rc = open_index(&p);
 	if (rc == 0 && !p.o->loose)
