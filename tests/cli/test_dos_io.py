@@ -538,3 +538,18 @@ def test_help_and_usage(cmd, tmp_path):
     assert r.returncode == 2 and b"too many arguments" in r.stderr
     r = Udos(tmp_path)("--help", store=False)
     assert f"  {cmd} ".encode() in r.stdout
+
+
+def test_progress_on_a_terminal(udos, src256, tmp_path):
+    from test_progress import run_with_tty_stderr
+    path, contents, _ = src256
+    p, err = run_with_tty_stderr(["-C", udos.store, "import-dos", path])
+    assert p.returncode == 0, err
+    assert b"importing: " in err and b" objects" in err
+    assert f"{len(contents)} copied".encode() in err
+    p, err = run_with_tty_stderr(["-q", "-C", udos.store, "export-dos",
+                                  str(tmp_path / "dest")])
+    assert p.returncode == 0 and err == b""
+    p, err = run_with_tty_stderr(["-C", udos.store, "export-dos",
+                                  str(tmp_path / "dest2")])
+    assert p.returncode == 0 and b"exporting: " in err
