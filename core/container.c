@@ -69,6 +69,15 @@ static void uuid_fmt(char out[37], const uint8_t u[16])
 	out[j] = '\0';
 }
 
+int udos__uuid4(uint8_t u[16])
+{
+	if (getrandom(u, 16, 0) != 16)
+		return udos__err(-EIO, "no random bytes for a container id");
+	u[6] = (uint8_t)((u[6] & 0x0f) | 0x40); /* version 4 */
+	u[8] = (uint8_t)((u[8] & 0x3f) | 0x80); /* variant 1 */
+	return 0;
+}
+
 static int uuid_parse(uint8_t u[16], const char *s)
 {
 	int j = 0;
@@ -130,32 +139,6 @@ int udos__config_write(int dirfd, const udos_store_info *in)
 	return 0;
 }
 
-/* A flat JSON object of strings and non-negative integers: enough for
- * config.json, strict about everything else. */
-static const char *json_ws(const char *p)
-{
-	while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')
-		p++;
-	return p;
-}
-
-static const char *json_str(const char *p, char *out, size_t cap)
-{
-	size_t n = 0;
-
-	if (*p != '"')
-		return NULL;
-	for (p++; *p && *p != '"'; p++) {
-		if (*p == '\\' || n + 1 >= cap)
-			return NULL;
-		out[n++] = *p;
-	}
-	if (*p != '"')
-		return NULL;
-	out[n] = '\0';
-	return p + 1;
-}
-
 static bool copy_str(char *dst, size_t cap, const char *src)
 {
 	size_t n = strlen(src);
@@ -174,7 +157,7 @@ static bool copy_str(char *dst, size_t cap, const char *src)
 static int config_parse(udos_store_info *info, const char *text, char *why,
 			size_t cap)
 {
-	const char *p = json_ws(text), *q, *start = text;
+	const char *p = udos__json_ws(text), *q, *start = text;
 	bool have_ver = false, have_id = false;
 
 	if (!*p) {
@@ -190,19 +173,19 @@ static int config_parse(udos_store_info *info, const char *text, char *why,
 		const char *want = NULL;
 		bool is_str;
 
-		p = json_ws(p);
+		p = udos__json_ws(p);
 		if (*p == '}')
 			break;
-		if (!(q = json_str(p, key, sizeof(key))))
+		if (!(q = udos__json_str(p, key, sizeof(key))))
 			goto syntax;
 		p = q;
-		p = json_ws(p);
+		p = udos__json_ws(p);
 		if (*p++ != ':')
 			goto syntax;
-		p = json_ws(p);
+		p = udos__json_ws(p);
 		is_str = *p == '"';
 		if (is_str) {
-			if (!(q = json_str(p, sval, sizeof(sval))))
+			if (!(q = udos__json_str(p, sval, sizeof(sval))))
 				goto syntax;
 			p = q;
 		} else {
@@ -247,7 +230,7 @@ static int config_parse(udos_store_info *info, const char *text, char *why,
 			snprintf(why, cap, ": %s is not %s", key, want);
 			return UDOS_ENOTSTORE;
 		}
-		p = json_ws(p);
+		p = udos__json_ws(p);
 		if (*p == ',') {
 			p++;
 			continue;
@@ -256,8 +239,8 @@ static int config_parse(udos_store_info *info, const char *text, char *why,
 			break;
 		goto syntax;
 	}
-	if (*json_ws(p + 1)) {
-		p = json_ws(p + 1);
+	if (*udos__json_ws(p + 1)) {
+		p = udos__json_ws(p + 1);
 		goto syntax;
 	}
 	if (!have_ver || !have_id) {
@@ -358,8 +341,6 @@ int udos_store_init(const char *path, const udos_init_opts *opts)
 	uint8_t uuid[16];
 	char idx[4096];
 	int dirfd = -1, hash, rc;
-	DIR *d;
-	struct dirent *de;
 
 	UDOS_ASSERT_ARG(path);
 	if (!opts)
@@ -404,29 +385,13 @@ int udos_store_init(const char *path, const udos_init_opts *opts)
 			       "container", path);
 		goto done;
 	}
-	d = fdopendir(dup(dirfd));
-	if (!d) {
-		rc = udos__err(-errno, "cannot list '%s'", path);
-		goto done;
-	}
-	rc = 0;
-	while ((de = readdir(d))) {
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
-			rc = udos__err(UDOS_EEXIST, "folder '%s' is not "
-				       "empty", path);
-			break;
-		}
-	}
-	closedir(d);
+	rc = udos__dir_check_empty(dirfd, path);
 	if (rc < 0)
 		goto done;
 
-	if (getrandom(uuid, sizeof(uuid), 0) != sizeof(uuid)) {
-		rc = udos__err(-EIO, "no random bytes for the container id");
+	rc = udos__uuid4(uuid);
+	if (rc < 0)
 		goto done;
-	}
-	uuid[6] = (uint8_t)((uuid[6] & 0x0f) | 0x40); /* version 4 */
-	uuid[8] = (uint8_t)((uuid[8] & 0x3f) | 0x80); /* variant 1 */
 	uuid_fmt(info.container_id, uuid);
 
 	const char *dirs[] = { "loose", "sandbox", "packs" };

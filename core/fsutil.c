@@ -238,3 +238,22 @@ int udos__rm_tree(int dirfd, const char *rel)
 		rc = -errno;
 	return rc;
 }
+
+int udos__dir_check_empty(int dirfd, const char *path)
+{
+	struct dirent *de;
+	DIR *d = fdopendir(dup(dirfd));
+	int rc = 0;
+
+	if (!d)
+		return udos__err(-errno, "cannot list '%s'", path);
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			rc = udos__err(UDOS_EEXIST, "folder '%s' is not "
+				       "empty", path);
+			break;
+		}
+	}
+	closedir(d);
+	return rc;
+}

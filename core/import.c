@@ -200,88 +200,23 @@ static unsigned read_flags(const struct imp *p)
 
 /* ---- every object of src, in storage order ------------------------------- */
 
-struct listed {
-	udos_oid oid;
-	int loc;
-	uint32_t pack_id;
-	uint64_t offset;
-};
-
-struct listing {
-	struct listed *v;
-	size_t n, cap;
-	uint64_t bytes; /* content bytes of all */
-};
-
-static int list_fn(void *ctx, const udos_oid *oid, const udos_meta *m)
-{
-	struct listing *l = ctx;
-
-	if (l->n == l->cap) {
-		size_t ncap = l->cap ? l->cap * 2 : 4096;
-		struct listed *nv;
-
-		if (ncap > SIZE_MAX / sizeof(*nv))
-			return udos__err(-ENOMEM, "out of memory");
-		nv = realloc(l->v, ncap * sizeof(*nv));
-		if (!nv)
-			return udos__err(-ENOMEM, "out of memory");
-		l->v = nv;
-		l->cap = ncap;
-	}
-	l->v[l->n].oid = *oid;
-	l->v[l->n].loc = m->loc;
-	l->v[l->n].pack_id = m->pack_id;
-	l->v[l->n].offset = m->offset;
-	l->n++;
-	l->bytes += m->size;
-	return 0;
-}
-
-/* loose first, then by pack and offset: the order read_many reads in */
-static int listed_cmp(const void *a, const void *b)
-{
-	const struct listed *x = a, *y = b;
-
-	if (x->loc != y->loc)
-		return x->loc < y->loc ? -1 : 1;
-	if (x->pack_id != y->pack_id)
-		return x->pack_id < y->pack_id ? -1 : 1;
-	if (x->offset != y->offset)
-		return x->offset < y->offset ? -1 : 1;
-	return 0;
-}
-
 /* The listing is sorted once, so that batches of ids follow each other
  * through src's packs: each bulk read continues where the last stopped. */
 static int import_all(struct imp *p)
 {
-	struct listing l = { NULL, 0, 0, 0 };
-	udos_oid *batch = NULL;
+	udos_oid *ids = NULL;
+	size_t n = 0;
 	int rc;
 
-	rc = udos_store_foreach(p->src, UDOS_FOREACH_ALL, list_fn, &l);
-	if (rc < 0)
-		goto done;
-	qsort(l.v, l.n, sizeof(*l.v), listed_cmp);
-	p->prog.total = l.n;
-	p->prog.bytes_total = l.bytes;
-	batch = udos__alloc(LIST_BATCH * sizeof(*batch));
-	if (!batch) {
-		rc = udos__err(-ENOMEM, "out of memory");
-		goto done;
-	}
-	for (size_t at = 0; at < l.n && rc == 0; at += LIST_BATCH) {
-		size_t k = l.n - at < LIST_BATCH ? l.n - at : LIST_BATCH;
+	rc = udos__store_list_sorted(&ids, &n, &p->prog.bytes_total, p->src);
+	p->prog.total = n;
+	for (size_t at = 0; at < n && rc == 0; at += LIST_BATCH) {
+		size_t k = n - at < LIST_BATCH ? n - at : LIST_BATCH;
 
-		for (size_t i = 0; i < k; i++)
-			batch[i] = l.v[at + i].oid;
-		rc = udos_object_read_many(p->src, batch, k, read_flags(p),
+		rc = udos_object_read_many(p->src, ids + at, k, read_flags(p),
 					   one, p);
 	}
-done:
-	free(batch);
-	free(l.v);
+	free(ids);
 	return rc;
 }
 

@@ -148,6 +148,17 @@ int udos__rm_tree(int dirfd, const char *rel);
 /* 1 when the folder `inner` is the folder `outer` or lies inside it (its
  * ".." followed up to the root), 0 when not, a negative errno */
 int udos__dir_within(int inner, int outer);
+/* 0 when the folder open at dirfd (named `path` in messages) holds
+ * nothing, UDOS_EEXIST "folder '<path>' is not empty", or -errno */
+int udos__dir_check_empty(int dirfd, const char *path);
+
+/* ---- json.c: the flat JSON objects of config files ---------------------- */
+
+/* skip JSON white space */
+const char *udos__json_ws(const char *p);
+/* a string without escapes at p into out (cap bytes with the NUL): the
+ * position after it, or NULL (not a string, escaped, too long) */
+const char *udos__json_str(const char *p, char *out, size_t cap);
 
 /* ---- codec.c ------------------------------------------------------------ */
 
@@ -491,6 +502,17 @@ int udos__loose_walk(udos_store *st, udos__loose_fn fn, void *ctx);
  * every file of loose/<hex[0..prefix len)>/, matching or not. */
 int udos__loose_walk_prefix(udos_store *st, const char *hex,
 			    udos__loose_fn fn, void *ctx);
+/* The same walk over any folder with this loose layout (a
+ * disk-objectstore container's): loose/ under dirfd, named `path` in
+ * messages, prefix_len hex digits per sub-folder, ids of digest_size. */
+typedef struct udos__loose_layout {
+	int dirfd;
+	const char *path;
+	int prefix_len;
+	size_t digest_size;
+} udos__loose_layout;
+int udos__loose_walk_at(const udos__loose_layout *ly, udos__loose_fn fn,
+			void *ctx);
 /* Open a loose object for reading: fd or UDOS_ENOTFOUND. */
 int udos__loose_open(udos_store *st, const udos_oid *oid);
 
@@ -533,6 +555,15 @@ uint64_t udos__writer_stored(const udos_writer *w);
 /* The container's default codec and level the writer compresses with. */
 udos__zenc *udos__writer_zenc(udos_writer *w);
 
+
+/* ---- iter.c ------------------------------------------------------------- */
+
+/* Every object's id (udos_store_foreach ALL) in the order a bulk read reads
+ * them: loose first, then by pack and offset. *ids_out is malloc'd (the
+ * caller frees it); 48 bytes per object while listing. *bytes_out (if not
+ * NULL) is their content bytes. */
+int udos__store_list_sorted(udos_oid **ids_out, size_t *n_out,
+			    uint64_t *bytes_out, udos_store *st);
 
 /* ---- reader.c ----------------------------------------------------------- */
 
@@ -599,6 +630,8 @@ int udos__pack_scan(udos__scan *out, udos_store *st, uint32_t id,
 		    uint64_t from_slot, uint64_t from_off, unsigned flags,
 		    udos__scan_fn fn, void *ctx);
 
+/* container.c: 16 random bytes marked as a version-4 UUID; -EIO */
+int udos__uuid4(uint8_t u[16]);
 /* container.c: write config.json (temp file, fsync, rename, fsync dir) */
 int udos__config_write(int dirfd, const udos_store_info *in);
 /* container.c: index/ missing and index.old/ present (a backup's index

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -152,5 +153,86 @@ int udos_store_status(udos_status *out, udos_store *st)
 	if (rc == 0)
 		rc = udos__dir_usage(st, "index", NULL, &out->index_size,
 				     NULL);
+	return rc;
+}
+
+/* ---- every object in storage order (import, export-dos) ------------------ */
+
+struct listed {
+	udos_oid oid;
+	int loc;
+	uint32_t pack_id;
+	uint64_t offset;
+};
+
+struct listing {
+	struct listed *v;
+	size_t n, cap;
+	uint64_t bytes; /* content bytes of all */
+};
+
+static int list_fn(void *ctx, const udos_oid *oid, const udos_meta *m)
+{
+	struct listing *l = ctx;
+
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 4096;
+		struct listed *nv;
+
+		if (ncap > SIZE_MAX / sizeof(*nv))
+			return udos__err(-ENOMEM, "out of memory");
+		nv = realloc(l->v, ncap * sizeof(*nv));
+		if (!nv)
+			return udos__err(-ENOMEM, "out of memory");
+		l->v = nv;
+		l->cap = ncap;
+	}
+	l->v[l->n].oid = *oid;
+	l->v[l->n].loc = m->loc;
+	l->v[l->n].pack_id = m->pack_id;
+	l->v[l->n].offset = m->offset;
+	l->n++;
+	l->bytes += m->size;
+	return 0;
+}
+
+/* loose first, then by pack and offset: the order read_many reads in */
+static int listed_cmp(const void *a, const void *b)
+{
+	const struct listed *x = a, *y = b;
+
+	if (x->loc != y->loc)
+		return x->loc < y->loc ? -1 : 1;
+	if (x->pack_id != y->pack_id)
+		return x->pack_id < y->pack_id ? -1 : 1;
+	if (x->offset != y->offset)
+		return x->offset < y->offset ? -1 : 1;
+	return 0;
+}
+
+int udos__store_list_sorted(udos_oid **ids_out, size_t *n_out,
+			    uint64_t *bytes_out, udos_store *st)
+{
+	struct listing l = { NULL, 0, 0, 0 };
+	udos_oid *ids = NULL;
+	int rc;
+
+	*ids_out = NULL;
+	*n_out = 0;
+	rc = udos_store_foreach(st, UDOS_FOREACH_ALL, list_fn, &l);
+	if (rc < 0)
+		goto done;
+	qsort(l.v, l.n, sizeof(*l.v), listed_cmp);
+	/* the ids alone, in place: an id is the first field of its entry */
+	ids = (udos_oid *)l.v;
+	for (size_t i = 0; i < l.n; i++)
+		memmove(&ids[i], &l.v[i].oid, sizeof(*ids));
+	*ids_out = ids;
+	*n_out = l.n;
+	if (bytes_out)
+		*bytes_out = l.bytes;
+	l.v = NULL;
+done:
+	free(l.v);
 	return rc;
 }

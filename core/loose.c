@@ -305,12 +305,12 @@ static bool all_hex(const char *s, size_t n)
 	return all_hex_n(s, n) && s[n] == '\0';
 }
 
-static int walk_dir(udos_store *st, const char *reldir, const char *prefix,
-		    udos__loose_fn fn, void *ctx)
+static int walk_dir(const udos__loose_layout *ly, const char *reldir,
+		    const char *prefix, udos__loose_fn fn, void *ctx)
 {
-	size_t hexsz = 2 * st->digest_size;
+	size_t hexsz = 2 * ly->digest_size;
 	size_t plen = strlen(prefix), want = hexsz - plen;
-	int fd = openat(st->dirfd, reldir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = openat(ly->dirfd, reldir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct dirent *de;
 	DIR *d;
 	int rc = 0;
@@ -318,7 +318,7 @@ static int walk_dir(udos_store *st, const char *reldir, const char *prefix,
 	if (fd < 0)
 		return errno == ENOENT ? 0
 				       : udos__err(-errno, "cannot list '%s/%s'"
-						   ": %s", st->path, reldir,
+						   ": %s", ly->path, reldir,
 						   udos_strerror(-errno));
 	d = fdopendir(fd);
 	if (!d) {
@@ -338,7 +338,7 @@ static int walk_dir(udos_store *st, const char *reldir, const char *prefix,
 			memcpy(hex, prefix, plen);
 			memcpy(hex + plen, de->d_name, want);
 			ok = udos_oid_parse_sz(&oid, hex, hexsz,
-					       st->digest_size) == 0;
+					       ly->digest_size) == 0;
 		}
 		rc = fn(ctx, rel, ok ? &oid : NULL);
 	}
@@ -346,34 +346,20 @@ static int walk_dir(udos_store *st, const char *reldir, const char *prefix,
 	return rc;
 }
 
-int udos__loose_walk_prefix(udos_store *st, const char *hex,
-			    udos__loose_fn fn, void *ctx)
+int udos__loose_walk_at(const udos__loose_layout *ly, udos__loose_fn fn,
+			void *ctx)
 {
-	int plen = st->info.loose_prefix_len;
-	char rel[32], prefix[16];
-
-	if (plen == 0)
-		return walk_dir(st, "loose", "", fn, ctx);
-	if (strlen(hex) < (size_t)plen || !all_hex_n(hex, (size_t)plen))
-		return udos__err(-EINVAL, "invalid loose prefix '%s'", hex);
-	snprintf(prefix, sizeof(prefix), "%.*s", plen, hex);
-	snprintf(rel, sizeof(rel), "loose/%s", prefix);
-	return walk_dir(st, rel, prefix, fn, ctx);
-}
-
-int udos__loose_walk(udos_store *st, udos__loose_fn fn, void *ctx)
-{
-	int plen = st->info.loose_prefix_len;
+	int plen = ly->prefix_len;
 	struct dirent *de;
 	DIR *d;
 	int fd, rc = 0;
 
 	if (plen == 0)
-		return walk_dir(st, "loose", "", fn, ctx);
-	fd = openat(st->dirfd, "loose", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		return walk_dir(ly, "loose", "", fn, ctx);
+	fd = openat(ly->dirfd, "loose", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return udos__err(-errno, "cannot list '%s/loose': %s",
-				 st->path, udos_strerror(-errno));
+				 ly->path, udos_strerror(-errno));
 	d = fdopendir(fd);
 	if (!d) {
 		close(fd);
@@ -390,8 +376,35 @@ int udos__loose_walk(udos_store *st, udos__loose_fn fn, void *ctx)
 			rc = fn(ctx, rel, NULL);
 			continue;
 		}
-		rc = walk_dir(st, rel, de->d_name, fn, ctx);
+		rc = walk_dir(ly, rel, de->d_name, fn, ctx);
 	}
 	closedir(d);
 	return rc;
+}
+
+int udos__loose_walk(udos_store *st, udos__loose_fn fn, void *ctx)
+{
+	udos__loose_layout ly = { st->dirfd, st->path,
+				  st->info.loose_prefix_len,
+				  st->digest_size };
+
+	return udos__loose_walk_at(&ly, fn, ctx);
+}
+
+int udos__loose_walk_prefix(udos_store *st, const char *hex,
+			    udos__loose_fn fn, void *ctx)
+{
+	udos__loose_layout ly = { st->dirfd, st->path,
+				  st->info.loose_prefix_len,
+				  st->digest_size };
+	int plen = ly.prefix_len;
+	char rel[32], prefix[16];
+
+	if (plen == 0)
+		return walk_dir(&ly, "loose", "", fn, ctx);
+	if (strlen(hex) < (size_t)plen || !all_hex_n(hex, (size_t)plen))
+		return udos__err(-EINVAL, "invalid loose prefix '%s'", hex);
+	snprintf(prefix, sizeof(prefix), "%.*s", plen, hex);
+	snprintf(rel, sizeof(rel), "loose/%s", prefix);
+	return walk_dir(&ly, rel, prefix, fn, ctx);
 }

@@ -2047,6 +2047,11 @@ static PyMethodDef store_methods[] = {
 	{ "pack_add", KWFN(store_pack_add), KW, pack_add_doc },
 	{ "add_paths", KWFN(store_add_paths), KW, add_paths_doc },
 	{ "import_from", KWFN(store_import_from), KW, import_from_doc },
+	{ "import_dos", KWFN(udos_py_store_import_dos), KW,
+	  "import_dos(path, compress=KEEP, sync=True, progress=None) -> dict" },
+	{ "export_dos", KWFN(udos_py_store_export_dos), KW,
+	  "export_dos(path, compress=KEEP, loose=False, zlib_level=0, "
+	  "sync=True, progress=None) -> dict" },
 	{ "ingest", KWFN(store_ingest), KW, ingest_doc },
 	{ "pack_loose", KWFN(store_pack_loose), KW, pack_loose_doc },
 	{ "clean", KWFN(store_clean), KW,

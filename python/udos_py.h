@@ -70,6 +70,14 @@ PyObject *udos_py_fmt_key(const udos_oid *oid, size_t dsz);
 PyObject *udos_py_reader_new(udos_py_store *s, udos_reader *r,
 			     const udos_oid *oid);
 
+/* store_dos.c: Store.import_dos(path, compress, sync, progress) and
+ * Store.export_dos(path, compress, loose, zlib_level, sync, progress) ->
+ * dict of counts plus 'problems', a list of (subject, cause). */
+PyObject *udos_py_store_import_dos(udos_py_store *s, PyObject *args,
+				   PyObject *kw);
+PyObject *udos_py_store_export_dos(udos_py_store *s, PyObject *args,
+				   PyObject *kw);
+
 /* Acquire a PyThread lock, releasing the GIL while waiting. */
 void udos_py_lock(PyThread_type_lock l);
 

@@ -990,6 +990,59 @@ class Container:  # pylint: disable=too-many-public-methods
             _final_flush(callback, len(mapping))
         return mapping
 
+    def import_dos(
+        self,
+        path: str | os.PathLike,
+        compress: bool | CompressMode = CompressMode.KEEP,
+        callback: Callable | None = None,
+        do_fsync: bool = True,
+    ) -> dict[str, Any]:
+        """Copy every object of the disk-objectstore container at ``path`` into packs.
+
+        Its files are read directly (``packs.idx`` with SQLite, packs, loose
+        files): disk-objectstore need not be installed. Every object is hashed
+        again and checked; objects already here are skipped unread, so a
+        second call copies only what is missing. This container must have the
+        source's hash type. Returns the counts (``objects``, ``copied``,
+        ``skipped``, ``damaged``, ``bytes``, ``bytes_stored``) and
+        ``problems``: a ``(hashkey or path, cause)`` pair per object that was
+        missing or damaged in the source and not copied.
+        """
+        store = self._st_for_pack()
+        progress = ProgressAdapter(callback, 'Copy objects') if callback else None
+        result = store.import_dos(os.fspath(path), compress=_compress_arg(compress), sync=do_fsync, progress=progress)
+        if progress is not None:
+            progress.close()
+        return result
+
+    def export_dos(
+        self,
+        path: str | os.PathLike,
+        compress: bool | CompressMode = CompressMode.KEEP,
+        loose: bool = False,
+        zlib_level: int = 0,
+        callback: Callable | None = None,
+        do_fsync: bool = True,
+    ) -> dict[str, Any]:
+        """Write every object into a new disk-objectstore container at ``path``.
+
+        ``path`` must not exist or be an empty folder. ``compress``: ``KEEP``
+        gives zlib records to objects compressed here, ``True``/``YES`` to
+        all, ``False``/``NO`` to none; ``loose=True`` writes loose files
+        instead of packs. disk-objectstore (1.x) opens, reads and validates
+        the result. Returns the same dict as :meth:`import_dos`.
+        """
+        mode = _compress_arg(compress)
+        if mode == _udos.COMPRESS_AUTO:
+            raise ValueError('export_dos compresses KEEP, YES or NO')
+        progress = ProgressAdapter(callback, 'Export objects') if callback else None
+        result = self._st().export_dos(
+            os.fspath(path), compress=mode, loose=loose, zlib_level=zlib_level, sync=do_fsync, progress=progress
+        )
+        if progress is not None:
+            progress.close()
+        return result
+
     @staticmethod
     def _import_foreign(  # pylint: disable=too-many-arguments
         store: _udos.Store,

@@ -8,11 +8,11 @@ set -euo pipefail
 secs=${1:-60}
 cd "$(dirname "$0")/../.."
 out=${UDOS_FUZZ_BUILD:-build-libfuzzer}
-targets=${UDOS_FUZZ_TARGETS:-rec_header loc_value oid_parse config pack}
+targets=${UDOS_FUZZ_TARGETS:-rec_header loc_value oid_parse config pack dos_config}
 cc=${CC_FUZZ:-clang}
 flags=(-g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined
        -fno-sanitize-recover=all -D_GNU_SOURCE -Iinclude -Icore)
-libs=($(pkg-config --libs libzstd zlib libxxhash libcrypto) -lrocksdb
+libs=($(pkg-config --libs libzstd zlib libxxhash libcrypto sqlite3) -lrocksdb
       -lpthread)
 
 mkdir -p "$out/obj"
