@@ -1,0 +1,640 @@
+/* core/restore.c - rebuild a tree from a manifest: objects read once each in
+ * storage order, written to every path that names them. */
+#include "udos/restore.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define BUF_SIZE (1u << 20)
+#define GROUP_FDS 32     /* files of one id written in one pass */
+#define DIR_CACHE 512    /* open folder descriptors kept */
+#define NO_NEXT SIZE_MAX
+
+/* A folder of dest, open, keyed by its normalized relative path. */
+struct dslot {
+	char *key; /* NULL: free */
+	size_t len;
+	int fd;
+};
+
+struct rs {
+	udos_store *st;
+	const udos_manifest *m;
+	const udos_restore_opts *o;
+	int root;
+	/* ids, each once; the entries naming id u chain from first[u] */
+	udos_oid *uoid;
+	size_t nu;
+	size_t *first, *next;
+	bool *done;
+	struct dslot *dc; /* power-of-two open-addressing table */
+	size_t dcap, dn;
+	int spare;        /* a folder fd the full cache could not keep */
+	udos__hash *h;
+	uint8_t *buf;
+	char *norm; /* normalized path of the entry at hand */
+	size_t ncap;
+	udos_restore_summary sum;
+	uint64_t files_done;
+	int fatal;
+	char detail[512];
+};
+
+/* ---- folders ----------------------------------------------------------- */
+
+static size_t key_hash(const char *k, size_t len)
+{
+	size_t h = 1469598103934665603ull;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)k[i]) * 1099511628211ull;
+	return h;
+}
+
+static struct dslot *dc_find(struct rs *s, const char *k, size_t len)
+{
+	size_t i = key_hash(k, len) & (s->dcap - 1);
+
+	for (; s->dc[i].key; i = (i + 1) & (s->dcap - 1))
+		if (s->dc[i].len == len && !memcmp(s->dc[i].key, k, len))
+			return &s->dc[i];
+	return &s->dc[i]; /* the free slot where it would go */
+}
+
+static void dc_clear(struct rs *s)
+{
+	for (size_t i = 0; i < s->dcap; i++) {
+		if (s->dc[i].key) {
+			free(s->dc[i].key);
+			close(s->dc[i].fd);
+			s->dc[i].key = NULL;
+		}
+	}
+	s->dn = 0;
+}
+
+/* Keep fd for key (takes it); false when full (the caller closes it). */
+static bool dc_put(struct rs *s, const char *k, size_t len, int fd)
+{
+	struct dslot *d;
+
+	if (s->dn >= DIR_CACHE)
+		return false;
+	d = dc_find(s, k, len);
+	d->key = malloc(len + 1);
+	if (!d->key)
+		return false;
+	memcpy(d->key, k, len);
+	d->key[len] = '\0';
+	d->len = len;
+	d->fd = fd;
+	s->dn++;
+	return true;
+}
+
+static int fail(struct rs *s, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int fail(struct rs *s, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(s->detail, sizeof(s->detail), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+/* Open (making it if missing) one folder below parent, never through a
+ * symlink. */
+static int open_sub(struct rs *s, int parent, const char *name)
+{
+	int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+					      O_CLOEXEC);
+
+	if (fd < 0 && errno == ENOENT) {
+		if (mkdirat(parent, name, 0777) < 0 && errno != EEXIST)
+			return fail(s, -errno, "cannot make folder '%s': %s",
+				    name, strerror(errno));
+		fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+						  O_CLOEXEC);
+	}
+	if (fd < 0) {
+		int e = errno;
+
+		if (e == ELOOP || e == ENOTDIR)
+			return fail(s, -ENOTDIR, "'%s' on the path is not a "
+				    "folder (a symlink or a file)", name);
+		return fail(s, -e, "cannot open folder '%s': %s", name,
+			    strerror(e));
+	}
+	return fd;
+}
+
+/*
+ * The descriptor of folder `dir` (normalized, dlen bytes, "" for dest
+ * itself), borrowed from the cache. Walks down from the deepest folder
+ * already open, one component at a time, so that no path length limit
+ * applies and no symlink is followed.
+ */
+static int get_dir(struct rs *s, char *dir, size_t dlen)
+{
+	size_t at = dlen;
+	int fd = s->root;
+
+	if (!dlen)
+		return s->root;
+	/* the deepest cached ancestor (or dir itself) */
+	for (;;) {
+		struct dslot *d = dc_find(s, dir, at);
+
+		if (d->key) {
+			if (at == dlen)
+				return d->fd;
+			fd = d->fd;
+			break;
+		}
+		while (at > 0 && dir[at - 1] != '/')
+			at--;
+		if (at == 0)
+			break;
+		at--; /* the '/' */
+	}
+	if (s->dn >= DIR_CACHE) {
+		/* full: start again from dest (cheap: a few openat) */
+		dc_clear(s);
+		fd = s->root;
+		at = 0;
+	}
+	/* down from `at` (0, or the index of the '/' after a cached one) */
+	while (at < dlen) {
+		size_t start = at ? at + 1 : 0, end = start;
+		int sub;
+		char c;
+
+		while (end < dlen && dir[end] != '/')
+			end++;
+		c = dir[end];
+		dir[end] = '\0';
+		sub = open_sub(s, fd, dir + start);
+		dir[end] = c;
+		if (fd != s->root && !dc_find(s, dir, at)->key)
+			close(fd); /* an uncached intermediate */
+		if (sub < 0)
+			return sub;
+		fd = sub;
+		at = end;
+		if (!dc_put(s, dir, end, fd) && end == dlen) {
+			/* lent until the next call */
+			if (s->spare >= 0)
+				close(s->spare);
+			s->spare = fd;
+		}
+	}
+	return fd;
+}
+
+/*
+ * Normalize entry path p into s->norm: no empty or "." components; refuse
+ * absolute paths and "..". *name_out is the offset of the file name.
+ */
+static int normalize(struct rs *s, const char *p, size_t len,
+		     size_t *nlen_out, size_t *name_out)
+{
+	size_t o = 0, i = 0, last = 0;
+
+	if (p[0] == '/')
+		return fail(s, -EPERM, "absolute path refused");
+	if (len + 1 > s->ncap) {
+		char *n = realloc(s->norm, len + 1);
+
+		if (!n)
+			return fail(s, -ENOMEM, "out of memory");
+		s->norm = n;
+		s->ncap = len + 1;
+	}
+	while (i < len) {
+		size_t j = i;
+
+		while (j < len && p[j] != '/')
+			j++;
+		if (j - i == 2 && p[i] == '.' && p[i + 1] == '.')
+			return fail(s, -EPERM, "'..' in a path refused");
+		if (j > i && !(j - i == 1 && p[i] == '.')) {
+			if (o)
+				s->norm[o++] = '/';
+			last = o;
+			memcpy(s->norm + o, p + i, j - i);
+			o += j - i;
+		}
+		i = j + 1;
+	}
+	if (!o || p[len - 1] == '/')
+		return fail(s, -EINVAL, "no file name");
+	s->norm[o] = '\0';
+	*nlen_out = o;
+	*name_out = last;
+	return 0;
+}
+
+/* ---- files ------------------------------------------------------------- */
+
+static void report(struct rs *s, size_t e, int status, int code,
+		   uint64_t size)
+{
+	udos_restore_file f = {
+		.path = udos_manifest_entry(s->m, e, NULL, NULL),
+		.index = e,
+		.status = status,
+		.error = code,
+		.detail = code ? s->detail : NULL,
+		.size = size,
+	};
+
+	if (status == UDOS_RESTORE_WRITTEN) {
+		s->sum.written++;
+		s->sum.bytes_written += size;
+	} else if (status == UDOS_RESTORE_SAME) {
+		s->sum.same++;
+	} else {
+		s->sum.failed++;
+	}
+	if (s->o->on_file)
+		s->o->on_file(s->o->ctx, &f);
+	s->files_done++;
+	if (s->o->progress)
+		s->o->progress(s->o->ctx, s->files_done, s->sum.files);
+}
+
+/* Is the regular file at fd the object (size checked by the caller)? */
+static bool same_content(struct rs *s, int fd, const udos_oid *oid)
+{
+	udos_oid got;
+
+	if (!s->h && udos__hash_new(&s->h, s->st->hash_type) < 0)
+		return false;
+	udos__hash_reset(s->h);
+	if (udos__hash_fd(&got, NULL, s->h, fd, s->buf, BUF_SIZE) < 0)
+		return false;
+	return !udos_oid_cmp(&got, oid);
+}
+
+/*
+ * Prepare entry e for writing: its folder open, its old file checked.
+ * Returns 1 (with the new file's fd and the offset of its name in
+ * s->norm) when it must be written, 0 when it is done (SAME or
+ * FAILED, reported).
+ */
+static int prepare(struct rs *s, size_t e, const udos_oid *oid,
+		   const udos_meta *meta, int *fd_out, size_t *name_out)
+{
+	size_t plen, nlen = 0, name = 0;
+	const char *p = udos_manifest_entry(s->m, e, NULL, &plen);
+	struct stat sb;
+	int dfd, fd, rc;
+
+	rc = normalize(s, p, plen, &nlen, &name);
+	if (rc < 0)
+		goto failed;
+	/* the folder part: norm[0..name-1) (name - 1 is its '/') */
+	dfd = get_dir(s, s->norm, name ? name - 1 : 0);
+	if (dfd < 0) {
+		rc = dfd;
+		goto failed;
+	}
+	if (!meta || meta->loc == UDOS_LOC_MISSING) {
+		rc = fail(s, UDOS_ENOTFOUND, "object not in the container");
+		goto failed;
+	}
+	p = s->norm + name;
+	if (fstatat(dfd, p, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (S_ISDIR(sb.st_mode)) {
+			rc = fail(s, -EISDIR, "a folder is in the way");
+			goto failed;
+		}
+		if (S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == meta->size) {
+			fd = openat(dfd, p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+			if (fd >= 0) {
+				bool same = same_content(s, fd, oid);
+
+				close(fd);
+				if (same) {
+					report(s, e, UDOS_RESTORE_SAME, 0,
+					       meta->size);
+					return 0;
+				}
+			}
+		}
+		if (!S_ISREG(sb.st_mode) && unlinkat(dfd, p, 0) < 0) {
+			rc = fail(s, -errno, "cannot replace: %s",
+				  strerror(errno));
+			goto failed;
+		}
+	}
+	fd = openat(dfd, p, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+				    O_CLOEXEC, 0666);
+	if (fd < 0) {
+		rc = fail(s, -errno, "cannot create: %s", strerror(errno));
+		goto failed;
+	}
+	*fd_out = fd;
+	*name_out = name;
+	return 1;
+failed:
+	report(s, e, UDOS_RESTORE_FAILED, rc, 0);
+	return 0;
+}
+
+struct target {
+	size_t e;
+	int fd;
+	int err; /* a write failed */
+	char *name;   /* for unlink on failure (malloc'd file name) */
+	char *dir;    /* normalized folder path, to find dfd again */
+	size_t dlen;
+};
+
+static void target_release(struct target *t)
+{
+	if (t->fd >= 0)
+		close(t->fd);
+	free(t->name);
+	free(t->dir);
+	t->fd = -1;
+	t->name = t->dir = NULL;
+}
+
+/* Remove a partly written file: its folder may have left the cache. */
+static void target_unlink(struct rs *s, struct target *t)
+{
+	int dfd = get_dir(s, t->dir, t->dlen);
+
+	if (dfd >= 0)
+		unlinkat(dfd, t->name, 0);
+}
+
+/* Copy the object from r into every target's fd (one pass). */
+static int copy_out(struct rs *s, udos_reader *r, struct target *t, size_t n)
+{
+	ssize_t got;
+
+	while ((got = udos_reader_read(r, s->buf, BUF_SIZE)) > 0) {
+		size_t live = 0;
+
+		for (size_t i = 0; i < n; i++) {
+			if (t[i].err)
+				continue;
+			t[i].err = udos__write_all(t[i].fd, s->buf,
+						   (size_t)got);
+			if (!t[i].err)
+				live++;
+		}
+		if (!live)
+			return 0;
+	}
+	return got < 0 ? (int)got : 0;
+}
+
+/* Write the targets t[0..n) of one id and report them. */
+static void write_batch(struct rs *s, udos_reader *r, const udos_meta *meta,
+			struct target *t, size_t n)
+{
+	int rc = copy_out(s, r, t, n);
+
+	for (size_t i = 0; i < n; i++) {
+		int code = rc < 0 ? rc : t[i].err;
+
+		if (!code && close(t[i].fd) < 0)
+			code = -errno;
+		t[i].fd = -1;
+		if (!code) {
+			report(s, t[i].e, UDOS_RESTORE_WRITTEN, 0, meta->size);
+			continue;
+		}
+		if (rc < 0) {
+			const char *d = udos_error_detail();
+
+			fail(s, code, "cannot read the object: %s",
+			     d && d[0] ? d : udos_strerror(code));
+		} else {
+			fail(s, code, "write failed: %s", udos_strerror(code));
+		}
+		target_unlink(s, &t[i]);
+		report(s, t[i].e, UDOS_RESTORE_FAILED, code, 0);
+	}
+}
+
+/* Write a batch (rewinding the reader for every batch after the first),
+ * then let its targets go. */
+static void flush(struct rs *s, udos_reader *r, const udos_meta *meta,
+		  struct target *t, size_t n, bool rewind)
+{
+	int rc = rewind ? udos_reader_seek(r, 0, SEEK_SET, NULL) : 0;
+
+	for (size_t i = 0; rc < 0 && i < n; i++)
+		t[i].err = rc;
+	write_batch(s, r, meta, t, n);
+	for (size_t i = 0; i < n; i++)
+		target_release(&t[i]);
+}
+
+/* Every entry naming id u: check, then write those that need it, in
+ * passes of GROUP_FDS files (the reader rewound between passes). */
+static int do_id(struct rs *s, size_t u, const udos_meta *meta,
+		 udos_reader *r)
+{
+	struct target t[GROUP_FDS];
+	size_t n = 0;
+	bool rewind = false;
+
+	s->done[u] = true;
+	for (size_t e = s->first[u]; e != NO_NEXT; e = s->next[e]) {
+		size_t name = 0;
+		int fd = -1;
+
+		if (prepare(s, e, &s->uoid[u], r ? meta : NULL, &fd, &name) <=
+		    0)
+			continue;
+		t[n] = (struct target){ .e = e, .fd = fd };
+		t[n].name = strdup(s->norm + name);
+		t[n].dlen = name ? name - 1 : 0;
+		t[n].dir = malloc(t[n].dlen + 1);
+		if (!t[n].name || !t[n].dir) {
+			target_release(&t[n]);
+			return s->fatal = fail(s, -ENOMEM, "out of memory");
+		}
+		memcpy(t[n].dir, s->norm, t[n].dlen);
+		t[n].dir[t[n].dlen] = '\0';
+		if (++n < GROUP_FDS)
+			continue;
+		flush(s, r, meta, t, n, rewind);
+		n = 0;
+		rewind = true;
+	}
+	if (n)
+		flush(s, r, meta, t, n, rewind);
+	return 0;
+}
+
+static int on_object(void *ctx, size_t index, const udos_oid *oid,
+		     const udos_meta *meta, udos_reader *r)
+{
+	(void)oid;
+	return do_id(ctx, index, meta, r);
+}
+
+/* ---- plan ---------------------------------------------------------------- */
+
+static int entry_cmp(const void *a, const void *b, void *ctx)
+{
+	const udos_manifest *m = ctx;
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	udos_oid ox, oy;
+	int c;
+
+	udos_manifest_entry(m, x, &ox, NULL);
+	udos_manifest_entry(m, y, &oy, NULL);
+	c = udos_oid_cmp(&ox, &oy);
+	return c ? c : (x < y ? -1 : x > y);
+}
+
+/* Group the entries by id. */
+static int plan(struct rs *s)
+{
+	size_t n = udos_manifest_count(s->m), *ord;
+	size_t prev = NO_NEXT;
+
+	s->first = malloc((n ? n : 1) * sizeof(size_t));
+	s->next = malloc((n ? n : 1) * sizeof(size_t));
+	s->uoid = malloc((n ? n : 1) * sizeof(udos_oid));
+	s->done = calloc(n ? n : 1, 1);
+	ord = malloc((n ? n : 1) * sizeof(size_t));
+	if (!s->first || !s->next || !s->uoid || !s->done || !ord) {
+		free(ord);
+		return udos__err(-ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < n; i++)
+		ord[i] = i;
+	qsort_r(ord, n, sizeof(*ord), entry_cmp, (void *)s->m);
+	for (size_t i = 0; i < n; i++) {
+		udos_oid oid;
+
+		udos_manifest_entry(s->m, ord[i], &oid, NULL);
+		s->next[ord[i]] = NO_NEXT;
+		if (!s->nu || udos_oid_cmp(&s->uoid[s->nu - 1], &oid)) {
+			s->uoid[s->nu] = oid;
+			s->first[s->nu++] = ord[i];
+		} else {
+			s->next[prev] = ord[i];
+		}
+		prev = ord[i];
+	}
+	free(ord);
+	return 0;
+}
+
+static double now_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+int udos_restore(udos_restore_summary *out, udos_store *st,
+		 const udos_manifest *m, const char *dest,
+		 const udos_restore_opts *opts)
+{
+	static const udos_restore_opts defaults = UDOS_RESTORE_OPTS_INIT;
+	unsigned flags = UDOS__READ_LAZY;
+	struct rs s = { .st = st, .m = m, .root = -1, .spare = -1 };
+	double t0 = now_s();
+	int rc;
+
+	UDOS_ASSERT_ARG(st && m && dest);
+	s.o = opts ? opts : &defaults;
+	if (s.o->verify)
+		flags |= UDOS_READ_VERIFY;
+	s.sum.files = udos_manifest_count(m);
+	rc = udos__mkdir_p(AT_FDCWD, dest, 0777);
+	if (rc < 0) {
+		rc = udos__err(rc, "cannot make folder '%s': %s", dest,
+			       udos_strerror(rc));
+		goto done;
+	}
+	s.root = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s.root < 0) {
+		rc = udos__err(-errno, "cannot open folder '%s': %s", dest,
+			       strerror(errno));
+		goto done;
+	}
+	s.dcap = DIR_CACHE * 2;
+	s.dc = calloc(s.dcap, sizeof(*s.dc));
+	s.buf = udos__alloc(BUF_SIZE);
+	if (!s.dc || !s.buf) {
+		rc = udos__err(-ENOMEM, "out of memory");
+		goto done;
+	}
+	rc = plan(&s);
+	if (rc < 0)
+		goto done;
+	rc = udos_object_read_many(st, s.uoid, s.nu, flags, on_object, &s);
+	if (s.fatal) {
+		rc = udos__err(s.fatal, "%s", s.detail);
+		goto done;
+	}
+	if (rc < 0) {
+		/* the bulk walk stopped on one object (a pack file missing
+		 * or unreadable): take the rest one by one, so that each
+		 * failure is its own entries' */
+		for (size_t u = 0; u < s.nu && !s.fatal; u++) {
+			udos_reader *r = NULL;
+
+			if (s.done[u])
+				continue;
+			rc = udos_reader_open(&r, st, &s.uoid[u], flags);
+			if (rc < 0 && rc != UDOS_ENOTFOUND) {
+				const char *d = udos_error_detail();
+
+				s.done[u] = true;
+				fail(&s, rc, "cannot read the object: %s",
+				     d && d[0] ? d : udos_strerror(rc));
+				for (size_t e = s.first[u]; e != NO_NEXT;
+				     e = s.next[e])
+					report(&s, e, UDOS_RESTORE_FAILED, rc,
+					       0);
+				continue;
+			}
+			do_id(&s, u, r ? udos_reader_meta(r) : NULL, r);
+			udos_reader_close(r);
+		}
+		rc = s.fatal ? udos__err(s.fatal, "%s", s.detail) : 0;
+	}
+done:
+	s.sum.seconds = now_s() - t0;
+	if (out)
+		*out = s.sum;
+	if (s.dc)
+		dc_clear(&s);
+	free(s.dc);
+	if (s.root >= 0)
+		close(s.root);
+	if (s.spare >= 0)
+		close(s.spare);
+	udos__hash_free(s.h);
+	free(s.buf);
+	free(s.norm);
+	free(s.first);
+	free(s.next);
+	free(s.uoid);
+	free(s.done);
+	return rc;
+}
