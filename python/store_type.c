@@ -1964,6 +1964,7 @@ static PyMethodDef store_methods[] = {
 	{ "add_paths", KWFN(store_add_paths), KW, add_paths_doc },
 	{ "import_from", KWFN(store_import_from), KW, import_from_doc },
 	{ "ingest", KWFN(store_ingest), KW, ingest_doc },
+	{ "restore", KWFN(udos_py_restore), KW, udos_py_restore_doc },
 	{ "pack_loose", KWFN(store_pack_loose), KW, pack_loose_doc },
 	{ "clean", (PyCFunction)store_clean, METH_NOARGS,
 	  "clean() -> number of loose files removed (packed copies checked)" },

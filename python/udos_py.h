@@ -67,6 +67,10 @@ PyObject *udos_py_fmt_key(const udos_oid *oid, size_t dsz);
 PyObject *udos_py_reader_new(udos_py_store *s, udos_reader *r,
 			     const udos_oid *oid);
 
+/* store_restore.c: Store.restore (a METH_VARARGS | METH_KEYWORDS method). */
+extern const char udos_py_restore_doc[];
+PyObject *udos_py_restore(udos_py_store *s, PyObject *args, PyObject *kw);
+
 /* Acquire a PyThread lock, releasing the GIL while waiting. */
 void udos_py_lock(PyThread_type_lock l);
 
