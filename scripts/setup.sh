@@ -9,7 +9,7 @@ pkgs=(build-essential cmake ninja-build pkg-config
       libssl-dev libcmocka-dev
       python3 python3-dev python3-pytest python3-venv python3-pip
       python3-pyfuse3 fuse3
-      zstd git time)
+      zstd git time restic borgbackup)
 
 missing=()
 for p in "${pkgs[@]}"; do
