@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,9 @@
 #define GROUP_FDS 32     /* files of one id written in one pass */
 #define DIR_CACHE 512    /* open folder descriptors kept */
 #define NO_NEXT SIZE_MAX
+#define WORKERS 2           /* writer threads besides the reading one */
+#define SMALL_MAX (1u << 20) /* objects up to this go to the writers whole */
+#define INFLIGHT (64u << 20) /* bytes of such objects queued at most */
 
 /* A folder of dest, open, keyed by its normalized relative path. */
 struct dslot {
@@ -26,6 +30,15 @@ struct dslot {
 	int fd;
 };
 
+/* An object read whole, for a writer thread. */
+struct job {
+	struct job *next;
+	size_t u;
+	udos_meta meta;
+	uint8_t *data;
+};
+
+/* The run, shared by the reading thread and the writers. */
 struct rs {
 	udos_store *st;
 	const udos_manifest *m;
@@ -36,6 +49,21 @@ struct rs {
 	size_t nu;
 	size_t *first, *next;
 	bool *done;
+	pthread_mutex_t mu; /* everything below; the callbacks */
+	pthread_cond_t work, room;
+	struct job *head, *tail;
+	uint64_t inflight;  /* bytes of queued jobs */
+	bool closing;
+	udos_restore_summary sum;
+	uint64_t files_done;
+	int fatal;
+	char fatal_detail[512];
+};
+
+/* One writer's own state: each thread opens its own folders (a folder
+ * made by two at once is fine: mkdirat's EEXIST). */
+struct rw {
+	struct rs *rs;
 	struct dslot *dc; /* power-of-two open-addressing table */
 	size_t dcap, dn;
 	int spare;        /* a folder fd the full cache could not keep */
@@ -43,10 +71,13 @@ struct rs {
 	uint8_t *buf;
 	char *norm; /* normalized path of the entry at hand */
 	size_t ncap;
-	udos_restore_summary sum;
-	uint64_t files_done;
-	int fatal;
 	char detail[512];
+};
+
+/* Where an object's bytes come from: a reader, or memory (a job). */
+struct src {
+	udos_reader *r;
+	const uint8_t *mem;
 };
 
 /* ---- folders ----------------------------------------------------------- */
@@ -60,7 +91,7 @@ static size_t key_hash(const char *k, size_t len)
 	return h;
 }
 
-static struct dslot *dc_find(struct rs *s, const char *k, size_t len)
+static struct dslot *dc_find(struct rw *s, const char *k, size_t len)
 {
 	size_t i = key_hash(k, len) & (s->dcap - 1);
 
@@ -70,7 +101,7 @@ static struct dslot *dc_find(struct rs *s, const char *k, size_t len)
 	return &s->dc[i]; /* the free slot where it would go */
 }
 
-static void dc_clear(struct rs *s)
+static void dc_clear(struct rw *s)
 {
 	for (size_t i = 0; i < s->dcap; i++) {
 		if (s->dc[i].key) {
@@ -83,7 +114,7 @@ static void dc_clear(struct rs *s)
 }
 
 /* Keep fd for key (takes it); false when full (the caller closes it). */
-static bool dc_put(struct rs *s, const char *k, size_t len, int fd)
+static bool dc_put(struct rw *s, const char *k, size_t len, int fd)
 {
 	struct dslot *d;
 
@@ -101,9 +132,9 @@ static bool dc_put(struct rs *s, const char *k, size_t len, int fd)
 	return true;
 }
 
-static int fail(struct rs *s, int code, const char *fmt, ...)
+static int fail(struct rw *s, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-static int fail(struct rs *s, int code, const char *fmt, ...)
+static int fail(struct rw *s, int code, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -115,7 +146,7 @@ static int fail(struct rs *s, int code, const char *fmt, ...)
 
 /* Open (making it if missing) one folder below parent, never through a
  * symlink. */
-static int open_sub(struct rs *s, int parent, const char *name)
+static int open_sub(struct rw *s, int parent, const char *name)
 {
 	int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 					      O_CLOEXEC);
@@ -145,13 +176,13 @@ static int open_sub(struct rs *s, int parent, const char *name)
  * already open, one component at a time, so that no path length limit
  * applies and no symlink is followed.
  */
-static int get_dir(struct rs *s, char *dir, size_t dlen)
+static int get_dir(struct rw *s, char *dir, size_t dlen)
 {
 	size_t at = dlen;
-	int fd = s->root;
+	int fd = s->rs->root;
 
 	if (!dlen)
-		return s->root;
+		return s->rs->root;
 	/* the deepest cached ancestor (or dir itself) */
 	for (;;) {
 		struct dslot *d = dc_find(s, dir, at);
@@ -171,7 +202,7 @@ static int get_dir(struct rs *s, char *dir, size_t dlen)
 	if (s->dn >= DIR_CACHE) {
 		/* full: start again from dest (cheap: a few openat) */
 		dc_clear(s);
-		fd = s->root;
+		fd = s->rs->root;
 		at = 0;
 	}
 	/* down from `at` (0, or the index of the '/' after a cached one) */
@@ -186,7 +217,7 @@ static int get_dir(struct rs *s, char *dir, size_t dlen)
 		dir[end] = '\0';
 		sub = open_sub(s, fd, dir + start);
 		dir[end] = c;
-		if (fd != s->root && !dc_find(s, dir, at)->key)
+		if (fd != s->rs->root && !dc_find(s, dir, at)->key)
 			close(fd); /* an uncached intermediate */
 		if (sub < 0)
 			return sub;
@@ -206,7 +237,7 @@ static int get_dir(struct rs *s, char *dir, size_t dlen)
  * Normalize entry path p into s->norm: no empty or "." components; refuse
  * absolute paths and "..". *name_out is the offset of the file name.
  */
-static int normalize(struct rs *s, const char *p, size_t len,
+static int normalize(struct rw *s, const char *p, size_t len,
 		     size_t *nlen_out, size_t *name_out)
 {
 	size_t o = 0, i = 0, last = 0;
@@ -247,11 +278,11 @@ static int normalize(struct rs *s, const char *p, size_t len,
 
 /* ---- files ------------------------------------------------------------- */
 
-static void report(struct rs *s, size_t e, int status, int code,
+static void report(struct rw *s, size_t e, int status, int code,
 		   uint64_t size)
 {
 	udos_restore_file f = {
-		.path = udos_manifest_entry(s->m, e, NULL, NULL),
+		.path = udos_manifest_entry(s->rs->m, e, NULL, NULL),
 		.index = e,
 		.status = status,
 		.error = code,
@@ -259,27 +290,30 @@ static void report(struct rs *s, size_t e, int status, int code,
 		.size = size,
 	};
 
+	pthread_mutex_lock(&s->rs->mu);
 	if (status == UDOS_RESTORE_WRITTEN) {
-		s->sum.written++;
-		s->sum.bytes_written += size;
+		s->rs->sum.written++;
+		s->rs->sum.bytes_written += size;
 	} else if (status == UDOS_RESTORE_SAME) {
-		s->sum.same++;
+		s->rs->sum.same++;
 	} else {
-		s->sum.failed++;
+		s->rs->sum.failed++;
 	}
-	if (s->o->on_file)
-		s->o->on_file(s->o->ctx, &f);
-	s->files_done++;
-	if (s->o->progress)
-		s->o->progress(s->o->ctx, s->files_done, s->sum.files);
+	if (s->rs->o->on_file)
+		s->rs->o->on_file(s->rs->o->ctx, &f);
+	s->rs->files_done++;
+	if (s->rs->o->progress)
+		s->rs->o->progress(s->rs->o->ctx, s->rs->files_done,
+				   s->rs->sum.files);
+	pthread_mutex_unlock(&s->rs->mu);
 }
 
 /* Is the regular file at fd the object (size checked by the caller)? */
-static bool same_content(struct rs *s, int fd, const udos_oid *oid)
+static bool same_content(struct rw *s, int fd, const udos_oid *oid)
 {
 	udos_oid got;
 
-	if (!s->h && udos__hash_new(&s->h, s->st->hash_type) < 0)
+	if (!s->h && udos__hash_new(&s->h, s->rs->st->hash_type) < 0)
 		return false;
 	udos__hash_reset(s->h);
 	if (udos__hash_fd(&got, NULL, s->h, fd, s->buf, BUF_SIZE) < 0)
@@ -293,11 +327,11 @@ static bool same_content(struct rs *s, int fd, const udos_oid *oid)
  * s->norm) when it must be written, 0 when it is done (SAME or
  * FAILED, reported).
  */
-static int prepare(struct rs *s, size_t e, const udos_oid *oid,
+static int prepare(struct rw *s, size_t e, const udos_oid *oid,
 		   const udos_meta *meta, int *fd_out, size_t *name_out)
 {
 	size_t plen, nlen = 0, name = 0;
-	const char *p = udos_manifest_entry(s->m, e, NULL, &plen);
+	const char *p = udos_manifest_entry(s->rs->m, e, NULL, &plen);
 	struct stat sb;
 	int dfd, fd, rc;
 
@@ -373,7 +407,7 @@ static void target_release(struct target *t)
 }
 
 /* Remove a partly written file: its folder may have left the cache. */
-static void target_unlink(struct rs *s, struct target *t)
+static void target_unlink(struct rw *s, struct target *t)
 {
 	int dfd = get_dir(s, t->dir, t->dlen);
 
@@ -381,12 +415,19 @@ static void target_unlink(struct rs *s, struct target *t)
 		unlinkat(dfd, t->name, 0);
 }
 
-/* Copy the object from r into every target's fd (one pass). */
-static int copy_out(struct rs *s, udos_reader *r, struct target *t, size_t n)
+/* Copy the object into every target's fd (one pass). */
+static int copy_out(struct rw *s, const struct src *from,
+		    const udos_meta *meta, struct target *t, size_t n)
 {
 	ssize_t got;
 
-	while ((got = udos_reader_read(r, s->buf, BUF_SIZE)) > 0) {
+	if (from->mem) {
+		for (size_t i = 0; i < n; i++)
+			t[i].err = udos__write_all(t[i].fd, from->mem,
+						   (size_t)meta->size);
+		return 0;
+	}
+	while ((got = udos_reader_read(from->r, s->buf, BUF_SIZE)) > 0) {
 		size_t live = 0;
 
 		for (size_t i = 0; i < n; i++) {
@@ -404,10 +445,10 @@ static int copy_out(struct rs *s, udos_reader *r, struct target *t, size_t n)
 }
 
 /* Write the targets t[0..n) of one id and report them. */
-static void write_batch(struct rs *s, udos_reader *r, const udos_meta *meta,
-			struct target *t, size_t n)
+static void write_batch(struct rw *s, const struct src *from,
+			const udos_meta *meta, struct target *t, size_t n)
 {
-	int rc = copy_out(s, r, t, n);
+	int rc = copy_out(s, from, meta, t, n);
 
 	for (size_t i = 0; i < n; i++) {
 		int code = rc < 0 ? rc : t[i].err;
@@ -432,36 +473,48 @@ static void write_batch(struct rs *s, udos_reader *r, const udos_meta *meta,
 	}
 }
 
+static void set_fatal(struct rs *rs, int code, const char *detail)
+{
+	pthread_mutex_lock(&rs->mu);
+	if (!rs->fatal) {
+		rs->fatal = code;
+		snprintf(rs->fatal_detail, sizeof(rs->fatal_detail), "%s",
+			 detail);
+	}
+	pthread_mutex_unlock(&rs->mu);
+}
+
 /* Write a batch (rewinding the reader for every batch after the first),
  * then let its targets go. */
-static void flush(struct rs *s, udos_reader *r, const udos_meta *meta,
+static void flush(struct rw *s, const struct src *from, const udos_meta *meta,
 		  struct target *t, size_t n, bool rewind)
 {
-	int rc = rewind ? udos_reader_seek(r, 0, SEEK_SET, NULL) : 0;
+	int rc = rewind && from->r ? udos_reader_seek(from->r, 0, SEEK_SET,
+						      NULL) : 0;
 
 	for (size_t i = 0; rc < 0 && i < n; i++)
 		t[i].err = rc;
-	write_batch(s, r, meta, t, n);
+	write_batch(s, from, meta, t, n);
 	for (size_t i = 0; i < n; i++)
 		target_release(&t[i]);
 }
 
 /* Every entry naming id u: check, then write those that need it, in
  * passes of GROUP_FDS files (the reader rewound between passes). */
-static int do_id(struct rs *s, size_t u, const udos_meta *meta,
-		 udos_reader *r)
+static int do_id(struct rw *s, size_t u, const udos_meta *meta,
+		 const struct src *from)
 {
 	struct target t[GROUP_FDS];
 	size_t n = 0;
 	bool rewind = false;
 
-	s->done[u] = true;
-	for (size_t e = s->first[u]; e != NO_NEXT; e = s->next[e]) {
+	for (size_t e = s->rs->first[u]; e != NO_NEXT; e = s->rs->next[e]) {
 		size_t name = 0;
 		int fd = -1;
 
-		if (prepare(s, e, &s->uoid[u], r ? meta : NULL, &fd, &name) <=
-		    0)
+		if (prepare(s, e, &s->rs->uoid[u],
+			    from->r || from->mem ? meta : NULL, &fd,
+			    &name) <= 0)
 			continue;
 		t[n] = (struct target){ .e = e, .fd = fd };
 		t[n].name = strdup(s->norm + name);
@@ -469,26 +522,163 @@ static int do_id(struct rs *s, size_t u, const udos_meta *meta,
 		t[n].dir = malloc(t[n].dlen + 1);
 		if (!t[n].name || !t[n].dir) {
 			target_release(&t[n]);
-			return s->fatal = fail(s, -ENOMEM, "out of memory");
+			set_fatal(s->rs, -ENOMEM, "out of memory");
+			return -ENOMEM;
 		}
 		memcpy(t[n].dir, s->norm, t[n].dlen);
 		t[n].dir[t[n].dlen] = '\0';
 		if (++n < GROUP_FDS)
 			continue;
-		flush(s, r, meta, t, n, rewind);
+		flush(s, from, meta, t, n, rewind);
 		n = 0;
 		rewind = true;
 	}
 	if (n)
-		flush(s, r, meta, t, n, rewind);
+		flush(s, from, meta, t, n, rewind);
 	return 0;
 }
 
+/* Every entry of id u fails with the same cause (its object unreadable). */
+static void fail_id(struct rw *s, size_t u, int code)
+{
+	const char *d = udos_error_detail();
+
+	fail(s, code, "cannot read the object: %s",
+	     d && d[0] ? d : udos_strerror(code));
+	for (size_t e = s->rs->first[u]; e != NO_NEXT; e = s->rs->next[e])
+		report(s, e, UDOS_RESTORE_FAILED, code, 0);
+}
+
+/* The whole (small) object into a malloc'd buffer: 0, or a negative code
+ * (the reader's: a damaged record is found here). */
+static int slurp(uint8_t **out, udos_reader *r, uint64_t size)
+{
+	uint8_t *b = malloc((size_t)size + 1); /* +1: a longer content shows */
+	size_t got = 0;
+	ssize_t n;
+
+	*out = NULL;
+	if (!b)
+		return -ENOMEM;
+	while ((n = udos_reader_read(r, b + got, (size_t)size - got + 1)) > 0) {
+		got += (size_t)n;
+		if (got > size)
+			break;
+	}
+	if (n < 0 || got != size) {
+		free(b);
+		return n < 0 ? (int)n : udos__err(UDOS_ECORRUPT,
+						  "size is not the indexed one");
+	}
+	*out = b;
+	return 0;
+}
+
+/* udos_bulk_fn, on the reading thread: small objects are read whole and
+ * queued for the writers; large ones are streamed here. */
 static int on_object(void *ctx, size_t index, const udos_oid *oid,
 		     const udos_meta *meta, udos_reader *r)
 {
+	struct rw *s = ctx;
+	struct rs *rs = s->rs;
+	struct src from = { .r = r };
+	struct job *j;
+	int rc;
+
 	(void)oid;
-	return do_id(ctx, index, meta, r);
+	rs->done[index] = true;
+	if (!r || meta->size > SMALL_MAX || !WORKERS)
+		return do_id(s, index, meta, &from);
+	j = malloc(sizeof(*j));
+	if (!j) {
+		set_fatal(rs, -ENOMEM, "out of memory");
+		return -ENOMEM;
+	}
+	rc = slurp(&j->data, r, meta->size);
+	if (rc < 0) {
+		free(j);
+		if (rc == -ENOMEM) {
+			set_fatal(rs, rc, "out of memory");
+			return rc;
+		}
+		fail_id(s, index, rc);
+		return 0;
+	}
+	j->u = index;
+	j->meta = *meta;
+	j->next = NULL;
+	pthread_mutex_lock(&rs->mu);
+	while (rs->inflight && rs->inflight + meta->size > INFLIGHT)
+		pthread_cond_wait(&rs->room, &rs->mu);
+	rs->inflight += meta->size;
+	if (rs->tail)
+		rs->tail->next = j;
+	else
+		rs->head = j;
+	rs->tail = j;
+	pthread_cond_signal(&rs->work);
+	rc = rs->fatal;
+	pthread_mutex_unlock(&rs->mu);
+	return rc;
+}
+
+static void *writer(void *arg)
+{
+	struct rw *s = arg;
+	struct rs *rs = s->rs;
+	struct job *j;
+	bool stop;
+
+	pthread_setname_np(pthread_self(), "udos-restore");
+	for (;;) {
+		pthread_mutex_lock(&rs->mu);
+		while (!rs->head && !rs->closing)
+			pthread_cond_wait(&rs->work, &rs->mu);
+		j = rs->head;
+		if (j && !(rs->head = j->next))
+			rs->tail = NULL;
+		stop = rs->fatal != 0;
+		pthread_mutex_unlock(&rs->mu);
+		if (!j)
+			break;
+		if (!stop) {
+			struct src from = { .mem = j->data };
+
+			do_id(s, j->u, &j->meta, &from);
+		}
+		pthread_mutex_lock(&rs->mu);
+		rs->inflight -= j->meta.size;
+		pthread_cond_signal(&rs->room);
+		pthread_mutex_unlock(&rs->mu);
+		free(j->data);
+		free(j);
+	}
+	return NULL;
+}
+
+static int rw_init(struct rw *w, struct rs *rs)
+{
+	memset(w, 0, sizeof(*w));
+	w->rs = rs;
+	w->spare = -1;
+	w->dcap = DIR_CACHE * 2;
+	w->dc = calloc(w->dcap, sizeof(*w->dc));
+	w->buf = udos__alloc(BUF_SIZE);
+	if (!w->dc || !w->buf)
+		return udos__err(-ENOMEM, "out of memory");
+	return 0;
+}
+
+static void rw_release(struct rw *w)
+{
+	if (w->dc)
+		dc_clear(w);
+	free(w->dc);
+	if (w->spare >= 0)
+		close(w->spare);
+	udos__hash_free(w->h);
+	free(w->buf);
+	free(w->norm);
 }
 
 /* ---- plan ---------------------------------------------------------------- */
@@ -555,11 +745,17 @@ int udos_restore(udos_restore_summary *out, udos_store *st,
 {
 	static const udos_restore_opts defaults = UDOS_RESTORE_OPTS_INIT;
 	unsigned flags = UDOS__READ_LAZY;
-	struct rs s = { .st = st, .m = m, .root = -1, .spare = -1 };
+	struct rs s = { .st = st, .m = m, .root = -1 };
+	struct rw w[WORKERS + 1];
+	pthread_t tids[WORKERS];
+	unsigned nw = 0, nt = 0;
 	double t0 = now_s();
 	int rc;
 
 	UDOS_ASSERT_ARG(st && m && dest);
+	pthread_mutex_init(&s.mu, NULL);
+	pthread_cond_init(&s.work, NULL);
+	pthread_cond_init(&s.room, NULL);
 	s.o = opts ? opts : &defaults;
 	if (s.o->verify)
 		flags |= UDOS_READ_VERIFY;
@@ -576,65 +772,73 @@ int udos_restore(udos_restore_summary *out, udos_store *st,
 			       strerror(errno));
 		goto done;
 	}
-	s.dcap = DIR_CACHE * 2;
-	s.dc = calloc(s.dcap, sizeof(*s.dc));
-	s.buf = udos__alloc(BUF_SIZE);
-	if (!s.dc || !s.buf) {
-		rc = udos__err(-ENOMEM, "out of memory");
-		goto done;
+	for (; nw < WORKERS + 1; nw++) {
+		rc = rw_init(&w[nw], &s);
+		if (rc < 0) {
+			nw++;
+			goto done;
+		}
 	}
 	rc = plan(&s);
 	if (rc < 0)
 		goto done;
-	rc = udos_object_read_many(st, s.uoid, s.nu, flags, on_object, &s);
-	if (s.fatal) {
-		rc = udos__err(s.fatal, "%s", s.detail);
-		goto done;
-	}
-	if (rc < 0) {
+	/* w[0] is the reading thread's, w[1..] the writers' */
+	for (unsigned i = 1; i < nw; i++)
+		if (pthread_create(&tids[nt], NULL, writer, &w[i]) == 0)
+			nt++;
+	rc = udos_object_read_many(st, s.uoid, s.nu, flags, on_object, &w[0]);
+	pthread_mutex_lock(&s.mu);
+	s.closing = true;
+	pthread_cond_broadcast(&s.work);
+	pthread_mutex_unlock(&s.mu);
+	for (unsigned i = 0; i < nt; i++)
+		pthread_join(tids[i], NULL);
+	nt = 0;
+	if (rc < 0 && !s.fatal) {
 		/* the bulk walk stopped on one object (a pack file missing
 		 * or unreadable): take the rest one by one, so that each
 		 * failure is its own entries' */
 		for (size_t u = 0; u < s.nu && !s.fatal; u++) {
-			udos_reader *r = NULL;
+			struct src from = { 0 };
 
 			if (s.done[u])
 				continue;
-			rc = udos_reader_open(&r, st, &s.uoid[u], flags);
+			s.done[u] = true;
+			rc = udos_reader_open(&from.r, st, &s.uoid[u], flags);
 			if (rc < 0 && rc != UDOS_ENOTFOUND) {
-				const char *d = udos_error_detail();
-
-				s.done[u] = true;
-				fail(&s, rc, "cannot read the object: %s",
-				     d && d[0] ? d : udos_strerror(rc));
-				for (size_t e = s.first[u]; e != NO_NEXT;
-				     e = s.next[e])
-					report(&s, e, UDOS_RESTORE_FAILED, rc,
-					       0);
+				fail_id(&w[0], u, rc);
 				continue;
 			}
-			do_id(&s, u, r ? udos_reader_meta(r) : NULL, r);
-			udos_reader_close(r);
+			do_id(&w[0], u, from.r ? udos_reader_meta(from.r) : NULL,
+			      &from);
+			udos_reader_close(from.r);
 		}
-		rc = s.fatal ? udos__err(s.fatal, "%s", s.detail) : 0;
+		rc = 0;
 	}
+	if (s.fatal)
+		rc = udos__err(s.fatal, "%s", s.fatal_detail);
 done:
+	if (nt) { /* not started: only a failed plan gets here with threads */
+		pthread_mutex_lock(&s.mu);
+		s.closing = true;
+		pthread_cond_broadcast(&s.work);
+		pthread_mutex_unlock(&s.mu);
+		for (unsigned i = 0; i < nt; i++)
+			pthread_join(tids[i], NULL);
+	}
 	s.sum.seconds = now_s() - t0;
 	if (out)
 		*out = s.sum;
-	if (s.dc)
-		dc_clear(&s);
-	free(s.dc);
+	for (unsigned i = 0; i < nw; i++)
+		rw_release(&w[i]);
 	if (s.root >= 0)
 		close(s.root);
-	if (s.spare >= 0)
-		close(s.spare);
-	udos__hash_free(s.h);
-	free(s.buf);
-	free(s.norm);
 	free(s.first);
 	free(s.next);
 	free(s.uoid);
 	free(s.done);
+	pthread_mutex_destroy(&s.mu);
+	pthread_cond_destroy(&s.work);
+	pthread_cond_destroy(&s.room);
 	return rc;
 }
