@@ -17,18 +17,10 @@
 
 #define BUF_SIZE (1u << 20)
 #define GROUP_FDS 32     /* files of one id written in one pass */
-#define DIR_CACHE 512    /* open folder descriptors kept */
 #define NO_NEXT SIZE_MAX
 #define WORKERS 2           /* writer threads besides the reading one */
 #define SMALL_MAX (1u << 20) /* objects up to this go to the writers whole */
 #define INFLIGHT (64u << 20) /* bytes of such objects queued at most */
-
-/* A folder of dest, open, keyed by its normalized relative path. */
-struct dslot {
-	char *key; /* NULL: free */
-	size_t len;
-	int fd;
-};
 
 /* An object read whole, for a writer thread. */
 struct job {
@@ -64,13 +56,9 @@ struct rs {
  * made by two at once is fine: mkdirat's EEXIST). */
 struct rw {
 	struct rs *rs;
-	struct dslot *dc; /* power-of-two open-addressing table */
-	size_t dcap, dn;
-	int spare;        /* a folder fd the full cache could not keep */
+	udos__destdir dd; /* its folders; dd.norm: the entry at hand */
 	udos__hash *h;
 	uint8_t *buf;
-	char *norm; /* normalized path of the entry at hand */
-	size_t ncap;
 	char detail[512];
 };
 
@@ -79,58 +67,6 @@ struct src {
 	udos_reader *r;
 	const uint8_t *mem;
 };
-
-/* ---- folders ----------------------------------------------------------- */
-
-static size_t key_hash(const char *k, size_t len)
-{
-	size_t h = 1469598103934665603ull;
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (unsigned char)k[i]) * 1099511628211ull;
-	return h;
-}
-
-static struct dslot *dc_find(struct rw *s, const char *k, size_t len)
-{
-	size_t i = key_hash(k, len) & (s->dcap - 1);
-
-	for (; s->dc[i].key; i = (i + 1) & (s->dcap - 1))
-		if (s->dc[i].len == len && !memcmp(s->dc[i].key, k, len))
-			return &s->dc[i];
-	return &s->dc[i]; /* the free slot where it would go */
-}
-
-static void dc_clear(struct rw *s)
-{
-	for (size_t i = 0; i < s->dcap; i++) {
-		if (s->dc[i].key) {
-			free(s->dc[i].key);
-			close(s->dc[i].fd);
-			s->dc[i].key = NULL;
-		}
-	}
-	s->dn = 0;
-}
-
-/* Keep fd for key (takes it); false when full (the caller closes it). */
-static bool dc_put(struct rw *s, const char *k, size_t len, int fd)
-{
-	struct dslot *d;
-
-	if (s->dn >= DIR_CACHE)
-		return false;
-	d = dc_find(s, k, len);
-	d->key = malloc(len + 1);
-	if (!d->key)
-		return false;
-	memcpy(d->key, k, len);
-	d->key[len] = '\0';
-	d->len = len;
-	d->fd = fd;
-	s->dn++;
-	return true;
-}
 
 static int fail(struct rw *s, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -144,137 +80,6 @@ static int fail(struct rw *s, int code, const char *fmt, ...)
 	return code;
 }
 
-/* Open (making it if missing) one folder below parent, never through a
- * symlink. */
-static int open_sub(struct rw *s, int parent, const char *name)
-{
-	int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-					      O_CLOEXEC);
-
-	if (fd < 0 && errno == ENOENT) {
-		if (mkdirat(parent, name, 0777) < 0 && errno != EEXIST)
-			return fail(s, -errno, "cannot make folder '%s': %s",
-				    name, strerror(errno));
-		fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-						  O_CLOEXEC);
-	}
-	if (fd < 0) {
-		int e = errno;
-
-		if (e == ELOOP || e == ENOTDIR)
-			return fail(s, -ENOTDIR, "'%s' on the path is not a "
-				    "folder (a symlink or a file)", name);
-		return fail(s, -e, "cannot open folder '%s': %s", name,
-			    strerror(e));
-	}
-	return fd;
-}
-
-/*
- * The descriptor of folder `dir` (normalized, dlen bytes, "" for dest
- * itself), borrowed from the cache. Walks down from the deepest folder
- * already open, one component at a time, so that no path length limit
- * applies and no symlink is followed.
- */
-static int get_dir(struct rw *s, char *dir, size_t dlen)
-{
-	size_t at = dlen;
-	int fd = s->rs->root;
-
-	if (!dlen)
-		return s->rs->root;
-	/* the deepest cached ancestor (or dir itself) */
-	for (;;) {
-		struct dslot *d = dc_find(s, dir, at);
-
-		if (d->key) {
-			if (at == dlen)
-				return d->fd;
-			fd = d->fd;
-			break;
-		}
-		while (at > 0 && dir[at - 1] != '/')
-			at--;
-		if (at == 0)
-			break;
-		at--; /* the '/' */
-	}
-	if (s->dn >= DIR_CACHE) {
-		/* full: start again from dest (cheap: a few openat) */
-		dc_clear(s);
-		fd = s->rs->root;
-		at = 0;
-	}
-	/* down from `at` (0, or the index of the '/' after a cached one) */
-	while (at < dlen) {
-		size_t start = at ? at + 1 : 0, end = start;
-		int sub;
-		char c;
-
-		while (end < dlen && dir[end] != '/')
-			end++;
-		c = dir[end];
-		dir[end] = '\0';
-		sub = open_sub(s, fd, dir + start);
-		dir[end] = c;
-		if (fd != s->rs->root && !dc_find(s, dir, at)->key)
-			close(fd); /* an uncached intermediate */
-		if (sub < 0)
-			return sub;
-		fd = sub;
-		at = end;
-		if (!dc_put(s, dir, end, fd) && end == dlen) {
-			/* lent until the next call */
-			if (s->spare >= 0)
-				close(s->spare);
-			s->spare = fd;
-		}
-	}
-	return fd;
-}
-
-/*
- * Normalize entry path p into s->norm: no empty or "." components; refuse
- * absolute paths and "..". *name_out is the offset of the file name.
- */
-static int normalize(struct rw *s, const char *p, size_t len,
-		     size_t *nlen_out, size_t *name_out)
-{
-	size_t o = 0, i = 0, last = 0;
-
-	if (p[0] == '/')
-		return fail(s, -EPERM, "absolute path refused");
-	if (len + 1 > s->ncap) {
-		char *n = realloc(s->norm, len + 1);
-
-		if (!n)
-			return fail(s, -ENOMEM, "out of memory");
-		s->norm = n;
-		s->ncap = len + 1;
-	}
-	while (i < len) {
-		size_t j = i;
-
-		while (j < len && p[j] != '/')
-			j++;
-		if (j - i == 2 && p[i] == '.' && p[i + 1] == '.')
-			return fail(s, -EPERM, "'..' in a path refused");
-		if (j > i && !(j - i == 1 && p[i] == '.')) {
-			if (o)
-				s->norm[o++] = '/';
-			last = o;
-			memcpy(s->norm + o, p + i, j - i);
-			o += j - i;
-		}
-		i = j + 1;
-	}
-	if (!o || p[len - 1] == '/')
-		return fail(s, -EINVAL, "no file name");
-	s->norm[o] = '\0';
-	*nlen_out = o;
-	*name_out = last;
-	return 0;
-}
 
 /* ---- files ------------------------------------------------------------- */
 
@@ -324,7 +129,7 @@ static bool same_content(struct rw *s, int fd, const udos_oid *oid)
 /*
  * Prepare entry e for writing: its folder open, its old file checked.
  * Returns 1 (with the new file's fd and the offset of its name in
- * s->norm) when it must be written, 0 when it is done (SAME or
+ * s->dd.norm) when it must be written, 0 when it is done (SAME or
  * FAILED, reported).
  */
 static int prepare(struct rw *s, size_t e, const udos_oid *oid,
@@ -335,11 +140,11 @@ static int prepare(struct rw *s, size_t e, const udos_oid *oid,
 	struct stat sb;
 	int dfd, fd, rc;
 
-	rc = normalize(s, p, plen, &nlen, &name);
+	rc = udos__destdir_normalize(&s->dd, p, plen, &nlen, &name);
 	if (rc < 0)
 		goto failed;
 	/* the folder part: norm[0..name-1) (name - 1 is its '/') */
-	dfd = get_dir(s, s->norm, name ? name - 1 : 0);
+	dfd = udos__destdir_get(&s->dd, s->dd.norm, name ? name - 1 : 0);
 	if (dfd < 0) {
 		rc = dfd;
 		goto failed;
@@ -348,7 +153,7 @@ static int prepare(struct rw *s, size_t e, const udos_oid *oid,
 		rc = fail(s, UDOS_ENOTFOUND, "object not in the container");
 		goto failed;
 	}
-	p = s->norm + name;
+	p = s->dd.norm + name;
 	if (fstatat(dfd, p, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
 		if (S_ISDIR(sb.st_mode)) {
 			rc = fail(s, -EISDIR, "a folder is in the way");
@@ -409,7 +214,7 @@ static void target_release(struct target *t)
 /* Remove a partly written file: its folder may have left the cache. */
 static void target_unlink(struct rw *s, struct target *t)
 {
-	int dfd = get_dir(s, t->dir, t->dlen);
+	int dfd = udos__destdir_get(&s->dd, t->dir, t->dlen);
 
 	if (dfd >= 0)
 		unlinkat(dfd, t->name, 0);
@@ -517,7 +322,7 @@ static int do_id(struct rw *s, size_t u, const udos_meta *meta,
 			    &name) <= 0)
 			continue;
 		t[n] = (struct target){ .e = e, .fd = fd };
-		t[n].name = strdup(s->norm + name);
+		t[n].name = strdup(s->dd.norm + name);
 		t[n].dlen = name ? name - 1 : 0;
 		t[n].dir = malloc(t[n].dlen + 1);
 		if (!t[n].name || !t[n].dir) {
@@ -525,7 +330,7 @@ static int do_id(struct rw *s, size_t u, const udos_meta *meta,
 			set_fatal(s->rs, -ENOMEM, "out of memory");
 			return -ENOMEM;
 		}
-		memcpy(t[n].dir, s->norm, t[n].dlen);
+		memcpy(t[n].dir, s->dd.norm, t[n].dlen);
 		t[n].dir[t[n].dlen] = '\0';
 		if (++n < GROUP_FDS)
 			continue;
@@ -660,25 +465,18 @@ static int rw_init(struct rw *w, struct rs *rs)
 {
 	memset(w, 0, sizeof(*w));
 	w->rs = rs;
-	w->spare = -1;
-	w->dcap = DIR_CACHE * 2;
-	w->dc = calloc(w->dcap, sizeof(*w->dc));
 	w->buf = udos__alloc(BUF_SIZE);
-	if (!w->dc || !w->buf)
+	if (!w->buf)
 		return udos__err(-ENOMEM, "out of memory");
-	return 0;
+	return udos__destdir_init(&w->dd, rs->root, w->detail,
+				  sizeof(w->detail));
 }
 
 static void rw_release(struct rw *w)
 {
-	if (w->dc)
-		dc_clear(w);
-	free(w->dc);
-	if (w->spare >= 0)
-		close(w->spare);
+	udos__destdir_release(&w->dd);
 	udos__hash_free(w->h);
 	free(w->buf);
-	free(w->norm);
 }
 
 /* ---- plan ---------------------------------------------------------------- */
