@@ -87,7 +87,9 @@ typedef struct udos_restore_summary {
 
 typedef struct udos_restore_opts {
 	unsigned version;               /* UDOS_RESTORE_OPTS_VERSION */
-	udos_restore_file_fn on_file;   /* every entry, may be NULL */
+	/* every entry, may be NULL; both callbacks may come from the
+	 * restore's threads, one call at a time */
+	udos_restore_file_fn on_file;
 	udos_progress_fn progress;      /* files; may be NULL */
 	void *ctx;
 	bool verify;                    /* also hash packed content */
@@ -109,7 +111,8 @@ typedef struct udos_restore_opts {
  * one component at a time). A missing or damaged object, or a file that
  * cannot be written, fails its entries (reported to on_file; a partly
  * written file is removed) and the rest goes on. New files get mode
- * 0666 & ~umask; nothing is fsynced.
+ * 0666 & ~umask; nothing is fsynced. A path named twice (with two ids)
+ * ends with one of them. Runs two writer threads besides the caller's.
  *
  * Returns 0 when the run completed (even with failed entries: see
  * out->failed), or a negative code when it could not run at all (dest
