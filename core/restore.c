@@ -18,7 +18,7 @@
 #define BUF_SIZE (1u << 20)
 #define GROUP_FDS 32     /* files of one id written in one pass */
 #define NO_NEXT SIZE_MAX
-#define WORKERS 2           /* writer threads besides the reading one */
+#define WORKERS 4           /* writer threads besides the reading one */
 #define SMALL_MAX (1u << 20) /* objects up to this go to the writers whole */
 #define INFLIGHT (64u << 20) /* bytes of such objects queued at most */
 

@@ -112,7 +112,7 @@ typedef struct udos_restore_opts {
  * cannot be written, fails its entries (reported to on_file; a partly
  * written file is removed) and the rest goes on. New files get mode
  * 0666 & ~umask; nothing is fsynced. A path named twice (with two ids)
- * ends with one of them. Runs two writer threads besides the caller's.
+ * ends with one of them. Runs four writer threads besides the caller's.
  *
  * Returns 0 when the run completed (even with failed entries: see
  * out->failed), or a negative code when it could not run at all (dest
