@@ -4,12 +4,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -127,6 +130,29 @@ static bool same_content(struct rw *s, int fd, const udos_oid *oid)
 }
 
 /*
+ * The common case in one system call: a new file whose folders exist, its
+ * path shorter than PATH_MAX and no symlink on it (RESOLVE_BENEATH keeps
+ * it inside dest, as the careful way does). -1 otherwise, whatever the
+ * reason (it exists, a folder is missing, a symlink, no openat2): the
+ * careful way then sorts it out and says what went wrong.
+ */
+static int create_beneath(struct rw *s, size_t nlen)
+{
+	struct open_how how = {
+		.flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		.mode = 0666,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+			   RESOLVE_NO_MAGICLINKS,
+	};
+	long fd;
+
+	if (nlen >= PATH_MAX)
+		return -1;
+	fd = syscall(SYS_openat2, s->rs->root, s->dd.norm, &how, sizeof(how));
+	return fd >= 0 ? (int)fd : -1;
+}
+
+/*
  * Prepare entry e for writing: its folder open, its old file checked.
  * Returns 1 (with the new file's fd and the offset of its name in
  * s->dd.norm) when it must be written, 0 when it is done (SAME or
@@ -143,14 +169,21 @@ static int prepare(struct rw *s, size_t e, const udos_oid *oid,
 	rc = udos__destdir_normalize(&s->dd, p, plen, &nlen, &name);
 	if (rc < 0)
 		goto failed;
-	/* the folder part: norm[0..name-1) (name - 1 is its '/') */
+	if (!meta || meta->loc == UDOS_LOC_MISSING) {
+		rc = fail(s, UDOS_ENOTFOUND, "object not in the container");
+		goto failed;
+	}
+	fd = create_beneath(s, nlen);
+	if (fd >= 0) {
+		*fd_out = fd;
+		*name_out = name;
+		return 1;
+	}
+	/* the careful way: the folder part norm[0..name-1) (name - 1 is its
+	 * '/') one component at a time, then what is at the name */
 	dfd = udos__destdir_get(&s->dd, s->dd.norm, name ? name - 1 : 0);
 	if (dfd < 0) {
 		rc = dfd;
-		goto failed;
-	}
-	if (!meta || meta->loc == UDOS_LOC_MISSING) {
-		rc = fail(s, UDOS_ENOTFOUND, "object not in the container");
 		goto failed;
 	}
 	p = s->dd.norm + name;
