@@ -3,22 +3,30 @@
 #
 #   bench/run.sh [--quick] [--small N] [--large K] [--large-mib M] [--reps R]
 #                [--data DIR] [--out FILE] [--no-cold] [--scale N]
+#                [--peers "udos tar git restic borg dos dos-z rsdos"|none]
+#                [--peer-reps R] [--src "DIR..."]
 #
 # Scenarios run alternating (round-robin per repetition); the table gives the
 # median of R runs (min..max), files/s, MB/s, peak RSS, stored size and each
 # row's time relative to `udos pack (uring)`. Warm cache: one untimed warm-up
 # read first. Cold cache (when /proc/sys/vm/drop_caches is writable): caches
 # dropped before every timed run. --quick: a small run for CI (checks only
-# that everything runs).
+# that everything runs). Then the peers (bench/peers.sh): ingest, ingest
+# again, read back and restore with each tool, on the small tree, a real
+# source tree (a copy of the regular files of --src, default /usr/include
+# /usr/share; not in --quick) and the large files; --quick runs only the
+# udos, tar and git peers, on the small tree.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 small=100000 large=2 large_mib=1024 reps=3 quick=0 cold=1 scale=0
-data=/work/bench-data out=""
+data=/work/bench-data out="" peers="udos tar git restic borg dos dos-z rsdos"
+peer_reps=3 srcdirs="/usr/include /usr/share"
 while [ $# -gt 0 ]; do
 	case $1 in
-	--quick) quick=1 small=2000 large=2 large_mib=8 reps=3 ;;
+	--quick) quick=1 small=2000 large=2 large_mib=8 reps=3 peer_reps=1
+		peers="udos tar git" ;;
 	--small) small=$2; shift ;;
 	--large) large=$2; shift ;;
 	--large-mib) large_mib=$2; shift ;;
@@ -27,6 +35,9 @@ while [ $# -gt 0 ]; do
 	--out) out=$2; shift ;;
 	--no-cold) cold=0 ;;
 	--scale) scale=$2; shift ;;
+	--peers) peers=$2; [ "$peers" = none ] && peers=""; shift ;;
+	--peer-reps) peer_reps=$2; shift ;;
+	--src) srcdirs=$2; shift ;;
 	*) echo "usage: see the header of $0" >&2; exit 2 ;;
 	esac
 	shift
@@ -43,7 +54,7 @@ if [ ! -f "$build/libudos.a" ] || [ -n "${UDOS_BENCH_REBUILD:-}" ]; then
 	cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
 		-DUDOS_TESTS=OFF -DUDOS_PYTHON=OFF >/dev/null
 fi
-ninja -C "$build" udos >/dev/null
+ninja -C "$build" udos udos_cli >/dev/null
 libs="$(pkg-config --libs liburing libzstd zlib libxxhash libcrypto) -lrocksdb -lpthread -lstdc++"
 for p in ingest_run scale; do
 	cc -O2 -o "$build/$p" "$here/$p.c" -I"$root/include" -I"$build/include" \
@@ -123,6 +134,31 @@ if [ "$can_drop" = 1 ]; then
 	done
 fi
 
+# ---- peers ---------------------------------------------------------------
+. "$here/peers.sh"
+if [ -n "$peers" ]; then
+	# the real tree: regular files only (symlinks are kept by some tools
+	# and skipped by others)
+	rdir=$data/realtree
+	if [ "$quick" = 0 ] && [ ! -d "$rdir" ]; then
+		rm -rf "$rdir.tmp" && mkdir -p "$rdir.tmp"
+		# shellcheck disable=SC2086
+		cp -a $srcdirs "$rdir.tmp/"
+		find "$rdir.tmp" ! -type f ! -type d -delete
+		mv "$rdir.tmp" "$rdir"
+	fi
+	for ((i = 1; i <= peer_reps; i++)); do
+		echo "peers repetition $i/$peer_reps" >&2
+		peer_round small "$sdir" "$small" "$sbytes"
+		if [ "$quick" = 0 ]; then
+			peer_round "real tree ($srcdirs)" "$rdir" \
+				"$(find "$rdir" -type f | wc -l)" \
+				"$(du -sb --apparent-size "$rdir" | cut -f1)"
+			peer_round large "$ldir" "$large" "$lbytes"
+		fi
+	done
+fi
+
 sha_speed=$(openssl speed -evp sha256 -bytes 16384 -seconds 1 2>/dev/null |
 	awk '/^sha256/ {print $NF}' | tr -d k)
 
@@ -159,6 +195,7 @@ for (set_, cache), items in groups.items():
         print(f"| {name.replace('|', chr(92) + '|')} | {med:.2f} ({min(r['secs']):.2f}..{max(r['secs']):.2f}) | {fps:,.0f} | {mbs:,.0f} | {max(r['rss'])/1024:.0f} | {r['stored']/1e6:,.0f} | {ratio} |")
     print()
 PY
+	[ -n "$peers" ] && peer_report
 } | tee "${out:-/dev/null}"
 
 if [ "$scale" != 0 ]; then

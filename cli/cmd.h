@@ -117,6 +117,7 @@ int cmd_optimize(struct cli *cli, int argc, char **argv);
 int cmd_pack(struct cli *cli, int argc, char **argv);
 int cmd_repack(struct cli *cli, int argc, char **argv);
 int cmd_repair(struct cli *cli, int argc, char **argv);
+int cmd_restore(struct cli *cli, int argc, char **argv);
 int cmd_status(struct cli *cli, int argc, char **argv);
 int cmd_validate(struct cli *cli, int argc, char **argv);
 

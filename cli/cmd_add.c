@@ -203,10 +203,11 @@ static void unprogress(struct add_state *s)
 	progress_end(&s->prog);
 }
 
-/* sha256sum escapes names holding '\\' or '\n' and flags the line. */
+/* sha256sum (coreutils 9) escapes names holding '\\', '\n' or '\r' and
+ * flags the line: `sha256sum -c` drops a bare CR at a line's end. */
 static void print_sum_line(FILE *f, const char *hex, const char *p)
 {
-	if (!strpbrk(p, "\\\n")) {
+	if (!strpbrk(p, "\\\n\r")) {
 		fprintf(f, "%s  %s\n", hex, p);
 		return;
 	}
@@ -216,6 +217,8 @@ static void print_sum_line(FILE *f, const char *hex, const char *p)
 			fputs("\\\\", f);
 		else if (*p == '\n')
 			fputs("\\n", f);
+		else if (*p == '\r')
+			fputs("\\r", f);
 		else
 			putc(*p, f);
 	}

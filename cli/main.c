@@ -29,6 +29,7 @@ const struct cmd cli_commands[] = {
 	{ "pack", cmd_pack, CMD_WRITE_STORE, "move loose objects into packs" },
 	{ "repack", cmd_repack, CMD_WRITE_STORE, "rewrite packs, dropping deleted objects" },
 	{ "repair", cmd_repair, CMD_NO_STORE, "rebuild the index from the packs" },
+	{ "restore", cmd_restore, CMD_READ_STORE, "write the files of a manifest under a folder" },
 	{ "status", cmd_status, CMD_READ_STORE, "counts and sizes" },
 	{ "validate", cmd_validate, CMD_READ_STORE, "check the whole container" },
 };

@@ -75,8 +75,10 @@ void json_str(FILE *f, const char *str)
 		}
 		n = utf8_len(s);
 		if (!n) {
-			/* not UTF-8: keep the byte value visible */
-			fprintf(f, "\\u%04x", *s);
+			/* not UTF-8: Python's surrogateescape, so that
+			 * os.fsencode(json.loads(...)) gives the bytes back
+			 * (docs/DECISIONS.md) */
+			fprintf(f, "\\udc%02x", *s);
 			s++;
 			continue;
 		}

@@ -9,8 +9,10 @@
 
 #include "udos/maint.h"
 
-/* Write s as a JSON string literal (quotes included). Bytes that are not
- * valid UTF-8 (file names are bytes) are written as \u00XX of the byte. */
+/* Write s as a JSON string literal (quotes included). A byte that is not
+ * part of valid UTF-8 (file names are bytes) is written as \udcXX, the
+ * lone surrogate Python's surrogateescape maps it to: json.loads then
+ * os.fsencode gives the bytes back; udos_manifest_parse decodes it. */
 void json_str(FILE *f, const char *s);
 
 /* "1.5 MiB", "512 B": into buf, returned. */

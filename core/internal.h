@@ -639,6 +639,34 @@ int udos__config_write(int dirfd, const udos_store_info *in);
  * is renamed back (when the folder can be written). */
 void udos__index_recover(int dirfd);
 
+/* ---- restore_dir.c: the folders a restore writes into ------------------- */
+
+struct udos__dslot;
+typedef struct udos__destdir {
+	int root;                 /* the destination (borrowed) */
+	struct udos__dslot *dc;   /* cache: power-of-two open addressing */
+	size_t dcap, dn;
+	int spare;                /* a folder the full cache could not keep */
+	char *norm;               /* udos__destdir_normalize's result */
+	size_t ncap;
+	char *detail;             /* failures described here (caller's) */
+	size_t detail_size;
+} udos__destdir;
+
+int udos__destdir_init(udos__destdir *d, int root, char *detail,
+		       size_t detail_size);
+void udos__destdir_release(udos__destdir *d);
+/* Normalize a manifest path into d->norm (no empty or "." components);
+ * an absolute path, ".." or a trailing '/' fail (-EPERM, -EINVAL, the
+ * detail says which). *name_out: the offset of the file name. */
+int udos__destdir_normalize(udos__destdir *d, const char *p, size_t len,
+			    size_t *nlen_out, size_t *name_out);
+/* The folder dir[0..dlen) below root (normalized; "" is root), made when
+ * missing, never through a symlink: a descriptor borrowed until the next
+ * call, or a negative code (detail set). dir is modified during the call
+ * and restored. */
+int udos__destdir_get(udos__destdir *d, char *dir, size_t dlen);
+
 /* ---- backup_state.c: backup.state of a backup folder -------------------- */
 
 typedef struct udos__bk_pack {

@@ -2053,6 +2053,7 @@ static PyMethodDef store_methods[] = {
 	  "export_dos(path, compress=KEEP, loose=False, zlib_level=0, "
 	  "sync=True, progress=None) -> dict" },
 	{ "ingest", KWFN(store_ingest), KW, ingest_doc },
+	{ "restore", KWFN(udos_py_restore), KW, udos_py_restore_doc },
 	{ "pack_loose", KWFN(store_pack_loose), KW, pack_loose_doc },
 	{ "clean", KWFN(store_clean), KW,
 	  "clean(vacuum=False) -> number of loose files removed (packed "

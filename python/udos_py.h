@@ -77,6 +77,9 @@ PyObject *udos_py_store_import_dos(udos_py_store *s, PyObject *args,
 				   PyObject *kw);
 PyObject *udos_py_store_export_dos(udos_py_store *s, PyObject *args,
 				   PyObject *kw);
+/* store_restore.c: Store.restore (a METH_VARARGS | METH_KEYWORDS method). */
+extern const char udos_py_restore_doc[];
+PyObject *udos_py_restore(udos_py_store *s, PyObject *args, PyObject *kw);
 
 /* Acquire a PyThread lock, releasing the GIL while waiting. */
 void udos_py_lock(PyThread_type_lock l);

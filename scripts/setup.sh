@@ -10,7 +10,7 @@ pkgs=(build-essential cmake ninja-build pkg-config
       python3 python3-dev python3-pytest python3-venv python3-pip
       python3-pyfuse3 fuse3
       dpkg-dev file
-      zstd git time rsync
+      zstd git time rsync restic borgbackup
       man-db groff-base zsh)
 
 missing=()

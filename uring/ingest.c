@@ -72,8 +72,36 @@ void ing_file_free(struct ing_run *r, struct ing_file *f)
 	if (!f)
 		return;
 	file_drop_data(r, f);
+	ing_dirref_put(f->dref);
 	free(f->detail);
 	free(f);
+}
+
+struct ing_dirref *ing_dirref_new(int fd)
+{
+	struct ing_dirref *d = malloc(sizeof(*d));
+
+	if (!d) {
+		close(fd);
+		return NULL;
+	}
+	atomic_init(&d->refs, 1);
+	d->fd = fd;
+	return d;
+}
+
+struct ing_dirref *ing_dirref_get(struct ing_dirref *d)
+{
+	atomic_fetch_add(&d->refs, 1);
+	return d;
+}
+
+void ing_dirref_put(struct ing_dirref *d)
+{
+	if (d && atomic_fetch_sub(&d->refs, 1) == 1) {
+		close(d->fd);
+		free(d);
+	}
 }
 
 void ing_chunk_free(struct ing_run *r, struct ing_chunk *c)

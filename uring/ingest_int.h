@@ -2,6 +2,8 @@
 #ifndef UDOS_INGEST_INT_H
 #define UDOS_INGEST_INT_H
 
+#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -97,6 +99,25 @@ struct ing_task {
 };
 enum { ING_T_WHOLE = 1, ING_T_HASH, ING_T_COMP };
 
+/*
+ * A folder held open for the entries under it whose paths are too long to
+ * open whole (PATH_MAX): shared by them, closed with the last reference.
+ * Paths shorter than that are opened whole, as before.
+ */
+struct ing_dirref {
+	atomic_uint refs;
+	int fd;
+};
+
+/* A reference on fd (taken over; closed on failure): NULL if out of
+ * memory. */
+struct ing_dirref *ing_dirref_new(int fd);
+struct ing_dirref *ing_dirref_get(struct ing_dirref *d);
+void ing_dirref_put(struct ing_dirref *d); /* NULL is fine */
+
+/* A path of this length or more cannot be opened whole. */
+#define ING_LONG_PATH (PATH_MAX - 1)
+
 struct ing_file {
 	struct ing_node node;   /* file queue, task queue, appender queue */
 	struct ing_file *cnext; /* pending-callback list */
@@ -130,8 +151,21 @@ struct ing_file {
 	int failop;
 	bool follow;            /* named by the caller: follow a symlink */
 	void *rd;               /* reader-private */
+	struct ing_dirref *dref; /* long path: open path + name_off in it */
+	size_t name_off;
 	char path[];            /* NUL-terminated */
 };
+
+/* Where to open f: (ing_file_dirfd(f), ing_file_rel(f)) for *at() calls. */
+static inline int ing_file_dirfd(const struct ing_file *f)
+{
+	return f->dref ? f->dref->fd : AT_FDCWD;
+}
+
+static inline const char *ing_file_rel(const struct ing_file *f)
+{
+	return f->dref ? f->path + f->name_off : f->path;
+}
 
 struct ing_chunk {
 	struct ing_chunk *next;

@@ -287,8 +287,8 @@ static void start_head(struct rr *x, struct ing_file *f)
 	f->len = 0;
 
 	sqe = sqe_get(x);
-	io_uring_prep_openat_direct(sqe, AT_FDCWD, f->path, open_flags(x, f),
-				    0, (unsigned)f->fslot);
+	io_uring_prep_openat_direct(sqe, ing_file_dirfd(f), ing_file_rel(f),
+				    open_flags(x, f), 0, (unsigned)f->fslot);
 	sqe->flags |= IOSQE_IO_HARDLINK;
 	set_data(sqe, f, OP_H_OPEN);
 
@@ -333,7 +333,7 @@ static void submit_statx(struct rr *x, struct rd *d)
 	}
 	sqe = sqe_get(x);
 	d->state = RD_STAT;
-	io_uring_prep_statx(sqe, AT_FDCWD, d->f->path,
+	io_uring_prep_statx(sqe, ing_file_dirfd(d->f), ing_file_rel(d->f),
 			    d->f->follow ? 0 : (int)x->statx_flags,
 			    STATX_TYPE | STATX_SIZE, &d->stx);
 	set_data(sqe, d, OP_STATX);
@@ -354,8 +354,8 @@ static void submit_medium(struct rr *x, struct rd *d)
 	d->want = d->size - ING_HEAD;
 
 	sqe = sqe_get(x);
-	io_uring_prep_openat_direct(sqe, AT_FDCWD, f->path, open_flags(x, f),
-				    0, (unsigned)d->fslot);
+	io_uring_prep_openat_direct(sqe, ing_file_dirfd(f), ing_file_rel(f),
+				    open_flags(x, f), 0, (unsigned)d->fslot);
 	sqe->flags |= IOSQE_IO_HARDLINK;
 	set_data(sqe, d, OP_OPEN);
 	sqe = sqe_get(x);
@@ -604,8 +604,8 @@ static void advance(struct rr *x, struct rd *d)
 	{
 		struct io_uring_sqe *sqe = sqe_get(x);
 
-		io_uring_prep_openat_direct(sqe, AT_FDCWD, f->path,
-					    open_flags(x, f), 0,
+		io_uring_prep_openat_direct(sqe, ing_file_dirfd(f),
+					    ing_file_rel(f), open_flags(x, f), 0,
 					    (unsigned)d->fslot);
 		set_data(sqe, d, OP_OPEN);
 		x->ops++;

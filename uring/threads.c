@@ -110,7 +110,8 @@ static void read_one(struct ing_run *r, struct ing_file *f)
 	head = ing_slot_ptr(r, f->slot);
 	/* O_NONBLOCK: a fifo swapped in after the walk must not hang us (it
 	 * has no effect on regular files) */
-	fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK |
+	fd = openat(ing_file_dirfd(f), ing_file_rel(f),
+		    O_RDONLY | O_CLOEXEC | O_NONBLOCK |
 				   (r->o.follow_symlinks || f->follow ?
 				    0 : O_NOFOLLOW));
 	if (fd < 0) {

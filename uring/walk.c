@@ -13,6 +13,9 @@
 
 struct wdir {
 	struct wdir *next;
+	struct ing_dirref *parent; /* a long path: open path + name_off in
+				      it (see ing_dirref) */
+	size_t name_off;
 	char path[];
 };
 
@@ -38,7 +41,34 @@ static struct wdir *wdir_new(const char *p, size_t len)
 	memcpy(d->path, p, len);
 	d->path[len] = '\0';
 	d->next = NULL;
+	d->parent = NULL;
 	return d;
+}
+
+static void wdir_free(struct wdir *d)
+{
+	ing_dirref_put(d->parent);
+	free(d);
+}
+
+/*
+ * The folder being read, as a reference for an entry whose path (dlen +
+ * 1 + nl bytes) is too long to open whole; NULL for a shorter one, or
+ * when no descriptor is left (the open then fails, and says so).
+ */
+static struct ing_dirref *long_ref(struct ing_dirref **self, DIR *dir,
+				   size_t dlen, size_t nl)
+{
+	int fd;
+
+	if (dlen + 1 + nl < ING_LONG_PATH)
+		return NULL;
+	if (!*self) {
+		fd = fcntl(dirfd(dir), F_DUPFD_CLOEXEC, 0);
+		if (fd < 0 || !(*self = ing_dirref_new(fd)))
+			return NULL;
+	}
+	return ing_dirref_get(*self);
 }
 
 /* Record a folder; false if it was seen before (a symlink loop). */
@@ -191,13 +221,18 @@ static void walk_dir(struct walk *wk, struct wdir *d)
 	struct ent *ents = NULL;
 	size_t n = 0, cap = 0, i;
 	uint64_t bytes = 0;
+	struct ing_dirref *self = NULL;
 	struct dirent *de;
 	struct stat sb;
 	DIR *dir;
 	int fd;
 
 	/* no O_NOFOLLOW: a folder named by the caller may be a symlink */
-	fd = open(d->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d->parent)
+		fd = openat(d->parent->fd, d->path + d->name_off,
+			    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	else
+		fd = open(d->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || !(dir = fdopendir(fd))) {
 		int e = errno;
 
@@ -242,6 +277,8 @@ static void walk_dir(struct walk *wk, struct wdir *d)
 			memcpy(sub->path, d->path, dlen);
 			sub->path[dlen] = '/';
 			memcpy(sub->path + dlen + 1, nm, nl + 1);
+			sub->parent = long_ref(&self, dir, dlen, nl);
+			sub->name_off = dlen + 1;
 			push_dir(wk, sub);
 			continue;
 		}
@@ -290,12 +327,15 @@ static void walk_dir(struct walk *wk, struct wdir *d)
 		 * its own): a file gone meanwhile counts 0 */
 		if (fstatat(dirfd(dir), nm, &sb, AT_SYMLINK_NOFOLLOW) == 0)
 			bytes += (uint64_t)sb.st_size;
+		ents[n].f->dref = long_ref(&self, dir, dlen, strlen(nm));
+		ents[n].f->name_off = dlen + 1;
 		n++;
 	}
 	if (errno && !atomic_load(&r->stop))
 		ing_warn(r, UDOS_INGEST_WARN_WALK, -errno, d->path,
 			 "error reading folder: %s", strerror(errno));
 	closedir(dir);
+	ing_dirref_put(self); /* the entries hold their own references */
 	/* Inode order: on ext4 and xfs it is close to disk order, which is
 	 * what a cold read wants. */
 	if (n > 1)
@@ -337,7 +377,7 @@ static void *walk_thread(void *arg)
 		pthread_mutex_unlock(&wk->mu);
 		if (!atomic_load(&wk->r->stop))
 			walk_dir(wk, d);
-		free(d);
+		wdir_free(d);
 		pthread_mutex_lock(&wk->mu);
 		wk->busy--;
 		if (!wk->stack && !wk->busy)
@@ -383,7 +423,7 @@ done:
 		struct wdir *d = wk.stack;
 
 		wk.stack = d->next;
-		free(d);
+		wdir_free(d);
 	}
 	free(wk.seen);
 	pthread_mutex_destroy(&wk.mu);

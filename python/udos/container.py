@@ -13,6 +13,7 @@ objects from a disk-objectstore container.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -22,7 +23,7 @@ import weakref
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterable, Iterator, Sequence
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, Mapping, Sequence
 
 from . import _udos
 from .dataclasses import ObjectCount, ObjectMeta, TotalSize, ValidationIssues
@@ -738,6 +739,37 @@ class Container:  # pylint: disable=too-many-public-methods
                 raise OSError(-code, f'{os.strerror(-code)} ({detail})' if detail else os.strerror(-code), path)
             raise UdosError(f'{path}: {detail or code}')
         return stored
+
+    def restore(
+        self,
+        manifest: str | os.PathLike | bytes | Mapping[str | bytes, str],
+        dest: str | os.PathLike,
+        verify: bool = False,
+    ) -> dict[str, Any]:
+        """Write the files a manifest names under ``dest``: the way back from ``add_files``.
+
+        ``manifest`` is the path of a manifest file (what ``udos add`` prints:
+        sha256sum lines or ``add --json`` lines), its bytes, or a mapping
+        ``{path: hashkey}`` such as ``add_files`` returns (a relative path, str
+        or bytes). Objects are read in storage order, each once; a file already
+        in place with the right content is left alone. Absolute paths, ``..``
+        and symlinks out of ``dest`` are refused. Per-file failures (a missing
+        or damaged object, a file that cannot be written) do not stop the run:
+        they are returned as ``failures``, ``{path: message}``. The result also
+        counts ``files``, ``written``, ``same``, ``failed`` and ``bytes_written``.
+        """
+        if isinstance(manifest, Mapping):
+            text = ''.join(
+                json.dumps({'hash': key, 'path': os.fsdecode(path)}) + '\n' for path, key in manifest.items()
+            ).encode('ascii')
+        elif isinstance(manifest, (bytes, bytearray, memoryview)):
+            text = bytes(manifest)
+        else:
+            with open(manifest, 'rb') as handle:
+                text = handle.read()
+        result = self._st().restore(text, os.fspath(dest), verify=verify)
+        result['failures'] = {os.fsdecode(path): message for path, _code, message in result['failures']}
+        return result
 
     # ---- maintenance ------------------------------------------------------
 
