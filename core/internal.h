@@ -148,6 +148,10 @@ int udos__rm_tree(int dirfd, const char *rel);
 /* 1 when the folder `inner` is the folder `outer` or lies inside it (its
  * ".." followed up to the root), 0 when not, a negative errno */
 int udos__dir_within(int inner, int outer);
+/* Replace dirfd/rel with data: "<rel>.tmp" written, fsynced, renamed over
+ * it, the folder fsynced. -errno. */
+int udos__write_file_atomic(int dirfd, const char *rel, const void *data,
+			    size_t len);
 
 /* ---- codec.c ------------------------------------------------------------ */
 
@@ -343,11 +347,27 @@ int udos__index_foreach_raw(udos__index *ix,
  * reading the file it opened even after udos__packfile_remove unlinked it.
  * Thread-safe; fd is valid for as long as the reference is held.
  */
+struct udos__rpack;
 typedef struct udos__packfile {
 	_Atomic unsigned refs;
 	int fd;
 	uint32_t id;
+	/* an evicted pack read through its remote: fd is its cache file,
+	 * whose ranges udos__packfile_need fetches first (NULL: local) */
+	struct udos__rpack *remote;
 } udos__packfile;
+
+/* rpack.c: make [off, off + len) of the cache file hold the remote pack's
+ * bytes (ranged GETs of the blocks not yet cached, neighbours coalesced). */
+int udos__rpack_fetch(struct udos__rpack *rp, uint64_t off, uint64_t len);
+
+/* Before reading [off, off + len) through pf->fd: nothing for a local
+ * pack, a fetch for an evicted one. */
+static inline int udos__packfile_need(udos__packfile *pf, uint64_t off,
+				      uint64_t len)
+{
+	return pf->remote ? udos__rpack_fetch(pf->remote, off, len) : 0;
+}
 
 /* the store's open packs by id (a member of udos_store) */
 typedef struct udos__packcache {
@@ -365,7 +385,11 @@ int udos__packfile_get(udos__packfile **out, udos_store *st, uint32_t id);
 void udos__packfile_put(udos__packfile *pf); /* accepts NULL */
 /* Remove packs/N and packs/N.rec, and drop the cache's reference. */
 int udos__packfile_remove(udos_store *st, uint32_t id);
-/* Highest existing pack id, or -1 when none; negative errno on error. */
+/* Remove packs/N only (a pushed pack evicted: packs/N.rec stays, reads go
+ * through the remote), and drop the cache's reference. */
+int udos__packfile_evict(udos_store *st, uint32_t id);
+/* Highest id of a packs/N or packs/N.rec (an evicted pack), or -1 when
+ * none; negative errno on error. */
 int64_t udos__packs_max_id(udos_store *st);
 /* "packs/N" */
 void udos__pack_relpath(char *out, size_t cap, uint32_t pack_id);
@@ -402,6 +426,7 @@ struct udos_store {
 	struct udos_writer *writer;
 
 	udos__packcache packs;    /* open packs (packfile.c) */
+	struct udos__remote *remote; /* read-through state (rpack.c) */
 	udos_recovery recovery;   /* what writer opens found and mended */
 };
 

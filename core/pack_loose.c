@@ -140,6 +140,8 @@ static int clean_cb(void *ctx, const char *rel, const udos_oid *oid)
 	if (rc == 0 && fstat(pf->fd, &sb) < 0)
 		rc = -errno;
 	if (rc == 0)
+		rc = udos__packfile_need(pf, l.offset, l.stored_len);
+	if (rc == 0)
 		rc = udos__record_check(&l, &kind, pf->fd,
 					(uint64_t)sb.st_size, false,
 					c->st->hash_type);

@@ -121,6 +121,10 @@ static int repack_one(struct rp *p, uint32_t id)
 			       rel, udos_strerror(-errno));
 		goto done;
 	}
+	/* an evicted pack: its live records come from the remote */
+	rc = udos__packfile_need(pf, 0, (uint64_t)psb.st_size);
+	if (rc < 0)
+		goto done;
 	n = ((uint64_t)sb.st_size - UDOS_RECS_HDR_SIZE) / UDOS_REC_SIZE;
 	for (uint64_t k = 0; k < n && rc == 0; k++) {
 		udos__rec rec, l;

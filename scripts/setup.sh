@@ -6,7 +6,7 @@ set -euo pipefail
 
 pkgs=(build-essential cmake ninja-build pkg-config
       liburing-dev libzstd-dev zlib1g-dev librocksdb-dev libxxhash-dev
-      libssl-dev libcmocka-dev
+      libssl-dev libcmocka-dev libcurl4-openssl-dev
       python3 python3-dev python3-pytest python3-venv python3-pip
       python3-pyfuse3 fuse3
       zstd git time)
