@@ -81,6 +81,9 @@ void udos__hash_free(udos__hash *h);
 int udos__hash_fd(udos_oid *out, uint64_t *size_out, udos__hash *h, int fd,
 		  void *buf, size_t cap);
 uint64_t udos__xxh3(const void *data, size_t len);
+/* SHA-256 of len bytes of fd from off, as 64 hex digits (a short file:
+ * -EIO) */
+int udos__sha256_fd(char out[65], int fd, uint64_t off, uint64_t len);
 
 /* streaming XXH3-64 */
 typedef struct udos__xxh udos__xxh;
@@ -463,6 +466,9 @@ int udos__store_last_writer(udos_store *st);
 /* Take writer.lock without opening the index (repair, which replaces it). */
 int udos__store_lock_only(udos_store *st);
 
+/* manifest.c: whether the container is a clone of a remote (read-only) */
+bool udos__remote_is_clone(udos_store *st);
+
 /* ---- loose.c ------------------------------------------------------------ */
 
 /* Open a temp file in sandbox/; *name_out gets its relative path. */
@@ -511,6 +517,9 @@ int udos__writer_stream(udos_oid *out, bool *new_out, udos_writer *w,
 /* Dedup on (default) or off: off appends records even when their id is
  * indexed (repack moves them). */
 void udos__writer_set_dedup(udos_writer *w, bool on);
+/* Seal the current pack when it holds records: roll to a new one and
+ * commit, so that every pack below the tail is closed. */
+int udos__writer_seal(udos_writer *w);
 /* Start a new pack now; returns its id or negative. */
 int64_t udos__writer_roll(udos_writer *w);
 /* Stored bytes of the records this writer has appended (not deduped). */

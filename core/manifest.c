@@ -443,3 +443,10 @@ int udos_remote_unset(udos_store *st)
 	udos__remote_reset(st);
 	return 0;
 }
+
+bool udos__remote_is_clone(udos_store *st)
+{
+	udos_remote_conf c;
+
+	return udos__remote_conf_read(&c, st->dirfd) == 0 && c.clone;
+}

@@ -743,38 +743,6 @@ static void sha256_hex(char out[65], const void *data, size_t len)
 	udos_oid_fmt(out, &o);
 }
 
-/* SHA-256 of len bytes of fd at off, hex */
-static int sha256_fd_hex(char out[65], int fd, uint64_t off, uint64_t len)
-{
-	udos__hash *h = NULL;
-	uint8_t *buf = udos__alloc(1u << 20);
-	udos_oid o;
-	int rc;
-
-	if (!buf)
-		return udos__err(-ENOMEM, "out of memory");
-	rc = udos__hash_new(&h, UDOS_HASH_SHA256);
-	while (rc == 0 && len) {
-		size_t want = len > (1u << 20) ? 1u << 20 : (size_t)len;
-		ssize_t got = udos__pread_full(fd, buf, want, off);
-		if (got != (ssize_t)want) {
-			rc = udos__err(got < 0 ? (int)got : -EIO,
-				       "cannot read upload source");
-			break;
-		}
-		udos__hash_update(h, buf, want);
-		off += want;
-		len -= want;
-	}
-	if (rc == 0) {
-		udos__hash_final(&o, h);
-		udos_oid_fmt(out, &o);
-	}
-	udos__hash_free(h);
-	free(buf);
-	return rc;
-}
-
 static int abort_upload(udos__s3 *s, const char *key, const char *id)
 {
 	char eid[700];
@@ -810,7 +778,7 @@ int udos__s3_upload_fd(udos__s3 *s, const char *key, int fd, uint64_t off,
 
 	if (len <= part_size) {
 		char sha[65];
-		rc = sha256_fd_hex(sha, fd, off, len);
+		rc = udos__sha256_fd(sha, fd, off, len);
 		if (rc < 0)
 			return rc;
 		udos__s3_req_init(&r, "PUT", key);
@@ -858,7 +826,7 @@ int udos__s3_upload_fd(udos__s3 *s, const char *key, int fd, uint64_t off,
 		udos__s3_req_init(&p->req, "PUT", key);
 		snprintf(p->req.query, sizeof(p->req.query),
 			 "partNumber=%zu&uploadId=%s", i + 1, eid);
-		rc = sha256_fd_hex(p->sha, fd, o, l);
+		rc = udos__sha256_fd(p->sha, fd, o, l);
 		p->req.body_fd = fd;
 		p->req.body_off = o;
 		p->req.body_len = l;

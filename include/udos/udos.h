@@ -9,6 +9,7 @@
 #include "maint.h"
 #include "ingest.h"
 #include "backup.h"
+#include "remote.h"
 
 #ifdef __cplusplus
 extern "C" {
