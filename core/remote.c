@@ -15,6 +15,15 @@
 #define DEFAULT_PARALLEL 8
 #define DEFAULT_PART (16ull << 20)
 
+/* UDOS_S3_PART_SIZE (tests), at least S3's minimum of 5 MiB */
+static uint64_t part_size_env(void)
+{
+	const char *v = getenv("UDOS_S3_PART_SIZE");
+	unsigned long long x = v ? strtoull(v, NULL, 10) : 0;
+
+	return x >= (5ull << 20) ? x : DEFAULT_PART;
+}
+
 /* the container's remote and an S3 client for it; a clone cannot write */
 static int open_remote(udos_remote_conf *conf, udos__s3 **s3, udos_store *st,
 		       bool write)
@@ -175,7 +184,7 @@ static int upload(udos_push_result *out, udos__s3 *s, struct job *jobs,
 		  size_t n, const udos_push_opts *o)
 {
 	unsigned par = o->parallel ? o->parallel : DEFAULT_PARALLEL;
-	uint64_t part = o->part_size ? o->part_size : DEFAULT_PART;
+	uint64_t part = o->part_size ? o->part_size : part_size_env();
 	udos__s3_req *heads = NULL, **hv = NULL;
 	uint64_t total = 0, done = 0;
 	size_t nu = 0, k = 0;
