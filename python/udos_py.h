@@ -67,6 +67,15 @@ PyObject *udos_py_fmt_key(const udos_oid *oid, size_t dsz);
 PyObject *udos_py_reader_new(udos_py_store *s, udos_reader *r,
 			     const udos_oid *oid);
 
+/* store_remote.c: the S3 remote methods of Store, and _udos.clone */
+PyObject *udos_py_store_push(udos_py_store *s, PyObject *args, PyObject *kw);
+PyObject *udos_py_store_evict(udos_py_store *s, PyObject *args, PyObject *kw);
+PyObject *udos_py_store_pull(udos_py_store *s, PyObject *unused);
+PyObject *udos_py_store_remote_set(udos_py_store *s, PyObject *args,
+				   PyObject *kw);
+PyObject *udos_py_store_remote_status(udos_py_store *s, PyObject *unused);
+PyObject *udos_py_clone(PyObject *self, PyObject *args, PyObject *kw);
+
 /* Acquire a PyThread lock, releasing the GIL while waiting. */
 void udos_py_lock(PyThread_type_lock l);
 
