@@ -56,8 +56,10 @@ int cmd_evict(struct cli *cli, int argc, char **argv)
 	if (rc)
 		return rc;
 	rc = udos_remote_evict(&r, cli->st, keep);
-	if (rc < 0)
-		return cli_err(cli, rc, NULL) ? EXIT_STORE : EXIT_STORE;
+	if (rc < 0) {
+		cli_err(cli, rc, NULL);
+		return EXIT_STORE;
+	}
 	if (a.json)
 		printf("{\"packs\":%" PRIu64 ",\"bytes\":%" PRIu64
 		       ",\"kept\":%" PRIu64 "}\n", r.packs, r.bytes, r.kept);

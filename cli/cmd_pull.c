@@ -98,8 +98,10 @@ int cmd_clone(struct cli *cli, int argc, char **argv)
 	snprintf(c.endpoint, sizeof(c.endpoint), "%s", a.endpoint);
 	snprintf(c.region, sizeof(c.region), "%s", a.region ? a.region : "");
 	rc = udos_remote_clone(&r, argv[1], &c);
-	if (rc < 0)
-		return cli_err(cli, rc, argv[1]) ? EXIT_STORE : EXIT_STORE;
+	if (rc < 0) {
+		cli_err(cli, rc, argv[1]);
+		return EXIT_STORE;
+	}
 	summary(&r, a.json);
 	return EXIT_OK;
 }
@@ -122,8 +124,10 @@ int cmd_pull(struct cli *cli, int argc, char **argv)
 	if (rc)
 		return rc;
 	rc = udos_remote_pull(&r, cli->st);
-	if (rc < 0)
-		return cli_err(cli, rc, NULL) ? EXIT_STORE : EXIT_STORE;
+	if (rc < 0) {
+		cli_err(cli, rc, NULL);
+		return EXIT_STORE;
+	}
 	summary(&r, a.json);
 	return EXIT_OK;
 }

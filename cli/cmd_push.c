@@ -77,8 +77,10 @@ int cmd_push(struct cli *cli, int argc, char **argv)
 	o.ctx = &prog;
 	rc = udos_remote_push(&r, cli->st, &o);
 	progress_end(&prog);
-	if (rc < 0)
-		return cli_err(cli, rc, NULL) ? EXIT_STORE : EXIT_STORE;
+	if (rc < 0) {
+		cli_err(cli, rc, NULL);
+		return EXIT_STORE;
+	}
 	if (a.json)
 		printf("{\"packs\":%" PRIu64 ",\"bytes\":%" PRIu64
 		       ",\"resumed\":%" PRIu64 ",\"swept\":%" PRIu64

@@ -344,6 +344,19 @@ static int parse_url(char *bucket, size_t bcap, char *prefix, size_t pcap,
 	return 0;
 }
 
+/* the url's bucket and prefix, once url and endpoint are checked */
+static int check_conf(char bucket[256], char prefix[512],
+		      const udos_remote_conf *c)
+{
+	int rc = parse_url(bucket, 256, prefix, 512, c->url);
+
+	if (rc == 0 && strncmp(c->endpoint, "http://", 7) &&
+	    strncmp(c->endpoint, "https://", 8))
+		rc = udos__err(-EINVAL, "malformed endpoint '%s' (want "
+			       "http(s)://HOST[:PORT])", c->endpoint);
+	return rc;
+}
+
 int udos__remote_connect(udos__s3 **out, const udos_remote_conf *c)
 {
 	char bucket[256], prefix[512];
@@ -351,13 +364,9 @@ int udos__remote_connect(udos__s3 **out, const udos_remote_conf *c)
 	int rc;
 
 	*out = NULL;
-	rc = parse_url(bucket, sizeof(bucket), prefix, sizeof(prefix), c->url);
+	rc = check_conf(bucket, prefix, c);
 	if (rc < 0)
 		return rc;
-	if (strncmp(c->endpoint, "http://", 7) &&
-	    strncmp(c->endpoint, "https://", 8))
-		return udos__err(-EINVAL, "malformed endpoint '%s' (want "
-				 "http(s)://HOST[:PORT])", c->endpoint);
 	sc.endpoint = c->endpoint;
 	sc.bucket = bucket;
 	sc.prefix = prefix;
@@ -374,13 +383,9 @@ int udos_remote_set(udos_store *st, const udos_remote_conf *conf)
 	int rc;
 
 	UDOS_ASSERT_ARG(st && conf);
-	rc = parse_url(bucket, sizeof(bucket), prefix, sizeof(prefix), c.url);
+	rc = check_conf(bucket, prefix, &c);
 	if (rc < 0)
 		return rc;
-	if (strncmp(c.endpoint, "http://", 7) &&
-	    strncmp(c.endpoint, "https://", 8))
-		return udos__err(-EINVAL, "malformed endpoint '%s' (want "
-				 "http(s)://HOST[:PORT])", c.endpoint);
 	rc = udos__remote_conf_read(&old, st->dirfd);
 	if (rc == 0 && old.clone)
 		return udos__err(-EPERM, "'%s' is a clone of '%s': its remote "

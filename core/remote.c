@@ -49,38 +49,6 @@ static int local_manifest(udos__manifest *m, udos_store *st)
 	return rc == UDOS_ENOTFOUND ? 0 : rc;
 }
 
-/* Fail unless the remote's newest generation is the one this container
- * holds: another writer moved it. */
-static int fence(udos__s3 *s, udos_store *st, const udos__manifest *l,
-		 uint64_t newest)
-{
-	if (newest == l->generation)
-		return 0;
-	return udos__err(UDOS_ELOCKED,
-			 "remote '%s' is at manifest generation %" PRIu64
-			 ", '%s' last pushed or pulled %" PRIu64
-			 ": another writer pushed there",
-			 udos__s3_url(s), newest, st->path, l->generation);
-}
-
-static void manifest_header(udos__manifest *m, udos_store *st)
-{
-	snprintf(m->container_id, sizeof(m->container_id), "%s",
-		 st->info.container_id);
-	snprintf(m->hash_type, sizeof(m->hash_type), "%s", st->info.hash_type);
-	m->loose_prefix_len = st->info.loose_prefix_len;
-	m->pack_size_target = st->info.pack_size_target;
-	snprintf(m->compression, sizeof(m->compression), "%s",
-		 st->info.compression);
-}
-
-/* what a push does for one pack */
-struct job {
-	udos__mpack p;
-	int fd, rfd;
-	bool upload;
-};
-
 /* SHA-256 and size of a file of the container */
 static int hash_file(char sha[65], uint64_t *size, int *fd_out, udos_store *st,
 		     const char *rel)
@@ -105,6 +73,78 @@ static int hash_file(char sha[65], uint64_t *size, int *fd_out, udos_store *st,
 	*fd_out = fd;
 	return 0;
 }
+
+/* Whether manifest m describes packs of this container exactly (same ids,
+ * same record files): what a push of ours published before it was killed
+ * ahead of saving remote.manifest. */
+static bool ours(udos_store *st, const udos__manifest *m)
+{
+	if (strcmp(m->container_id, st->info.container_id))
+		return false;
+	for (size_t i = 0; i < m->n; i++) {
+		char rel[64], sha[65];
+		uint64_t size;
+		int fd = -1;
+		udos__recs_relpath(rel, sizeof(rel), m->packs[i].id);
+		if (hash_file(sha, &size, &fd, st, rel) < 0) {
+			udos__err_clear();
+			return false;
+		}
+		close(fd);
+		if (size != m->packs[i].rec_size ||
+		    strcmp(sha, m->packs[i].rec_sha))
+			return false;
+	}
+	return true;
+}
+
+/* Fail unless the remote's newest generation is the one this container
+ * holds (or one it published itself and did not record): another writer
+ * moved it. l becomes the newest manifest when it is ours. */
+static int fence(udos__s3 *s, udos_store *st, udos__manifest *l,
+		 uint64_t newest)
+{
+	udos__manifest r = { 0 };
+	int rc;
+
+	if (newest == l->generation)
+		return 0;
+	if (newest > l->generation) {
+		rc = udos__remote_fetch_manifest(&r, s, newest);
+		if (rc < 0)
+			return rc;
+		if (ours(st, &r)) {
+			rc = udos__manifest_save(st, &r);
+			udos__manifest_release(l);
+			*l = r;
+			return rc;
+		}
+		udos__manifest_release(&r);
+	}
+	return udos__err(UDOS_ELOCKED,
+			 "remote '%s' is at manifest generation %" PRIu64
+			 ", '%s' last pushed or pulled %" PRIu64
+			 ": another writer pushed there",
+			 udos__s3_url(s), newest, st->path, l->generation);
+}
+
+static void manifest_header(udos__manifest *m, udos_store *st)
+{
+	snprintf(m->container_id, sizeof(m->container_id), "%s",
+		 st->info.container_id);
+	snprintf(m->hash_type, sizeof(m->hash_type), "%s", st->info.hash_type);
+	m->loose_prefix_len = st->info.loose_prefix_len;
+	m->pack_size_target = st->info.pack_size_target;
+	snprintf(m->compression, sizeof(m->compression), "%s",
+		 st->info.compression);
+}
+
+/* what a push does for one pack */
+struct job {
+	udos__mpack p;
+	int fd, rfd;
+	bool upload;
+};
 
 /* Decide, for every sealed pack, whether it needs an upload; jobs get the
  * manifest entry of each. */

@@ -14,6 +14,10 @@
 
 typedef struct udos__s3 udos__s3;
 
+/* SHA-256 of no bytes: x-amz-content-sha256 of a request without a body */
+#define UDOS__EMPTY_SHA256 \
+	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
 /* Where and how to reach a bucket: endpoint "http(s)://host[:port]",
  * bucket, key prefix (may be empty, no leading or trailing '/'), region. */
 typedef struct udos__s3_conf {
@@ -38,6 +42,8 @@ void udos__s3_free(udos__s3 *s);
 uint64_t udos__s3_requests(const udos__s3 *s);
 /* "s3://bucket/prefix" for messages */
 const char *udos__s3_url(const udos__s3 *s);
+/* the key prefix ("" for none) */
+const char *udos__s3_prefix(const udos__s3 *s);
 
 enum { UDOS__S3_MAX_KEY = 1024, UDOS__S3_MAX_QUERY = 4096 };
 
@@ -45,6 +51,7 @@ typedef struct udos__s3_req {
 	const char *method;            /* GET PUT HEAD POST DELETE */
 	char key[UDOS__S3_MAX_KEY];    /* under the prefix; "" = the bucket */
 	char query[UDOS__S3_MAX_QUERY];  /* sorted, encoded: "a=1&b=2" or "" */
+	bool at_bucket;                /* the bucket's URL: no key prefix */
 	/* request body: from memory, or body_len bytes of body_fd at
 	 * body_off; body_sha256 is its hex SHA-256 (sent as
 	 * x-amz-content-sha256, so that the server checks it), NULL for
@@ -121,7 +128,7 @@ int udos__s3_sweep_uploads(udos__s3 *s, const char *under, size_t *n_out);
 /* The text between <tag> and </tag> from *pos on (advanced past it), or
  * NULL. Written into out (cap bytes, entities &amp; &lt; &gt; &quot;
  * &apos; decoded). */
-const char *udos__xml_next(char *out, size_t cap, const char *xml,
-			   const char **pos, const char *tag);
+const char *udos__xml_next(char *out, size_t cap, const char **pos,
+			   const char *tag);
 
 #endif

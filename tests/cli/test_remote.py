@@ -460,3 +460,71 @@ def test_validate_remote_finds_damage(tmp_path, server):
     os.remove(path)
     r = u("validate", "--remote", "--json")
     assert r.returncode == 1 and json.loads(r.stdout)["summary"]["missing"] == 1
+
+
+def test_repack_of_evicted_packs(tmp_path, server, proxy):
+    u, ids = make(tmp_path, "c", SRC)
+    pfx = prefix()
+    remote(u, proxy.endpoint, pfx)
+    u.ok("push", "--seal")
+    u.ok("evict")
+    gone = list(ids)[:150]
+    u.ok("delete", *gone)
+    # repack reads the evicted packs through the remote, writes local ones
+    u.ok("repack")
+    assert u("validate").returncode == 0
+    for h in gone:
+        assert u("cat", h).returncode == 1
+    keep = {h: d for h, d in ids.items() if h not in gone}
+    cat_all(u, keep)
+    j = json.loads(u.ok("push", "--seal", "--json").stdout)
+    assert j["generation"] == 2 and j["packs"] >= 1
+    check_manifest_complete(server, pfx)
+    # the new manifest lists only the packs that hold live objects now
+    _, text, _ = manifest(server, pfx)
+    listed = {int(x.split()[1]) for x in text.splitlines()
+              if x.startswith("pack ")}
+    here = {int(p.split(".")[0]) for p in local_packs(u)
+            if p.endswith(".rec")}
+    assert listed <= here
+    u.ok("evict")
+    shutil.rmtree(os.path.join(u.store, "cache"), ignore_errors=True)
+    cat_all(u, keep)
+
+
+def test_push_killed_at_each_step(tmp_path, server, proxy):
+    """SIGKILL the pushing process while its k-th request is in flight
+    (held by the proxy), for each k: the next push completes, and no
+    manifest ever names a missing or partial object."""
+    u, ids = make(tmp_path, "c", SRC[:200])
+    pfx = prefix()
+    remote(u, proxy.endpoint, pfx)
+    u.ok("push", "--seal")
+    e = s3server.env()
+    gen = 1
+    for k in range(1, 12, 2):
+        u.add(SRC2[k], SRC2[k + 1])
+        u.ok("pack")
+        proxy.reset()
+        hold = threading.Event()
+        proxy.rule = (lambda m, p, n, k=k:
+                      "stall" if len(proxy.log) == k else None)
+        proxy.stall_s = 3
+        p = u.popen("push", "--seal", env=e, stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL)
+        end = time.time() + 60
+        while len(proxy.log) < k and p.poll() is None and \
+                time.time() < end:
+            time.sleep(0.02)
+        p.kill()
+        p.wait()
+        hold.set()
+        check_manifest_complete(server, pfx)
+        proxy.rule = lambda m, p, n: None
+        j = json.loads(u.ok("push", "--seal", "--json").stdout)
+        assert j["generation"] >= gen
+        gen = j["generation"]
+        check_manifest_complete(server, pfx)
+    u.ok("evict")
+    cat_all(u, ids)
+    assert u("validate").returncode == 0
