@@ -318,6 +318,9 @@ int udos__rpack_fetch(struct udos__rpack *rp, uint64_t off, uint64_t len)
 		rc = udos__err(-ENOMEM, "out of memory");
 		goto out;
 	}
+	/* remote set or pull reset it: read remote.conf again */
+	if (!rm->loaded && (rc = load(rp->st, rm)) < 0)
+		goto out;
 	if (!rm->s3 && (rc = udos__remote_connect(&rm->s3, &rm->conf)) < 0)
 		goto out;
 	nr = 0;

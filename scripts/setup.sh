@@ -24,3 +24,8 @@ if ((${#missing[@]})); then
 	$SUDO apt-get update -qq
 	$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# The S3 server of the remote tests (versitygw, by `go install`), only when
+# asked: UDOS_S3_TESTS=1 (the test fixture also calls setup-s3.sh itself).
+if [ "${UDOS_S3_TESTS:-0}" = 1 ]; then
+	"$(dirname "$0")/setup-s3.sh" >/dev/null
+fi
