@@ -242,9 +242,12 @@ static int repack_range(udos_store *st, int64_t only,
 	}
 	for (int64_t id = only >= 0 ? only : 0;
 	     id <= (only >= 0 ? only : max) && rc == 0; id++) {
-		char rel[64];
+		char rel[64], rrel[64];
 		udos__pack_relpath(rel, sizeof(rel), (uint32_t)id);
-		if (faccessat(st->dirfd, rel, F_OK, 0) < 0)
+		udos__recs_relpath(rrel, sizeof(rrel), (uint32_t)id);
+		/* an evicted pack has only its .rec: it is read through */
+		if (faccessat(st->dirfd, rel, F_OK, 0) < 0 &&
+		    faccessat(st->dirfd, rrel, F_OK, 0) < 0)
 			continue;
 		rc = repack_one(&p, (uint32_t)id);
 	}

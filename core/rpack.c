@@ -131,6 +131,11 @@ int udos__rpack_open(struct udos__rpack **rp_out, int *fd_out, udos_store *st,
 	if (rc < 0)
 		goto out;
 	p = rm->have ? udos__manifest_find(&rm->man, id) : NULL;
+	/* evicted means packs/N.rec here and the data there; a pack a repack
+	 * removed since the push is gone, whatever the manifest says */
+	udos__recs_relpath(mapname, sizeof(mapname), id);
+	if (p && faccessat(st->dirfd, mapname, F_OK, 0) < 0)
+		p = NULL;
 	if (!p) {
 		rc = UDOS_ENOTFOUND;
 		goto out;
