@@ -24,12 +24,15 @@ static const struct opt_cmd status_cmd = {
 	"loose_count, loose_size, packed_count, packed_size,\n"
 	"packed_stored_size, pack_count, pack_files_size, index_size,\n"
 	"both_count and compression_ratio (packed_size / packed_stored_size,\n"
-	"null when nothing is packed).\n",
+	"null when nothing is packed), and remote: null, or {url,\n"
+	"generation, packs_local, bytes_local, packs_remote, bytes_remote,\n"
+	"bytes_cached, cache_size}.\n",
 	status_opts,
 };
 
 static void print_json(udos_store *st, const udos_store_info *inf,
-		       const udos_status *s)
+		       const udos_status *s, const udos_remote_status *rs,
+		       const udos_remote_conf *rc)
 {
 	printf("{\"container_id\":\"%s\",\"path\":", inf->container_id);
 	json_str(stdout, udos_store_path(st));
@@ -55,16 +58,35 @@ static void print_json(udos_store *st, const udos_store_info *inf,
 	       (unsigned long long)s->index_size,
 	       (unsigned long long)s->both_count);
 	if (s->packed_stored_size)
-		printf("%.4f}\n",
+		printf("%.4f",
 		       (double)s->packed_size / (double)s->packed_stored_size);
 	else
+		printf("null");
+	printf(",\"remote\":");
+	if (!rs->has_remote) {
 		printf("null}\n");
+		return;
+	}
+	printf("{\"url\":");
+	json_str(stdout, rc->url);
+	printf(",\"generation\":%llu,\"packs_local\":%llu,"
+	       "\"bytes_local\":%llu,\"packs_remote\":%llu,"
+	       "\"bytes_remote\":%llu,\"bytes_cached\":%llu,"
+	       "\"cache_size\":%llu}}\n",
+	       (unsigned long long)rs->generation,
+	       (unsigned long long)rs->packs_local,
+	       (unsigned long long)rs->bytes_local,
+	       (unsigned long long)rs->packs_remote,
+	       (unsigned long long)rs->bytes_remote,
+	       (unsigned long long)rs->bytes_cached,
+	       (unsigned long long)rs->cache_size);
 }
 
 static void print_human(udos_store *st, const udos_store_info *inf,
-			const udos_status *s)
+			const udos_status *s, const udos_remote_status *rs,
+			const udos_remote_conf *rc)
 {
-	char a[32], b[32];
+	char a[32], b[32], c[32], d[32];
 
 	printf("%-12s %s\n", "container", inf->container_id);
 	printf("%-12s %s\n", "path", udos_store_path(st));
@@ -91,6 +113,18 @@ static void print_human(udos_store *st, const udos_store_info *inf,
 	if (s->both_count)
 		printf("%-12s %10llu objects  (run 'udos pack' to clean)\n",
 		       "loose+packed", (unsigned long long)s->both_count);
+	if (!rs->has_remote)
+		return;
+	printf("%-12s %s (generation %llu)\n", "remote", rc->url,
+	       (unsigned long long)rs->generation);
+	printf("%-12s %10llu packs    %12s local, %llu packs %s remote, %s "
+	       "cached (bound %s)\n", "",
+	       (unsigned long long)rs->packs_local,
+	       human_size(a, sizeof(a), rs->bytes_local),
+	       (unsigned long long)rs->packs_remote,
+	       human_size(b, sizeof(b), rs->bytes_remote),
+	       human_size(c, sizeof(c), rs->bytes_cached),
+	       human_size(d, sizeof(d), rs->cache_size));
 }
 
 int cmd_status(struct cli *cli, int argc, char **argv)
@@ -98,6 +132,8 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 	struct status_args a = { 0 };
 	udos_store_info inf;
 	udos_status s;
+	udos_remote_status rs;
+	udos_remote_conf rconf = { 0 };
 	int n, rc;
 
 	n = opt_parse(&status_cmd, &a, argc, argv);
@@ -116,10 +152,17 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 		cli_err(cli, rc, udos_store_path(cli->st));
 		return EXIT_STORE;
 	}
+	rc = udos_remote_status_get(&rs, cli->st);
+	if (rc == 0 && rs.has_remote)
+		rc = udos_remote_get(&rconf, cli->st);
+	if (rc < 0) {
+		cli_err(cli, rc, udos_store_path(cli->st));
+		return EXIT_STORE;
+	}
 	udos_store_info_get(&inf, cli->st);
 	if (a.json)
-		print_json(cli->st, &inf, &s);
+		print_json(cli->st, &inf, &s, &rs, &rconf);
 	else
-		print_human(cli->st, &inf, &s);
+		print_human(cli->st, &inf, &s, &rs, &rconf);
 	return EXIT_OK;
 }

@@ -9,6 +9,7 @@
 
 struct validate_args {
 	bool full;
+	bool remote;
 	bool json;
 	const struct cli *cli; /* not an option: the store's id length */
 };
@@ -17,6 +18,9 @@ struct validate_args {
 static const struct opt validate_opts[] = {
 	{ 0, "full", OPT_BOOL, A(full), NULL, NULL,
 	  "also decompress and re-hash every packed object" },
+	{ 0, "remote", OPT_BOOL, A(remote), NULL, NULL,
+	  "check the remote instead: manifest against a listing (--full: "
+	  "every remote record)" },
 	{ 0, "json", OPT_BOOL, A(json), NULL, NULL,
 	  "JSON lines, then a summary object" },
 	OPT_END_MARK
@@ -24,7 +28,7 @@ static const struct opt validate_opts[] = {
 #undef A
 
 static const struct opt_cmd validate_cmd = {
-	"validate", "[--full] [--json]",
+	"validate", "[--full] [--remote] [--json]",
 	"Check the whole container and report every problem found.",
 	"Each finding is a line '<kind>\\t<hash-or-path>\\t<message>' on\n"
 	"stdout (kind as named by the library: record-checksum, loose-hash,\n"
@@ -42,7 +46,13 @@ static const struct opt_cmd validate_cmd = {
 	"indexes) and residue_files (its temporary files). Intact records past\n"
 	"the last commit after a writer that closed mean an index older than\n"
 	"its packs (index-behind); files that udos does not write are\n"
-	"stray-file.\n",
+	"stray-file.\n\n"
+	"With --remote the newest manifest of the remote is compared with a\n"
+	"listing (missing objects, wrong sizes); with --remote --full every\n"
+	"pack and record object is downloaded and checked (SHA-256 against\n"
+	"the manifest, each record's entry checksum, XXH3 and content hash).\n"
+	"The summary is {\"summary\": {\"packs\", \"missing\", \"bad_size\",\n"
+	"\"bad\", \"records\"}} with --json; exit 1 when anything is wrong.\n",
 	validate_opts,
 };
 
@@ -78,6 +88,36 @@ static int on_finding(void *ctx, const udos_finding *f)
 	return 0;
 }
 
+static int validate_remote(struct cli *cli, const struct validate_args *a)
+{
+	udos_remote_check c;
+	uint64_t bad;
+	int rc = udos_remote_validate(&c, cli->st, a->full);
+
+	if (rc < 0)
+		return cli_err(cli, rc, NULL);
+	bad = c.missing + c.bad_size + c.bad;
+	if (bad && !a->json)
+		printf("remote\t-\t%s\n", udos_error_detail());
+	if (a->json)
+		printf("{\"summary\":{\"packs\":%llu,\"missing\":%llu,"
+		       "\"bad_size\":%llu,\"bad\":%llu,\"records\":%llu}}\n",
+		       (unsigned long long)c.packs,
+		       (unsigned long long)c.missing,
+		       (unsigned long long)c.bad_size,
+		       (unsigned long long)c.bad,
+		       (unsigned long long)c.records);
+	else if (!cli->quiet)
+		fprintf(stderr, "udos validate: remote: %llu packs, %llu "
+			"missing, %llu of a wrong size, %llu bad, %llu records "
+			"checked\n", (unsigned long long)c.packs,
+			(unsigned long long)c.missing,
+			(unsigned long long)c.bad_size,
+			(unsigned long long)c.bad,
+			(unsigned long long)c.records);
+	return bad ? EXIT_NO : EXIT_OK;
+}
+
 int cmd_validate(struct cli *cli, int argc, char **argv)
 {
 	struct validate_args a = { 0 };
@@ -98,6 +138,8 @@ int cmd_validate(struct cli *cli, int argc, char **argv)
 	if (rc)
 		return rc;
 	a.cli = cli;
+	if (a.remote)
+		return validate_remote(cli, &a);
 	progress_init(&prog, "validating", "objects", cli->quiet);
 	rc = udos_store_validate(&r, cli->st, a.full ? UDOS_VALIDATE_FULL : 0,
 				 on_finding, &a, progress_cb, &prog);

@@ -37,6 +37,8 @@ static int packed_intact(udos_store *st, const udos__rec *l)
 	rc = udos__packfile_get(&pf, st, l->pack_id);
 	if (rc == 0 && fstat(pf->fd, &sb) < 0)
 		rc = -errno;
+	if (rc == 0) /* an evicted pack: its record fetched from the remote */
+		rc = udos__packfile_need(pf, l->offset, l->stored_len);
 	if (rc == 0)
 		rc = udos__record_check(l, &kind, pf->fd, (uint64_t)sb.st_size,
 					false, st->hash_type);

@@ -1,5 +1,6 @@
 /* container.c - on-disk layout, config.json, open/close, writer lock. */
 #include "internal.h"
+#include "remote_manifest.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -526,6 +527,7 @@ void udos_store_close(udos_store *st)
 	if (st->genfd >= 0)
 		close(st->genfd);
 	udos__packcache_release(&st->packs);
+	udos__remote_free(st->remote);
 	if (st->dirfd >= 0)
 		close(st->dirfd);
 	pthread_mutex_destroy(&st->mu);

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -255,5 +256,29 @@ int udos__dir_check_empty(int dirfd, const char *path)
 		}
 	}
 	closedir(d);
+	return rc;
+}
+
+int udos__write_file_atomic(int dirfd, const char *rel, const void *data,
+			    size_t len)
+{
+	char tmp[512];
+	int fd, rc;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", rel);
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+		    0644);
+	if (fd < 0)
+		return -errno;
+	rc = udos__write_all(fd, data, len);
+	if (rc == 0)
+		rc = udos__fsync(fd);
+	close(fd);
+	if (rc == 0 && renameat(dirfd, tmp, dirfd, rel) < 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = udos__fsync_dir(dirfd, ".");
+	if (rc < 0)
+		unlinkat(dirfd, tmp, 0);
 	return rc;
 }

@@ -197,3 +197,36 @@ void udos__xxh_free(udos__xxh *x)
 	XXH3_freeState(x->st);
 	free(x);
 }
+
+/* SHA-256 of len bytes of fd at off, hex */
+int udos__sha256_fd(char out[65], int fd, uint64_t off, uint64_t len)
+{
+	udos__hash *h = NULL;
+	uint8_t *buf = udos__alloc(1u << 20);
+	udos_oid o;
+	int rc;
+
+	if (!buf)
+		return udos__err(-ENOMEM, "out of memory");
+	rc = udos__hash_new(&h, UDOS_HASH_SHA256);
+	while (rc == 0 && len) {
+		size_t want = len > (1u << 20) ? 1u << 20 : (size_t)len;
+		ssize_t got = udos__pread_full(fd, buf, want, off);
+		if (got != (ssize_t)want) {
+			rc = udos__err(got < 0 ? (int)got : -EIO,
+				       "cannot read the file to hash");
+			break;
+		}
+		udos__hash_update(h, buf, want);
+		off += want;
+		len -= want;
+	}
+	if (rc == 0) {
+		udos__hash_final(&o, h);
+		udos_oid_fmt(out, &o);
+	}
+	udos__hash_free(h);
+	free(buf);
+	return rc;
+}
+

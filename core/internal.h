@@ -81,6 +81,9 @@ void udos__hash_free(udos__hash *h);
 int udos__hash_fd(udos_oid *out, uint64_t *size_out, udos__hash *h, int fd,
 		  void *buf, size_t cap);
 uint64_t udos__xxh3(const void *data, size_t len);
+/* SHA-256 of len bytes of fd from off, as 64 hex digits (a short file:
+ * -EIO) */
+int udos__sha256_fd(char out[65], int fd, uint64_t off, uint64_t len);
 
 /* streaming XXH3-64 */
 typedef struct udos__xxh udos__xxh;
@@ -159,6 +162,11 @@ const char *udos__json_ws(const char *p);
 /* a string without escapes at p into out (cap bytes with the NUL): the
  * position after it, or NULL (not a string, escaped, too long) */
 const char *udos__json_str(const char *p, char *out, size_t cap);
+
+/* Replace dirfd/rel with data: "<rel>.tmp" written, fsynced, renamed over
+ * it, the folder fsynced. -errno. */
+int udos__write_file_atomic(int dirfd, const char *rel, const void *data,
+			    size_t len);
 
 /* ---- codec.c ------------------------------------------------------------ */
 
@@ -378,11 +386,27 @@ int udos__index_compact(udos__index *ix);
  * reading the file it opened even after udos__packfile_remove unlinked it.
  * Thread-safe; fd is valid for as long as the reference is held.
  */
+struct udos__rpack;
 typedef struct udos__packfile {
 	_Atomic unsigned refs;
 	int fd;
 	uint32_t id;
+	/* an evicted pack read through its remote: fd is its cache file,
+	 * whose ranges udos__packfile_need fetches first (NULL: local) */
+	struct udos__rpack *remote;
 } udos__packfile;
+
+/* rpack.c: make [off, off + len) of the cache file hold the remote pack's
+ * bytes (ranged GETs of the blocks not yet cached, neighbours coalesced). */
+int udos__rpack_fetch(struct udos__rpack *rp, uint64_t off, uint64_t len);
+
+/* Before reading [off, off + len) through pf->fd: nothing for a local
+ * pack, a fetch for an evicted one. */
+static inline int udos__packfile_need(udos__packfile *pf, uint64_t off,
+				      uint64_t len)
+{
+	return pf->remote ? udos__rpack_fetch(pf->remote, off, len) : 0;
+}
 
 /* the store's open packs by id (a member of udos_store) */
 typedef struct udos__packcache {
@@ -400,7 +424,11 @@ int udos__packfile_get(udos__packfile **out, udos_store *st, uint32_t id);
 void udos__packfile_put(udos__packfile *pf); /* accepts NULL */
 /* Remove packs/N and packs/N.rec, and drop the cache's reference. */
 int udos__packfile_remove(udos_store *st, uint32_t id);
-/* Highest existing pack id, or -1 when none; negative errno on error. */
+/* Remove packs/N only (a pushed pack evicted: packs/N.rec stays, reads go
+ * through the remote), and drop the cache's reference. */
+int udos__packfile_evict(udos_store *st, uint32_t id);
+/* Highest id of a packs/N or packs/N.rec (an evicted pack), or -1 when
+ * none; negative errno on error. */
 int64_t udos__packs_max_id(udos_store *st);
 /* "packs/N" */
 void udos__pack_relpath(char *out, size_t cap, uint32_t pack_id);
@@ -437,6 +465,7 @@ struct udos_store {
 	struct udos_writer *writer;
 
 	udos__packcache packs;    /* open packs (packfile.c) */
+	struct udos__remote *remote; /* read-through state (rpack.c) */
 	udos_recovery recovery;   /* what writer opens found and mended */
 };
 
@@ -480,6 +509,9 @@ int udos__store_lock_only(udos_store *st);
  * go to *recs instead. Adds to what the counters hold. */
 int udos__dir_usage(udos_store *st, const char *rel, uint64_t *count,
 		    uint64_t *bytes, uint64_t *recs);
+
+/* manifest.c: whether the container is a clone of a remote (read-only) */
+bool udos__remote_is_clone(udos_store *st);
 
 /* ---- loose.c ------------------------------------------------------------ */
 
@@ -548,6 +580,9 @@ int udos__writer_stream(udos_oid *out, bool *new_out, udos_writer *w,
 /* Dedup on (default) or off: off appends records even when their id is
  * indexed (repack moves them). */
 void udos__writer_set_dedup(udos_writer *w, bool on);
+/* Seal the current pack when it holds records: roll to a new one and
+ * commit, so that every pack below the tail is closed. */
+int udos__writer_seal(udos_writer *w);
 /* Start a new pack now; returns its id or negative. */
 int64_t udos__writer_roll(udos_writer *w);
 /* Stored bytes of the records this writer has appended (not deduped). */

@@ -9,6 +9,7 @@
  * on reading the (unlinked) file it started on, never a file that reused
  * the descriptor's number. */
 #include "internal.h"
+#include "remote_manifest.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -53,7 +54,8 @@ int64_t udos__packs_max_id(udos_store *st)
 		if (!isdigit((unsigned char)de->d_name[0]))
 			continue;
 		v = strtoul(de->d_name, &end, 10);
-		if (*end || v > UINT32_MAX)
+		/* an evicted pack leaves only N.rec */
+		if ((*end && strcmp(end, ".rec")) || v > UINT32_MAX)
 			continue;
 		if ((int64_t)v > max)
 			max = (int64_t)v;
@@ -88,11 +90,20 @@ static int cache_open(udos__packfile **out, udos_store *st, uint32_t id)
 {
 	udos__packcache *c = &st->packs;
 	udos__packfile *pf = NULL;
+	struct udos__rpack *rp = NULL;
 	char rel[64];
 	int fd, rc;
 
 	udos__pack_relpath(rel, sizeof(rel), id);
 	fd = openat(st->dirfd, rel, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		/* evicted: read through the remote, when it lists the pack */
+		rc = udos__rpack_open(&rp, &fd, st, id);
+		if (rc < 0 && rc != UDOS_ENOTFOUND)
+			return rc;
+		if (rc == UDOS_ENOTFOUND)
+			errno = ENOENT;
+	}
 	if (fd < 0) {
 		rc = -errno;
 		/* a pack the index names is missing: corruption, unless a
@@ -120,11 +131,13 @@ static int cache_open(udos__packfile **out, udos_store *st, uint32_t id)
 	atomic_init(&pf->refs, 1); /* the cache's */
 	pf->fd = fd;
 	pf->id = id;
+	pf->remote = rp;
 	c->by_id[id] = pf;
 	*out = pf;
 	return 0;
 fail:
 	close(fd);
+	udos__rpack_close(rp);
 	return rc;
 }
 
@@ -156,6 +169,7 @@ void udos__packfile_put(udos__packfile *pf)
 	 * before the close by the last one */
 	if (pf && atomic_fetch_sub(&pf->refs, 1) == 1) {
 		close(pf->fd);
+		udos__rpack_close(pf->remote);
 		free(pf);
 	}
 }
@@ -192,5 +206,24 @@ int udos__packfile_remove(udos_store *st, uint32_t id)
 	}
 	pthread_mutex_unlock(&c->mu);
 	udos__packfile_put(pf); /* readers holding it keep the file open */
+	return rc;
+}
+
+int udos__packfile_evict(udos_store *st, uint32_t id)
+{
+	udos__packcache *c = &st->packs;
+	udos__packfile *pf = NULL;
+	char rel[64];
+	int rc;
+
+	udos__pack_relpath(rel, sizeof(rel), id);
+	pthread_mutex_lock(&c->mu);
+	rc = unlink_rel(st, rel);
+	if (id < c->n) {
+		pf = c->by_id[id];
+		c->by_id[id] = NULL;
+	}
+	pthread_mutex_unlock(&c->mu);
+	udos__packfile_put(pf);
 	return rc;
 }

@@ -341,11 +341,28 @@ static int check_stored(udos_reader *r, const uint8_t *p, size_t n,
 	return 0;
 }
 
+/* bytes fetched ahead within a record of an evicted pack */
+#define READ_AHEAD (8u << 20)
+
 /* Read len bytes of the file at content offset `at` (from fd, after base):
  * a short read is damage; stored bytes are checked as check_stored says. */
 static int read_file(udos_reader *r, void *buf, size_t len, uint64_t at)
 {
-	ssize_t n = udos__pread_full(r->fd, buf, len, r->base + at);
+	ssize_t n;
+
+	if (r->pf && r->pf->remote) {
+		/* an evicted pack: fetch ahead within the record, so that a
+		 * stream costs a few large GETs, not one per read */
+		uint64_t want = len > READ_AHEAD ? len : READ_AHEAD;
+		uint64_t left = r->meta.stored_size > at
+					? r->meta.stored_size - at : 0;
+		int rc = udos__packfile_need(r->pf, r->base + at,
+					     want < left ? want
+					     : left > len ? left : len);
+		if (rc < 0)
+			return rc;
+	}
+	n = udos__pread_full(r->fd, buf, len, r->base + at);
 
 	if (n < 0)
 		return udos__err((int)n, "read error: %s",
@@ -694,6 +711,11 @@ static int fill_window(struct bulk *b, const struct slot *s, size_t i,
 	rc = udos__packfile_get(&pf, b->st, m->pack_id);
 	if (rc < 0)
 		return rc;
+	rc = udos__packfile_need(pf, m->offset, end - m->offset);
+	if (rc < 0) {
+		udos__packfile_put(pf);
+		return rc;
+	}
 	got = udos__pread_full(pf->fd, b->win, (size_t)(end - m->offset),
 			       m->offset);
 	udos__packfile_put(pf);

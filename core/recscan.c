@@ -54,6 +54,8 @@ int udos__pack_scan(udos__scan *out, udos_store *st, uint32_t id,
 			rc = udos__err(-errno, "cannot stat pack %u of '%s': %s",
 				       id, st->path, udos_strerror(-errno));
 		out->data_size = (uint64_t)sb.st_size;
+		if (rc == 0)
+			rc = udos__packfile_need(pf, 0, out->data_size);
 	}
 	if (rc == 0)
 		rc = open_ro(&rfd, &out->recs_size, st, rrel);

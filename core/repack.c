@@ -121,6 +121,10 @@ static int repack_one(struct rp *p, uint32_t id)
 			       rel, udos_strerror(-errno));
 		goto done;
 	}
+	/* an evicted pack: its live records come from the remote */
+	rc = udos__packfile_need(pf, 0, (uint64_t)psb.st_size);
+	if (rc < 0)
+		goto done;
 	n = ((uint64_t)sb.st_size - UDOS_RECS_HDR_SIZE) / UDOS_REC_SIZE;
 	for (uint64_t k = 0; k < n && rc == 0; k++) {
 		udos__rec rec, l;
@@ -262,9 +266,12 @@ static int repack_range(udos_store *st, int64_t only,
 			      only >= 0 ? only : max);
 	for (int64_t id = only >= 0 ? only : 0;
 	     id <= (only >= 0 ? only : max) && rc == 0; id++) {
-		char rel[64];
+		char rel[64], rrel[64];
 		udos__pack_relpath(rel, sizeof(rel), (uint32_t)id);
-		if (faccessat(st->dirfd, rel, F_OK, 0) < 0)
+		udos__recs_relpath(rrel, sizeof(rrel), (uint32_t)id);
+		/* an evicted pack has only its .rec: it is read through */
+		if (faccessat(st->dirfd, rel, F_OK, 0) < 0 &&
+		    faccessat(st->dirfd, rrel, F_OK, 0) < 0)
 			continue;
 		rc = repack_one(&p, (uint32_t)id);
 	}

@@ -329,6 +329,11 @@ static int scan_pack(struct val *v, uint32_t id)
 	ps->recfd = open_recs(v, id, rrel);
 	if (ps->recfd < 0 || udos__packfile_get(&pf, v->st, id) < 0)
 		return v->stop; /* index entries are then checked one by one */
+	if (udos__packfile_need(pf, 0, ps->size) < 0) {
+		find(v, UDOS_FIND_IO, NULL, rel, 0, "%s", udos_error_detail());
+		udos__packfile_put(pf);
+		return v->stop;
+	}
 	fd = pf->fd;
 	for (uint64_t k = 0; k < ps->slots && !v->stop; k++) {
 		udos__rec rec, l;
@@ -434,6 +439,9 @@ static int val_index(void *ctx, const udos_oid *oid, const void *val,
 	if (udos__packfile_get(&pf, v->st, l.pack_id) < 0)
 		find(v, UDOS_FIND_IO, oid, rel, l.offset, "%s",
 		     udos_error_detail());
+	else if (udos__packfile_need(pf, l.offset, l.stored_len) < 0)
+		find(v, UDOS_FIND_IO, oid, rel, l.offset, "%s",
+		     udos_error_detail());
 	else if (udos__record_check(&l, &kind, pf->fd, ps->size, v->full,
 				    v->st->hash_type) < 0)
 		find(v, kind, oid, rel, l.offset, "'%s' in pack '%s' offset %"
@@ -483,7 +491,7 @@ static void check_behind(struct val *v, const udos__tail *t, bool have_tail)
 /* what may sit in the container's folder (docs/FORMAT.md) */
 static const char *const root_names[] = {
 	"config.json", "loose", "sandbox", "packs", "index", "writer.lock",
-	"index.gen", "backup.state",
+	"index.gen", "backup.state", "remote.conf", "remote.manifest", "cache",
 };
 
 static bool root_name_ok(const char *name)
@@ -642,8 +650,18 @@ int udos_store_validate(udos_validate_result *out, udos_store *st,
 
 		ps->recfd = -1;
 		udos__pack_relpath(rel, sizeof(rel), (uint32_t)id);
-		if (fstatat(st->dirfd, rel, &sb, 0) < 0)
-			continue;
+		if (fstatat(st->dirfd, rel, &sb, 0) < 0) {
+			/* an evicted pack is checked through its remote */
+			udos__packfile *pf = NULL;
+			bool ok = errno == ENOENT &&
+				  udos__packfile_get(&pf, st, (uint32_t)id) ==
+					  0 &&
+				  pf->remote && fstat(pf->fd, &sb) == 0;
+			udos__packfile_put(pf);
+			udos__err_clear();
+			if (!ok)
+				continue;
+		}
 		ps->present = true;
 		ps->size = ps->limit = (uint64_t)sb.st_size;
 		ps->slots = UINT64_MAX;

@@ -457,6 +457,10 @@ int udos_writer_open(udos_writer **out, udos_store *st,
 
 	UDOS_ASSERT_ARG(out && st);
 	*out = NULL;
+	/* a clone's packs are its remote's (pull fills it) */
+	if (udos__remote_is_clone(st))
+		return udos__err(-EPERM, "'%s' is a read-only clone (see "
+				 "'udos remote show')", st->path);
 	rc = udos_store_lock_writer(st);
 	if (rc < 0)
 		return rc;
@@ -634,6 +638,18 @@ int64_t udos__writer_roll(udos_writer *w)
 	if (rc == 0)
 		rc = create_pack(w, w->pack_id + 1);
 	return rc < 0 ? rc : (int64_t)w->pack_id;
+}
+
+int udos__writer_seal(udos_writer *w)
+{
+	int64_t r;
+
+	if (!w->slots)
+		return 0;
+	r = udos__writer_roll(w);
+	if (r < 0)
+		return (int)r;
+	return udos_writer_commit(w);
 }
 
 int udos__writer_begin(udos_writer *w)

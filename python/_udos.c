@@ -294,6 +294,9 @@ static PyMethodDef module_methods[] = {
 	{ "repair", (PyCFunction)(void (*)(void))repair,
 	  METH_VARARGS | METH_KEYWORDS, repair_doc },
 	{ "version", lib_version, METH_NOARGS, "The C library's version." },
+	{ "clone", (PyCFunction)(void (*)(void))udos_py_clone,
+	  METH_VARARGS | METH_KEYWORDS,
+	  "clone(url, path, endpoint, region='', cache_size=0) -> dict" },
 	{ "sha256_hex", sha256_hex, METH_O, hash_doc },
 	{ NULL, NULL, 0, NULL },
 };

@@ -80,6 +80,14 @@ PyObject *udos_py_store_export_dos(udos_py_store *s, PyObject *args,
 /* store_restore.c: Store.restore (a METH_VARARGS | METH_KEYWORDS method). */
 extern const char udos_py_restore_doc[];
 PyObject *udos_py_restore(udos_py_store *s, PyObject *args, PyObject *kw);
+/* store_remote.c: the S3 remote methods of Store, and _udos.clone */
+PyObject *udos_py_store_push(udos_py_store *s, PyObject *args, PyObject *kw);
+PyObject *udos_py_store_evict(udos_py_store *s, PyObject *args, PyObject *kw);
+PyObject *udos_py_store_pull(udos_py_store *s, PyObject *unused);
+PyObject *udos_py_store_remote_set(udos_py_store *s, PyObject *args,
+				   PyObject *kw);
+PyObject *udos_py_store_remote_status(udos_py_store *s, PyObject *unused);
+PyObject *udos_py_clone(PyObject *self, PyObject *args, PyObject *kw);
 
 /* Acquire a PyThread lock, releasing the GIL while waiting. */
 void udos_py_lock(PyThread_type_lock l);

@@ -9,6 +9,7 @@
 #include "maint.h"
 #include "ingest.h"
 #include "backup.h"
+#include "remote.h"
 #include "restore.h"
 #include "dos.h"
 /* UDOS_VERSION_MAJOR/MINOR/PATCH, UDOS_VERSION_NUMBER, UDOS_VERSION_STRING:

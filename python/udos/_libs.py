@@ -21,6 +21,7 @@ RUNTIME_LIBRARIES = {
     'libcrypto.so.3': 'libssl3',
     'librocksdb.so.7.8': 'librocksdb7.8',
     'libsqlite3.so.0': 'libsqlite3-0',
+    'libcurl.so.4': 'libcurl4',
     # librocksdb's own dependencies
     'libgflags.so.2.2': 'libgflags2.2',
     'libsnappy.so.1': 'libsnappy1v5',

@@ -169,11 +169,17 @@ class BackupManager:
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%d%H%M%S')
         same = [Path(f).name.split('_')[2] for f in self.get_existing_backup_folders()
                 if Path(f).name.split('_')[1] == stamp]
-        above = max(same, default='')
-        tail = [c for c in _SUFFIX_CHARS if not above or c > above[0]]
-        if not tail:
+        base = len(_SUFFIX_CHARS)
+        above = max((int(x, base) for x in same if len(x) == 4), default=-1)
+        room = base**4 - 1 - above
+        if room < 1:
             raise BackupError(f'too many backups within the second {stamp}')
-        return f"backup_{stamp}_{random.choice(tail)}{''.join(random.choices(_SUFFIX_CHARS, k=3))}"
+        value = above + random.randint(1, min(room, 1000))
+        digits = ''
+        for _ in range(4):
+            value, d = divmod(value, base)
+            digits = _SUFFIX_CHARS[d] + digits
+        return f'backup_{stamp}_{digits}'
 
     def get_last_backup_folder(self) -> Optional[Path]:
         """The newest backup folder, None if there is none."""

@@ -896,6 +896,41 @@ class Container:  # pylint: disable=too-many-public-methods
         self.close()
         return _udos.repair(str(self._folder), dry_run=dry_run, full=full)
 
+    # ---- the S3 remote (docs/PYTHON.md "Remote") --------------------------
+
+    def set_remote(self, url: str, endpoint: str, region: str = '', cache_size: int = 0) -> None:
+        """Set the container's S3 remote (``s3://BUCKET/PREFIX``); credentials come from the
+        AWS_* variables or ~/.aws/credentials at each use, never stored."""
+        self._st().remote_set(url, endpoint, region, cache_size)
+
+    def remote_status(self) -> dict | None:
+        """The remote's url, generation, and local/remote/cached sizes; None without one."""
+        return self._st().remote_status()
+
+    def push(self, seal: bool = False, parallel: int = 0) -> dict:
+        """Upload every sealed pack the remote lacks and publish a manifest generation
+        (``seal``: seal the current pack first). Raises LockedError when another writer
+        pushed to the remote since this container last pushed."""
+        return self._st().push(seal=seal, parallel=parallel)
+
+    def evict(self, keep: int = 0) -> dict:
+        """Remove the local data of pushed packs (newest kept up to ``keep`` bytes); reads
+        of them then fetch ranges from the remote through the bounded cache."""
+        return self._st().evict(keep=keep)
+
+    def pull(self) -> dict:
+        """Bring a clone up to its remote's newest manifest generation."""
+        return self._st().pull()
+
+    @classmethod
+    def clone(  # pylint: disable=too-many-arguments
+        cls, url: str, folder: str | Path, endpoint: str, region: str = '', cache_size: int = 0
+    ) -> Container:
+        """Make ``folder`` a read-only clone of the remote and return it as a Container,
+        which reads the remote's packs transparently."""
+        _udos.clone(url, str(folder), endpoint, region, cache_size)
+        return cls(folder)
+
     def validate(self, callback: Callable | None = None) -> ValidationIssues:
         """Check every object (full re-hash) and every pack record; return the issues.
 

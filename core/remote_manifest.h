@@ -1,0 +1,95 @@
+/* core/remote_manifest.h - the remote's manifest (docs/FORMAT.md "Remote layout"),
+ * the container's remote.conf and remote.manifest, and the store's remote
+ * state used by read-through. Internal to core/. */
+#ifndef UDOS_REMOTE_MANIFEST_H
+#define UDOS_REMOTE_MANIFEST_H
+
+#include "internal.h"
+#include "s3.h"
+#include "udos/remote.h"
+
+#define UDOS__REMOTE_CONF "remote.conf"
+#define UDOS__REMOTE_MANIFEST "remote.manifest"
+#define UDOS__CACHE_DIR "cache"
+#define UDOS__MANIFESTS "manifests/"
+#define UDOS__MAN_MAX (64u << 20)
+
+/* one pack of a manifest: its data and record objects */
+typedef struct udos__mpack {
+	uint32_t id;
+	uint64_t size;
+	char sha[65];     /* SHA-256 of packs/N, hex: in both keys */
+	uint64_t rec_size;
+	char rec_sha[65]; /* SHA-256 of packs/N.rec */
+} udos__mpack;
+
+typedef struct udos__manifest {
+	uint64_t generation;  /* 0: none (an empty remote) */
+	char container_id[37];
+	char hash_type[16];
+	int loose_prefix_len;
+	uint64_t pack_size_target;
+	char compression[32];
+	udos__mpack *packs;   /* by id, ascending */
+	size_t n, cap;
+} udos__manifest;
+
+/* UDOS_ECORRUPT (detail names `what`) for a malformed or cut text */
+int udos__manifest_parse(udos__manifest *out, const char *text, size_t len,
+			 const char *what);
+int udos__manifest_format(udos_buf *out, const udos__manifest *m);
+int udos__manifest_add(udos__manifest *m, const udos__mpack *p);
+const udos__mpack *udos__manifest_find(const udos__manifest *m, uint32_t id);
+void udos__manifest_release(udos__manifest *m);
+/* remote.manifest of a container: UDOS_ENOTFOUND when none */
+int udos__manifest_load(udos__manifest *out, udos_store *st);
+int udos__manifest_save(udos_store *st, const udos__manifest *m);
+
+/* "packs/<id>-<sha>" or "packs/<id>-<sha>.rec" */
+void udos__mpack_key(char *out, size_t cap, const udos__mpack *p, bool rec);
+/* "manifests/<generation, 16 digits>" */
+void udos__manifest_key(char *out, size_t cap, uint64_t gen);
+/* The newest generation listed under manifests/ (0 when none). */
+int udos__remote_newest(uint64_t *out, udos__s3 *s);
+/* GET and parse manifest `gen` */
+int udos__remote_fetch_manifest(udos__manifest *out, udos__s3 *s,
+				uint64_t gen);
+
+/* remote.conf of the container folder dirfd: UDOS_ENOTFOUND when none */
+int udos__remote_conf_read(udos_remote_conf *out, int dirfd);
+int udos__remote_conf_write(int dirfd, const udos_remote_conf *c);
+/* an S3 client for the conf's bucket and prefix */
+int udos__remote_connect(udos__s3 **out, const udos_remote_conf *c);
+
+#define UDOS__DEFAULT_CACHE ((uint64_t)1 << 30)
+
+/* ---- rpack.c: read-through of evicted packs ----------------------------- */
+
+/* The store's remote, loaded at the first miss of a pack file. */
+typedef struct udos__remote {
+	pthread_mutex_t mu;  /* guards everything below and the s3 handle */
+	bool loaded, have;
+	udos_remote_conf conf;
+	udos__manifest man;
+	udos__s3 *s3;
+	int cachefd;         /* cache/, -1 until made */
+	uint64_t since_trim; /* bytes fetched since the cache was trimmed */
+} udos__remote;
+
+void udos__remote_free(udos__remote *rm);
+/* forget the loaded manifest (pull replaced it) */
+void udos__remote_reset(udos_store *st);
+
+/*
+ * Open pack `id` as a read-through pack: *fd_out is its cache file (sparse,
+ * the pack's size), *rp_out the handle udos__rpack_fetch fills it with.
+ * UDOS_ENOTFOUND when the container has no remote or the manifest does
+ * not list the pack.
+ */
+int udos__rpack_open(struct udos__rpack **rp_out, int *fd_out, udos_store *st,
+		     uint32_t id);
+void udos__rpack_close(struct udos__rpack *rp);
+/* Bytes of the read-through cache on disk. */
+uint64_t udos__rpack_cached(udos_store *st);
+
+#endif
