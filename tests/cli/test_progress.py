@@ -156,7 +156,8 @@ def test_add_large_file_counts_bytes_while_reading(udos, tmp_path):
                for m in during)
     grown = [size_of(m["bdone"]) for m in during]
     assert len(set(grown)) >= 3 and grown == sorted(grown), grown
-    assert all(size_of(m["rate"]) > 0 for m in during)
+    # a rate once there is one to measure (the first frame may come before)
+    assert all(size_of(m["rate"]) > 0 for m in during[1:])
     assert any(m["eta"] for m in during)
     # redrawn at least twice a second (some slack for a loaded machine)
     gaps = [b[0] - a[0] for a, b in zip(frames, frames[1:])]
