@@ -225,9 +225,12 @@ static uint64_t cache_walk(int cachefd, uint64_t bound, const char *keep)
 		if (de->d_name[0] == '.' || (l > 4 && !strcmp(de->d_name + l - 4,
 							      ".map")))
 			continue;
-		if (fstatat(cachefd, de->d_name, &sb, 0) < 0)
+		/* cache files are named by pack: a longer name is not one */
+		if (l >= sizeof(v->name) || l + sizeof(".map") > sizeof(map) ||
+		    fstatat(cachefd, de->d_name, &sb, 0) < 0)
 			continue;
-		snprintf(map, sizeof(map), "%s.map", de->d_name);
+		memcpy(map, de->d_name, l);
+		memcpy(map + l, ".map", sizeof(".map"));
 		if (fstatat(cachefd, map, &ms, 0) < 0)
 			ms = sb;
 		total += (uint64_t)sb.st_blocks * 512;
@@ -241,7 +244,7 @@ static uint64_t cache_walk(int cachefd, uint64_t bound, const char *keep)
 			v = nv;
 			cap = c;
 		}
-		snprintf(v[n].name, sizeof(v[n].name), "%s", de->d_name);
+		memcpy(v[n].name, de->d_name, l + 1);
 		v[n].bytes = (uint64_t)sb.st_blocks * 512;
 		v[n].mtime = (int64_t)ms.st_mtim.tv_sec * 1000000000 +
 			     ms.st_mtim.tv_nsec;
