@@ -319,9 +319,11 @@ def cut_points(total, rng):
     if CUTS == "all" or len(ks) <= int(CUTS):
         return ks
     n = int(CUTS)
-    # both ends always, the rest spread at random
-    ends = ks[:2] + ks[-2:]
-    return sorted(set(ends + rng.sample(ks[2:-2], n - len(ends))))
+    # both ends always (the first and last two when n allows), the rest
+    # spread at random
+    ends = ks[:2] + ks[-2:] if n >= 4 else [ks[0], ks[-1]]
+    rest = [k for k in ks if k not in ends]
+    return sorted(set(ends + rng.sample(rest, max(0, n - len(ends)))))
 
 
 def sync_trace(fs, tmp):
