@@ -55,7 +55,7 @@ if [ ! -f "$build/libudos.a" ] || [ -n "${UDOS_BENCH_REBUILD:-}" ]; then
 		-DUDOS_TESTS=OFF -DUDOS_PYTHON=OFF >/dev/null
 fi
 ninja -C "$build" udos udos_cli >/dev/null
-libs="$(pkg-config --libs liburing libzstd zlib libxxhash libcrypto) -lrocksdb -lpthread -lstdc++"
+libs="$(pkg-config --libs liburing libzstd zlib libxxhash libcrypto sqlite3 libcurl) -lrocksdb -lpthread -lstdc++"
 for p in ingest_run scale; do
 	cc -O2 -o "$build/$p" "$here/$p.c" -I"$root/include" -I"$build/include" \
 		"$build/libudos.a" $libs
