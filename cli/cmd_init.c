@@ -12,7 +12,7 @@
 struct init_args {
 	uint64_t pack_size; /* 0: not given */
 	const char *compression;
-	const char *prefix_len;
+	long prefix_len; /* -1: not given */
 	const char *hash;
 };
 
@@ -22,7 +22,7 @@ static const struct opt init_opts[] = {
 	  "close a pack past this size: 512M, 4G (default: 4G)" },
 	{ 0, "compression", OPT_STR, A(compression), "zstd:N|zlib:N|none", NULL,
 	  "default codec (default: zstd:1)" },
-	{ 0, "loose-prefix-len", OPT_STR, A(prefix_len), "N", NULL,
+	{ 0, "loose-prefix-len", OPT_UINT, A(prefix_len), "N", "0..8",
 	  "hex digits of the loose/ folder level, 0..8 (default: 2)" },
 	{ 0, "hash", OPT_STR, A(hash), "sha256|sha1", "sha256|sha1",
 	  "hash naming the objects, fixed for good (default: sha256)" },
@@ -40,7 +40,7 @@ static const struct opt_cmd init_cmd = {
 
 int cmd_init(struct cli *cli, int argc, char **argv)
 {
-	struct init_args a = { 0 };
+	struct init_args a = { .prefix_len = -1 };
 	udos_init_opts io = UDOS_INIT_OPTS_INIT;
 	const char *dir;
 	int n, rc;
@@ -64,18 +64,8 @@ int cmd_init(struct cli *cli, int argc, char **argv)
 					       a.compression);
 		io.compression = a.compression;
 	}
-	if (a.prefix_len) {
-		char *end;
-		long v;
-
-		errno = 0;
-		v = strtol(a.prefix_len, &end, 10);
-		if (errno || end == a.prefix_len || *end || v < 0 || v > 8)
-			return opt_usage_error(&init_cmd,
-					       "invalid loose prefix length",
-					       a.prefix_len);
-		io.loose_prefix_len = (int)v;
-	}
+	if (a.prefix_len >= 0)
+		io.loose_prefix_len = (int)a.prefix_len;
 	if (a.hash && udos_hash_type_parse(&io.hash_type, a.hash) < 0)
 		return opt_usage_error(&init_cmd, "invalid hash type", a.hash);
 	rc = udos_store_init(dir, &io);

@@ -12,7 +12,7 @@
 
 struct push_args {
 	bool seal;
-	const char *parallel;
+	long parallel; /* -1: not given */
 	bool json;
 };
 
@@ -20,7 +20,7 @@ struct push_args {
 static const struct opt push_opts[] = {
 	{ 0, "seal", OPT_BOOL, A(seal), NULL, NULL,
 	  "seal the current pack first, so that it is pushed too" },
-	{ 0, "parallel", OPT_STR, A(parallel), "N", NULL,
+	{ 0, "parallel", OPT_UINT, A(parallel), "N", "1..64",
 	  "transfers at once (default 8)" },
 	{ 0, "json", OPT_BOOL, A(json), NULL, NULL,
 	  "print the summary as one JSON object" },
@@ -46,7 +46,7 @@ static const struct opt_cmd push_cmd = {
 
 int cmd_push(struct cli *cli, int argc, char **argv)
 {
-	struct push_args a = { 0 };
+	struct push_args a = { .parallel = -1 };
 	udos_push_opts o = UDOS_PUSH_OPTS_INIT;
 	udos_push_result r;
 	struct progress prog;
@@ -60,14 +60,8 @@ int cmd_push(struct cli *cli, int argc, char **argv)
 	if (n > 0)
 		return opt_usage_error(&push_cmd, "unexpected argument",
 				       argv[0]);
-	if (a.parallel) {
-		char *end;
-		long p = strtol(a.parallel, &end, 10);
-		if (*end || p < 1 || p > 64)
-			return opt_usage_error(&push_cmd, "parallel must be "
-					       "1..64", a.parallel);
-		o.parallel = (unsigned)p;
-	}
+	if (a.parallel >= 0)
+		o.parallel = (unsigned)a.parallel;
 	rc = cli_open_store(cli);
 	if (rc)
 		return rc;

@@ -11,7 +11,7 @@
 
 struct repack_args {
 	const char *compress;
-	const char *pack;
+	long pack; /* -1: every pack */
 	const char *wait;
 };
 
@@ -19,7 +19,7 @@ struct repack_args {
 static const struct opt repack_opts[] = {
 	{ 0, "compress", OPT_STR, A(compress), NULL, "keep|auto|yes|no",
 	  "recompress objects (default: keep each one's codec)" },
-	{ 0, "pack", OPT_STR, A(pack), "ID", NULL,
+	{ 0, "pack", OPT_UINT, A(pack), "ID", "0..4294967295",
 	  "only this pack (default: every pack)" },
 	OPT_WAIT(struct repack_args),
 	OPT_END_MARK
@@ -37,10 +37,9 @@ static const struct opt_cmd repack_cmd = {
 
 int cmd_repack(struct cli *cli, int argc, char **argv)
 {
-	struct repack_args a = { .compress = "keep" };
+	struct repack_args a = { .compress = "keep", .pack = -1 };
 	udos_repack_opts ro = UDOS_REPACK_OPTS_INIT;
 	struct progress prog;
-	unsigned long id = 0;
 	int n, rc;
 
 	n = opt_parse(&repack_cmd, &a, argc, argv);
@@ -51,16 +50,6 @@ int cmd_repack(struct cli *cli, int argc, char **argv)
 	if (n > 0)
 		return opt_usage_error(&repack_cmd, "unexpected argument",
 				       argv[0]);
-	if (a.pack) {
-		char *end;
-
-		errno = 0;
-		id = strtoul(a.pack, &end, 10);
-		if (errno || end == a.pack || *end || a.pack[0] == '-' ||
-		    id > UINT32_MAX)
-			return opt_usage_error(&repack_cmd, "invalid pack id",
-					       a.pack);
-	}
 	cli->wait = a.wait;
 	rc = cli_open_store(cli);
 	if (rc)
@@ -69,13 +58,12 @@ int cmd_repack(struct cli *cli, int argc, char **argv)
 	ro.compress = cli_compress_mode(a.compress);
 	ro.progress = progress_cb;
 	ro.ctx = &prog;
-	if (a.pack)
-		rc = udos_store_repack_pack(cli->st, (uint32_t)id, &ro);
+	if (a.pack >= 0)
+		rc = udos_store_repack_pack(cli->st, (uint32_t)a.pack, &ro);
 	else
 		rc = udos_store_repack(cli->st, &ro);
 	progress_end(&prog);
 	if (rc < 0)
-		return cli_err(cli, rc,
-			       a.pack ? a.pack : udos_store_path(cli->st));
+		return cli_err(cli, rc, udos_store_path(cli->st));
 	return EXIT_OK;
 }

@@ -1,10 +1,12 @@
 /* cli/opt.c - the declarative option parser behind every subcommand. */
 #include "opt.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cmd.h"
@@ -84,6 +86,30 @@ static int set_size(const struct opt_cmd *c, uint64_t *out, const char *val,
 	return 0;
 }
 
+/* A number within o->choices' "MIN..MAX". */
+static int set_uint(const struct opt_cmd *c, const struct opt *o, long *out,
+		    const char *val, const char *shown)
+{
+	long min = strtol(o->choices, NULL, 10);
+	long max = strtol(strstr(o->choices, "..") + 2, NULL, 10);
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(val, &end, 10);
+	if (errno || end == val || *end || val[0] < '0' || val[0] > '9' ||
+	    v < min || v > max) {
+		char msg[128];
+
+		snprintf(msg, sizeof(msg), "%s must be a number in %s", shown,
+			 o->choices);
+		opt_usage_error(c, msg, val);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
 static int set_value(const struct opt_cmd *c, const struct opt *o, void *base,
 		     const char *val, const char *shown)
 {
@@ -95,6 +121,8 @@ static int set_value(const struct opt_cmd *c, const struct opt *o, void *base,
 	}
 	if (o->type == OPT_SIZE)
 		return set_size(c, (uint64_t *)p, val, shown);
+	if (o->type == OPT_UINT)
+		return set_uint(c, o, (long *)p, val, shown);
 	if (o->choices && !choice_ok(o->choices, val)) {
 		char msg[128];
 

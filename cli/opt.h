@@ -13,6 +13,9 @@ enum opt_type {
 		   * number below 1 MiB (a forgotten unit) are refused */
 	OPT_OPTSTR, /* const char * at `off`: "" when given bare, VALUE when
 		       given as --name=VALUE (never the next argument) */
+	OPT_UINT, /* long at `off`, a decimal number within the range that
+		     `choices` gives as "MIN..MAX"; left as it was (the
+		     command's "not given", e.g. -1) when absent */
 };
 
 struct opt {
@@ -21,7 +24,8 @@ struct opt {
 	int type;            /* enum opt_type */
 	size_t off;          /* offsetof() the field in the command's args */
 	const char *arg;     /* OPT_STR: argument name shown in help ("SIZE") */
-	const char *choices; /* OPT_STR: "a|b|c" to accept only these, or NULL */
+	const char *choices; /* OPT_STR: "a|b|c" to accept only these, or NULL;
+				OPT_UINT: its range "MIN..MAX" */
 	const char *help;
 };
 

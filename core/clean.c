@@ -101,10 +101,9 @@ static void clean_sandbox(udos_store *st, bool dry_run, uint64_t *removed)
 		return;
 	}
 	while ((de = readdir(d))) {
-		char *end;
-		long pid = strtol(de->d_name, &end, 10);
-		if (de->d_name[0] == '.' || *end != '-' || pid <= 0 ||
-		    udos__pid_running(pid))
+		long pid = udos__sandbox_owner(de->d_name);
+
+		if (!pid || udos__pid_running(pid))
 			continue;
 		if (dry_run || unlinkat(fd, de->d_name, 0) == 0)
 			(*removed)++;

@@ -576,6 +576,17 @@ bool udos__pid_running(long pid)
 	return pid > 0 && !(kill((pid_t)pid, 0) < 0 && errno == ESRCH);
 }
 
+long udos__sandbox_owner(const char *name)
+{
+	char *end;
+	long pid;
+
+	if (name[0] < '1' || name[0] > '9')
+		return 0;
+	pid = strtol(name, &end, 10);
+	return *end == '-' && pid > 0 ? pid : 0;
+}
+
 int udos__store_last_writer(udos_store *st)
 {
 	char buf[32];

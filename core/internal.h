@@ -493,6 +493,8 @@ int udos__store_index_write(udos_store *st, udos__batch *b, bool sync);
 #define UDOS__LOCK_NAME "writer.lock"
 /* whether process `pid` exists (sandbox files and writer.lock name theirs) */
 bool udos__pid_running(long pid);
+/* the writer pid a sandbox file's name "<pid>-..." gives, else 0 */
+long udos__sandbox_owner(const char *name);
 /* What became of the last writer, from writer.lock: it holds the pid of a
  * writer at work (synced when taken) and is emptied when the writer
  * closes. RUNNING includes the caller; DIED: killed or cut by a power loss,

@@ -532,18 +532,12 @@ static bool root_residue(const char *name)
 /* sandbox files are "<pid>-..." (writers) or "backup-..." */
 static bool sandbox_residue(const char *name)
 {
-	char *end;
-
-	strtol(name, &end, 10);
-	return (end != name && *end == '-') || !strncmp(name, "backup-", 7);
+	return udos__sandbox_owner(name) || !strncmp(name, "backup-", 7);
 }
 
 static bool sandbox_name_ok(const char *name)
 {
-	char *end;
-	long pid = strtol(name, &end, 10);
-
-	return end != name && *end == '-' && udos__pid_running(pid);
+	return udos__pid_running(udos__sandbox_owner(name));
 }
 
 static void check_folder(struct val *v, const char *rel,
