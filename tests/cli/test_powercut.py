@@ -158,6 +158,28 @@ def sc_backup(seed, tmp):
     return known, [["-C", "@/store", "backup", "@/backup"]], ()
 
 
+def sc_clean(seed, tmp):
+    # loose copies whose packed copies exist: clean removes them
+    u = mk_store(seed / "store")
+    known = {sha(d): d for d in dataset(tmp / "in", "loose").values()}
+    u.ok("add", "--to", "loose", "-r", tmp / "in")
+    u.ok("pack", "--no-clean")
+    return known, [["-C", "@/store", "clean", "--vacuum"]], ()
+
+
+def sc_optimize(seed, tmp):
+    # loose objects to pack, deleted records to drop, copies to clean
+    u, known, ids = packed_with_deletions(seed, tmp)
+    gone = ids[::4]
+    u.ok("delete", *gone)
+    for h in gone:
+        del known[h]
+    for d in dataset(tmp / "old", "old", 40).values():
+        known[sha(d)] = d
+    u.ok("add", "--to", "loose", "-r", tmp / "old")
+    return known, [["-C", "@/store", "optimize"]], ()
+
+
 SCENARIOS = {
     "add-pack": sc_add_pack,
     "add-loose": sc_add_loose,
@@ -165,6 +187,8 @@ SCENARIOS = {
     "repack": sc_repack,
     "delete-repack": sc_delete_repack,
     "backup": sc_backup,
+    "clean": sc_clean,
+    "optimize": sc_optimize,
 }
 
 
