@@ -7,6 +7,7 @@
 #include "ingest_int.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -113,15 +114,20 @@ static int run(udos_ingest_summary *out, udos_store *st, ing_next_fn next,
 	uint64_t general;
 	struct ing_run *r;
 	unsigned i;
+	bool v1;
 	long ncpu;
 	int rc;
 
-	if (out)
-		memset(out, 0, sizeof(*out));
-	UDOS_ASSERT_ARG(st && next);
 	if (!opts)
 		opts = &defaults;
-	UDOS_ASSERT_ARG(opts->version == UDOS_INGEST_OPTS_VERSION);
+	/* a version 1 caller's structs end before `flags` and `cached` */
+	v1 = opts->version == 1;
+	if (out)
+		memset(out, 0, v1 ? offsetof(udos_ingest_summary, cached)
+				  : sizeof(*out));
+	UDOS_ASSERT_ARG(st && next);
+	UDOS_ASSERT_ARG(opts->version == 1 ||
+			opts->version == UDOS_INGEST_OPTS_VERSION);
 	UDOS_ASSERT_ARG(opts->target == UDOS_INGEST_TO_PACK ||
 			opts->target == UDOS_INGEST_TO_LOOSE);
 	UDOS_ASSERT_ARG(opts->io >= UDOS_INGEST_IO_AUTO &&
@@ -131,7 +137,10 @@ static int run(udos_ingest_summary *out, udos_store *st, ing_next_fn next,
 	if (!r)
 		return udos__err(-ENOMEM, "out of memory (ingest)");
 	r->st = st;
-	r->o = *opts;
+	if (v1)
+		memcpy(&r->o, opts, offsetof(udos_ingest_opts, flags));
+	else
+		r->o = *opts;
 	r->wake_fd = -1;
 	r->codec = st->info.default_codec;
 	r->level = st->info.default_level;
@@ -266,6 +275,8 @@ done:
 		out->bytes_stored = atomic_load(&r->bytes_stored);
 		out->seconds = ing_now() - t0;
 		out->io = r->io_used;
+		if (!v1)
+			out->cached = atomic_load(&r->cached);
 	}
 	free(wtids);
 	run_free(r);

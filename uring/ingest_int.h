@@ -118,6 +118,14 @@ void ing_dirref_put(struct ing_dirref *d); /* NULL is fine */
 /* A path of this length or more cannot be opened whole. */
 #define ING_LONG_PATH (PATH_MAX - 1)
 
+/* What the walker's stat said about an entry (valid == false: none). */
+struct ing_wstat {
+	bool valid;
+	uint32_t mode;
+	uint64_t dev, ino, size;
+	int64_t mtime_ns, ctime_ns;
+};
+
 struct ing_file {
 	struct ing_node node;   /* file queue, task queue, appender queue */
 	struct ing_file *cnext; /* pending-callback list */
@@ -151,7 +159,13 @@ struct ing_file {
 	int fslot;              /* fixed file index, -1 */
 	int step;
 	int failop;
-	bool follow;            /* named by the caller: follow a symlink */
+	bool follow;            /* named by the caller (an input entry
+				   itself): follow a symlink */
+	uint64_t index;         /* input entry it came from */
+	int type;               /* enum udos_ingest_type */
+	bool skipped;           /* not a regular file: report only */
+	bool cached;            /* id from the stat cache, not read */
+	struct ing_wstat ws;    /* the walker's stat */
 	void *rd;               /* reader-private */
 	struct ing_dirref *dref; /* long path: open path + name_off in it */
 	size_t name_off;
@@ -251,6 +265,7 @@ struct ing_run {
 	udos_buf app_buf;
 
 	/* counters */
+	_Atomic uint64_t cached;   /* files answered by the stat cache */
 	_Atomic uint64_t files_total, bytes_total, files_done,
 		errors, skipped, files_ok, new_objects, dedup, bytes_in,
 		bytes_stored;

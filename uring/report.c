@@ -29,14 +29,22 @@ void ing_warn(struct ing_run *r, int kind, int code, const char *path,
 void ing_report(struct ing_run *r, struct ing_file *f)
 {
 	udos_ingest_file info;
+	/* a skipped entry or a walked folder is not a file of the run */
+	bool entry_only = f->skipped ||
+			  (f->type == UDOS_INGEST_TYPE_DIR && !f->err);
 
-	atomic_fetch_add(&r->files_done, 1);
-	if (f->err) {
-		atomic_fetch_add(&r->errors, 1);
-	} else {
-		atomic_fetch_add(&r->files_ok, 1);
-		atomic_fetch_add(&r->bytes_in, f->size);
-		atomic_fetch_add(f->is_new ? &r->new_objects : &r->dedup, 1);
+	if (!entry_only) {
+		atomic_fetch_add(&r->files_done, 1);
+		if (f->err) {
+			atomic_fetch_add(&r->errors, 1);
+		} else {
+			atomic_fetch_add(&r->files_ok, 1);
+			atomic_fetch_add(&r->bytes_in, f->size);
+			atomic_fetch_add(f->is_new ? &r->new_objects
+						   : &r->dedup, 1);
+			if (f->cached)
+				atomic_fetch_add(&r->cached, 1);
+		}
 	}
 	if (r->o.on_file) {
 		memset(&info, 0, sizeof(info));
@@ -46,6 +54,19 @@ void ing_report(struct ing_run *r, struct ing_file *f)
 		info.oid = f->oid;
 		info.size = f->size;
 		info.is_new = f->is_new;
+		info.index = f->index;
+		info.named = f->follow;
+		info.type = f->type;
+		info.skipped = f->skipped;
+		info.stopped = f->stopped;
+		info.cached = f->cached;
+		if (f->ws.valid) {
+			info.mode = f->ws.mode;
+			info.stat_size = f->ws.size;
+			info.mtime_ns = f->ws.mtime_ns;
+		} else {
+			info.stat_size = UINT64_MAX;
+		}
 		pthread_mutex_lock(&r->cb_mu);
 		r->o.on_file(r->o.ctx, &info);
 		pthread_mutex_unlock(&r->cb_mu);
@@ -64,6 +85,10 @@ void ing_file_fail(struct ing_run *r, struct ing_file *f, int err,
 	va_end(ap);
 	ing_file_drop_data(r, f);
 	f->err = err < 0 ? err : -EIO;
+	/* dropped because the run stopped, or failing with the error that
+	 * stopped it: the store's problem, not this input file's */
+	if (f->err == -ECANCELED || f->err == atomic_load(&r->fatal))
+		f->stopped = true;
 	free(f->detail);
 	f->detail = strdup(msg);
 	ing_report(r, f);
