@@ -26,6 +26,7 @@ struct add_args {
 	bool json;
 	bool follow;
 	bool verbose;
+	bool no_cache;
 	const char *wait;
 };
 
@@ -47,6 +48,8 @@ static const struct opt add_opts[] = {
 	  "one JSON object per line: hash, size, path, stored" },
 	{ 'v', "verbose", OPT_BOOL, A(verbose), NULL, NULL,
 	  "list each skipped symlink or special file on stderr" },
+	{ 0, "no-cache", OPT_BOOL, A(no_cache), NULL, NULL,
+	  "read every file, even those the stat cache knows unchanged" },
 	{ 0, "io", OPT_STR, A(io), NULL, "auto|uring|threads",
 	  "how files are read (default: auto)" },
 	{ 0, "max-inflight", OPT_SIZE, A(max_inflight), "SIZE", NULL,
@@ -79,6 +82,11 @@ static const struct opt_cmd add_cmd = {
 	"it is read, is reported and the rest goes on; the exit status is\n"
 	"then 1. A store error (disk full, locked, corrupt) stops the run with\n"
 	"exit status 3; every line printed before it stays valid.\n\n"
+	"A file seen by an earlier add with the same device, inode, size,\n"
+	"mtime and ctime (the container's stat cache), whose object is still\n"
+	"stored, is not read again: its line comes from the cache (--json\n"
+	"adds \"cached\":true). Files changed less than 3 seconds before the\n"
+	"run started are always read; --no-cache reads every file.\n\n"
 	"Progress is shown on stderr when it is a terminal; a summary line\n"
 	"follows at the end (both silenced by -q).\n\n"
 	"'udos add -' stores standard input as one object, streamed with\n"
@@ -172,7 +180,8 @@ static void print_line(FILE *f, const struct add_state *s,
 	fprintf(f, "{\"hash\":\"%s\",\"size\":%llu,\"path\":", hex,
 		(unsigned long long)file->size);
 	json_str(f, file->path);
-	fprintf(f, ",\"stored\":%s}\n", file->is_new ? "true" : "false");
+	fprintf(f, ",\"stored\":%s%s}\n", file->is_new ? "true" : "false",
+		file->cached ? ",\"cached\":true" : "");
 }
 
 static char *format_line(const struct add_state *s,
@@ -566,6 +575,9 @@ static void print_summary(const struct add_state *s,
 		fprintf(stderr, "%s stored, ", stored);
 	fprintf(stderr, "%.2f s, %.1f MB/s, %.0f files/s", sum->seconds,
 		(double)bytes_in / 1e6 / secs, (double)files / secs);
+	if (!failed && sum->cached)
+		fprintf(stderr, ", %llu unchanged (not read)",
+			(unsigned long long)sum->cached);
 	if (s->errors)
 		fprintf(stderr, ", %llu failed", (unsigned long long)s->errors);
 	fputc('\n', stderr);
@@ -611,7 +623,8 @@ int cmd_add(struct cli *cli, int argc, char **argv)
 	io.io = parse_io(a.io);
 	io.follow_symlinks = a.follow;
 	io.flags = UDOS_INGEST_REPORT_ALL |
-		   (a.recursive ? 0 : UDOS_INGEST_NO_RECURSE);
+		   (a.recursive ? 0 : UDOS_INGEST_NO_RECURSE) |
+		   (a.no_cache ? UDOS_INGEST_NO_CACHE : 0);
 
 	if (io.target == UDOS_INGEST_TO_LOOSE)
 		cli->mode = CMD_READ_STORE; /* loose writes take no lock */

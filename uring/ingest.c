@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define FILES_QUEUE_CAP 16384
@@ -82,6 +83,14 @@ static void *walker(void *arg)
 	return NULL;
 }
 
+static int64_t realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static void run_free(struct ing_run *r)
 {
 	ing_queue_destroy(&r->files);
@@ -93,6 +102,7 @@ static void run_free(struct ing_run *r)
 	pthread_cond_destroy(&r->slot_cv);
 	pthread_mutex_destroy(&r->cb_mu);
 	free(r->slot_free);
+	udos__statcache_free(r->cache);
 	free(r->arena);
 	if (r->wake_fd >= 0)
 		close(r->wake_fd);
@@ -115,6 +125,7 @@ static int run(udos_ingest_summary *out, udos_store *st, ing_next_fn next,
 	struct ing_run *r;
 	unsigned i;
 	bool v1;
+	int crc;
 	long ncpu;
 	int rc;
 
@@ -209,7 +220,10 @@ static int run(udos_ingest_summary *out, udos_store *st, ing_next_fn next,
 	}
 
 	rc = ing_append_open(r);
+	if (rc == 0)
+		rc = udos__statcache_open(&r->cache, st, realtime_ns());
 	if (rc < 0) {
+		ing_append_close(r);
 		run_free(r);
 		return rc;
 	}
@@ -258,12 +272,15 @@ static int run(udos_ingest_summary *out, udos_store *st, ing_next_fn next,
 done:
 	(void)d_started;
 	(void)w_started;
-	{
-		int crc = ing_append_close(r);
-
-		if (crc < 0 && rc == 0)
-			rc = crc;
-	}
+	crc = ing_append_close(r);
+	if (crc < 0 && rc == 0)
+		rc = crc;
+	/* every file recorded was reported stored; the cache is a hint, so
+	 * failing to keep it only costs reading next time */
+	crc = udos__statcache_save(r->cache, st);
+	if (crc < 0)
+		ing_warn(r, UDOS_INGEST_WARN_NOTICE, crc, NULL,
+			 "stat cache not saved: %s", udos_error_detail());
 	ing_progress(r);
 	if (out) {
 		out->files = atomic_load(&r->files_ok);

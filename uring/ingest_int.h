@@ -265,6 +265,9 @@ struct ing_run {
 	udos_buf app_buf;
 
 	/* counters */
+	/* the stat cache: looked up by the walker, fed by the report
+	 * (under cb_mu), saved by the run at the end */
+	udos__statcache *cache;
 	_Atomic uint64_t cached;   /* files answered by the stat cache */
 	_Atomic uint64_t files_total, bytes_total, files_done,
 		errors, skipped, files_ok, new_objects, dedup, bytes_in,
@@ -310,6 +313,11 @@ void ing_wake(struct ing_run *r);
 void ing_set_fatal(struct ing_run *r, int code);
 /* 1 if the id is in the index (packed), 0 if not, negative on error. */
 int ing_is_packed(struct ing_run *r, const udos_oid *oid);
+/* The walker's stat of f matches the stat cache and the object is still
+ * stored: f now holds its id (f->cached), it needs no reading. */
+bool ing_cache_hit(struct ing_run *r, struct ing_file *f);
+/* Record a file reported stored (the report, under cb_mu). */
+void ing_cache_note(struct ing_run *r, const struct ing_file *f);
 
 /* report.c: the end of the pipeline. Every stage hands finished or failed
  * files here; nothing here calls back into a stage. */

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ---- files ------------------------------------------------------------- */
@@ -166,4 +167,48 @@ int ing_is_packed(struct ing_run *r, const udos_oid *oid)
 	if (rc == UDOS_ENOTFOUND)
 		return 0;
 	return rc < 0 ? rc : 1;
+}
+
+static void cache_key(udos__statkey *k, const struct ing_file *f)
+{
+	k->dev = f->ws.dev;
+	k->ino = f->ws.ino;
+	k->size = f->ws.size;
+	k->mtime_ns = f->ws.mtime_ns;
+	k->ctime_ns = f->ws.ctime_ns;
+}
+
+bool ing_cache_hit(struct ing_run *r, struct ing_file *f)
+{
+	udos__statkey k;
+	udos_oid oid;
+
+	if (!r->cache || (r->o.flags & UDOS_INGEST_NO_CACHE) || !f->ws.valid ||
+	    !S_ISREG(f->ws.mode))
+		return false;
+	cache_key(&k, f);
+	if (!udos__statcache_get(&oid, r->cache, &k))
+		return false;
+	/* only an id still stored (not deleted, not lost) counts */
+	if (udos_object_has(r->st, &oid) != 1)
+		return false;
+	f->oid = oid;
+	f->size = f->ws.size;
+	f->is_new = false;
+	f->cached = true;
+	return true;
+}
+
+void ing_cache_note(struct ing_run *r, const struct ing_file *f)
+{
+	udos__statkey k;
+
+	/* the walker stat'ed before the read: a file changed since has
+	 * another mtime or ctime next time, unless it changed within the
+	 * window, which is never recorded */
+	if (!r->cache || !f->ws.valid || !S_ISREG(f->ws.mode) ||
+	    f->size != f->ws.size)
+		return;
+	cache_key(&k, f);
+	(void)udos__statcache_put(r->cache, &k, &f->oid);
 }

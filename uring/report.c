@@ -46,7 +46,13 @@ void ing_report(struct ing_run *r, struct ing_file *f)
 				atomic_fetch_add(&r->cached, 1);
 		}
 	}
-	if (r->o.on_file) {
+	if (!r->o.on_file) {
+		if (!f->err && !entry_only) {
+			pthread_mutex_lock(&r->cb_mu);
+			ing_cache_note(r, f);
+			pthread_mutex_unlock(&r->cb_mu);
+		}
+	} else {
 		memset(&info, 0, sizeof(info));
 		info.path = f->path;
 		info.error = f->err;
@@ -68,6 +74,8 @@ void ing_report(struct ing_run *r, struct ing_file *f)
 			info.stat_size = UINT64_MAX;
 		}
 		pthread_mutex_lock(&r->cb_mu);
+		if (!f->err && !entry_only)
+			ing_cache_note(r, f);
 		r->o.on_file(r->o.ctx, &info);
 		pthread_mutex_unlock(&r->cb_mu);
 	}

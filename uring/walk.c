@@ -211,6 +211,13 @@ static void skip(struct ing_run *r, int type, const char *path,
 			 "not a regular file, skipped");
 }
 
+/* A file answered by the stat cache: done, unread. */
+static void cached_done(struct ing_run *r, struct ing_file *f)
+{
+	atomic_fetch_add(&r->bytes_hashed, f->size);
+	ing_report(r, f);
+}
+
 /* Join a folder's path and an entry's name (malloc'd, NULL if out of
  * memory). */
 static char *join(const char *dir, size_t dlen, const char *nm)
@@ -295,6 +302,10 @@ static void classify(struct walk *wk, const char *path, size_t len, bool arg,
 		wstat_fill(&f->ws, &sb);
 		atomic_fetch_add(&r->files_total, 1);
 		atomic_fetch_add(&r->bytes_total, (uint64_t)sb.st_size);
+		if (ing_cache_hit(r, f)) {
+			cached_done(r, f);
+			return;
+		}
 		if (!ing_queue_push(&r->files, &f->node))
 			ing_file_free(r, f);
 		ing_wake(r);
@@ -444,8 +455,17 @@ static void walk_dir(struct walk *wk, struct wdir *d)
 		 * reader takes its own size): a file gone meanwhile counts
 		 * 0 */
 		if (fstatat(dirfd(dir), nm, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
-			bytes += (uint64_t)sb.st_size;
 			wstat_fill(&ents[n].f->ws, &sb);
+			if (ing_cache_hit(r, ents[n].f)) {
+				/* known unchanged: straight to the report */
+				atomic_fetch_add(&r->files_total, 1);
+				atomic_fetch_add(&r->bytes_total,
+						 (uint64_t)sb.st_size);
+				cached_done(r, ents[n].f);
+				ents[n].f = NULL;
+				continue;
+			}
+			bytes += (uint64_t)sb.st_size;
 		}
 		ents[n].f->dref = long_ref(&self, dir, dlen, strlen(nm));
 		ents[n].f->name_off = dlen + 1;
