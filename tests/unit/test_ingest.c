@@ -824,11 +824,60 @@ static void test_report_all(void **state)
 	tmp_remove(dir);
 }
 
+/* The stat cache: a second run over files old enough answers every file
+ * from the cache (walker threads report at once), the same ids; with
+ * UDOS_INGEST_NO_CACHE every file is read again. */
+static void test_stat_cache(void **state)
+{
+	char *dir = tmp_dir();
+	udos_store *st = store_new(dir, "zstd:3", 2 * 1024 * 1024);
+	udos_ingest_summary sum;
+	struct entries *c;
+	const char *paths[1];
+	struct tree t;
+	int io = ring_forced_off() ? UDOS_INGEST_IO_THREADS
+				   : UDOS_INGEST_IO_AUTO;
+
+	(void)state;
+	make_tree(&t, dir);
+	paths[0] = t.root;
+	/* out of the racy window (UDOS_STATCACHE_WINDOW_S) */
+	usleep(3300 * 1000);
+	c = ingest_entries(&sum, st, paths, 1, 0, io);
+	assert_int_equal(sum.files, t.n);
+	assert_int_equal(sum.cached, 0);
+	entries_free(c);
+	for (int round = 0; round < 2; round++) {
+		c = ingest_entries(&sum, st, paths, 1, 0,
+				   round ? UDOS_INGEST_IO_THREADS : io);
+		assert_int_equal(sum.files, t.n);
+		assert_int_equal(sum.cached, t.n);
+		assert_int_equal(sum.new_objects, 0);
+		for (size_t i = 0; i < c->n; i++) {
+			const struct entry *e = &c->e[i];
+
+			if (e->skipped)
+				continue;
+			assert_true(e->cached);
+			assert_int_equal(e->size, e->stat_size);
+		}
+		entries_free(c);
+	}
+	c = ingest_entries(&sum, st, paths, 1, UDOS_INGEST_NO_CACHE, io);
+	assert_int_equal(sum.files, t.n);
+	assert_int_equal(sum.cached, 0);
+	entries_free(c);
+	udos_store_close(st);
+	free_tree(&t);
+	tmp_remove(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pack_tree),
 		cmocka_unit_test(test_report_all),
+		cmocka_unit_test(test_stat_cache),
 		cmocka_unit_test(test_uring_vs_threads),
 		cmocka_unit_test(test_loose_tree),
 		cmocka_unit_test(test_errors),
