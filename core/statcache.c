@@ -24,7 +24,7 @@
 struct sc_rec {
 	uint64_t dev, ino, size;
 	int64_t mtime_ns, ctime_ns;
-	uint64_t run;   /* the run that last saw it */
+	uint64_t run; /* the run that last saw it */
 	udos_oid oid;
 };
 
@@ -32,9 +32,9 @@ struct udos__statcache {
 	/* as loaded: read-only during the run, so lookups need no lock */
 	struct sc_rec *old;
 	size_t n_old;
-	uint32_t *slots;   /* open addressing: index + 1 into old, 0 empty */
+	uint32_t *slots; /* open addressing: index + 1 into old, 0 empty */
 	size_t mask;
-	uint64_t run;      /* this run's number */
+	uint64_t run;		 /* this run's number */
 	int64_t trust_before_ns; /* only stats with mtime and ctime older
 				    than this are looked up or recorded */
 	/* seen by this run (one writer at a time: the caller serialises) */
@@ -45,7 +45,8 @@ struct udos__statcache {
 
 static size_t sc_hash(uint64_t dev, uint64_t ino)
 {
-	uint64_t h = ino * 0x9E3779B97F4A7C15ull ^ (dev + 0x632BE59BD9B4E019ull);
+	uint64_t h =
+		ino * 0x9E3779B97F4A7C15ull ^ (dev + 0x632BE59BD9B4E019ull);
 
 	return (size_t)(h ^ (h >> 29));
 }
@@ -87,8 +88,8 @@ static int load_file(udos__statcache *c, udos_store *st, uint64_t *last_run)
 	if (fd < 0)
 		return 0;
 	if (fstat(fd, &sb) < 0 || sb.st_size < SC_HDR + SC_TRAILER ||
-	    (uint64_t)sb.st_size > SC_HDR + (uint64_t)SC_MAX * SC_REC +
-					   SC_TRAILER)
+	    (uint64_t)sb.st_size >
+		    SC_HDR + (uint64_t)SC_MAX * SC_REC + SC_TRAILER)
 		goto done;
 	len = (size_t)sb.st_size;
 	buf = malloc(len);
@@ -103,8 +104,8 @@ static int load_file(udos__statcache *c, udos_store *st, uint64_t *last_run)
 	if (memcmp(buf, SC_MAGIC, 8) || udos__get_le32(buf + 8) != 1 ||
 	    udos__get_le32(buf + 12) != SC_REC ||
 	    memcmp(buf + 16, st->uuid, 16) ||
-	    udos__get_le32(buf + 48) != (uint32_t)st->hash_type ||
-	    n > SC_MAX || len != SC_HDR + n * SC_REC + SC_TRAILER ||
+	    udos__get_le32(buf + 48) != (uint32_t)st->hash_type || n > SC_MAX ||
+	    len != SC_HDR + n * SC_REC + SC_TRAILER ||
 	    udos__xxh3(buf, len - SC_TRAILER) != sum)
 		goto done;
 	*last_run = udos__get_le64(buf + 32);
@@ -133,8 +134,8 @@ int udos__statcache_open(udos__statcache **out, udos_store *st,
 	*out = NULL;
 	if (!c)
 		return udos__err(-ENOMEM, "out of memory (stat cache)");
-	c->trust_before_ns = run_start_ns -
-			     (int64_t)UDOS_STATCACHE_WINDOW_S * 1000000000;
+	c->trust_before_ns =
+		run_start_ns - (int64_t)UDOS_STATCACHE_WINDOW_S * 1000000000;
 	rc = load_file(c, st, &last);
 	if (rc < 0)
 		goto fail;

@@ -30,9 +30,8 @@ static void deliver_pending(struct ing_run *r, int err)
 		next = f->cnext;
 		if (err) {
 			f->stopped = true;
-			ing_file_fail(r, f, err,
-				      "'%s': not committed: %s", f->path,
-				      udos_strerror(err));
+			ing_file_fail(r, f, err, "'%s': not committed: %s",
+				      f->path, udos_strerror(err));
 		} else {
 			ing_report(r, f);
 		}

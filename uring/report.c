@@ -30,8 +30,8 @@ void ing_report(struct ing_run *r, struct ing_file *f)
 {
 	udos_ingest_file info;
 	/* a skipped entry or a walked folder is not a file of the run */
-	bool entry_only = f->skipped ||
-			  (f->type == UDOS_INGEST_TYPE_DIR && !f->err);
+	bool entry_only =
+		f->skipped || (f->type == UDOS_INGEST_TYPE_DIR && !f->err);
 
 	if (!entry_only) {
 		atomic_fetch_add(&r->files_done, 1);
@@ -40,8 +40,8 @@ void ing_report(struct ing_run *r, struct ing_file *f)
 		} else {
 			atomic_fetch_add(&r->files_ok, 1);
 			atomic_fetch_add(&r->bytes_in, f->size);
-			atomic_fetch_add(f->is_new ? &r->new_objects
-						   : &r->dedup, 1);
+			atomic_fetch_add(
+				f->is_new ? &r->new_objects : &r->dedup, 1);
 			if (f->cached)
 				atomic_fetch_add(&r->cached, 1);
 		}

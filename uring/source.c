@@ -22,13 +22,14 @@ int ing_fd_next(void *ctx, const char **p)
 	struct fd_src *s = ctx;
 
 	for (;;) {
-		char *e = s->pos < s->len ?
-			  memchr(s->buf + s->pos, s->sep, s->len - s->pos) :
-			  NULL;
+		char *e = s->pos < s->len ? memchr(s->buf + s->pos, s->sep,
+						   s->len - s->pos)
+					  : NULL;
 		size_t n;
 
 		if (e || (s->eof && s->pos < s->len)) {
-			n = e ? (size_t)(e - (s->buf + s->pos)) : s->len - s->pos;
+			n = e ? (size_t)(e - (s->buf + s->pos))
+			      : s->len - s->pos;
 			if (n + 1 > s->line_cap) {
 				char *nl = realloc(s->line, n + 1);
 
@@ -64,8 +65,8 @@ int ing_fd_next(void *ctx, const char **p)
 			s->cap = nc;
 		}
 		{
-			ssize_t got = read(s->fd, s->buf + s->len,
-					   s->cap - s->len);
+			ssize_t got =
+				read(s->fd, s->buf + s->len, s->cap - s->len);
 
 			if (got < 0) {
 				if (errno == EINTR)
@@ -79,4 +80,3 @@ int ing_fd_next(void *ctx, const char **p)
 		}
 	}
 }
-
