@@ -19,7 +19,7 @@
 /* Bounds: entries not seen in the last SC_KEEP_RUNS runs are dropped, and
  * never more than SC_MAX entries are kept (those seen last first). */
 #define SC_KEEP_RUNS 16
-#define SC_MAX (2u << 20)
+#define SC_MAX (1u << 20)
 
 struct sc_rec {
 	uint64_t dev, ino, size;
