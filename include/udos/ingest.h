@@ -40,7 +40,9 @@ enum udos_ingest_io {
 	UDOS_INGEST_IO_THREADS = 2, /* pread thread pool */
 };
 
-/* What on_warning reports (the file or folder was not ingested). */
+/* What on_warning reports (the file or folder was not ingested). With
+ * UDOS_INGEST_REPORT_ALL, SYMLINK and SPECIAL come through on_file
+ * instead (skipped = true, with the exact type). */
 enum udos_ingest_warning {
 	UDOS_INGEST_WARN_SYMLINK = 1, /* symlink skipped (follow_symlinks
 					 is off) */
@@ -177,7 +179,8 @@ typedef struct udos_ingest_summary {
 	uint64_t dedup_hits;   /* files whose object was already there or
 				  came earlier in this run */
 	uint64_t errors;       /* files that failed (see on_file) */
-	uint64_t skipped;      /* symlinks, special files (see on_warning) */
+	uint64_t skipped;      /* symlinks, special files (see on_warning,
+				  or on_file with UDOS_INGEST_REPORT_ALL) */
 	uint64_t bytes_in;     /* bytes read from stored files */
 	uint64_t bytes_stored; /* bytes written for new objects (after
 				  compression, without record entries) */
