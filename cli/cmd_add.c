@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,6 +25,8 @@ struct add_args {
 	bool nul;
 	bool json;
 	bool follow;
+	bool verbose;
+	bool no_cache;
 	const char *wait;
 };
 
@@ -45,6 +46,10 @@ static const struct opt add_opts[] = {
 	  "--files-from entries end with NUL, not newline" },
 	{ 0, "json", OPT_BOOL, A(json), NULL, NULL,
 	  "one JSON object per line: hash, size, path, stored" },
+	{ 'v', "verbose", OPT_BOOL, A(verbose), NULL, NULL,
+	  "list each skipped symlink or special file on stderr" },
+	{ 0, "no-cache", OPT_BOOL, A(no_cache), NULL, NULL,
+	  "read every file, even those the stat cache knows unchanged" },
 	{ 0, "io", OPT_STR, A(io), NULL, "auto|uring|threads",
 	  "how files are read (default: auto)" },
 	{ 0, "max-inflight", OPT_SIZE, A(max_inflight), "SIZE", NULL,
@@ -70,12 +75,18 @@ static const struct opt_cmd add_cmd = {
 	"writes one file per object, durable (and printed) one by one.\n"
 	"Loose objects are always stored raw; --compress applies to packs.\n\n"
 	"With -r, directories are walked; symlinks (unless --follow-symlinks),\n"
-	"fifos, sockets and devices found inside are skipped with a warning.\n"
+	"fifos, sockets and devices found inside are skipped and counted by\n"
+	"kind in one line at the end (-v lists each one).\n"
 	"Named symlinks are followed. A missing, unreadable or non-regular\n"
 	"named path (a directory without -r too), or a file that changes while\n"
 	"it is read, is reported and the rest goes on; the exit status is\n"
 	"then 1. A store error (disk full, locked, corrupt) stops the run with\n"
 	"exit status 3; every line printed before it stays valid.\n\n"
+	"A file seen by an earlier add with the same device, inode, size,\n"
+	"mtime and ctime (the container's stat cache), whose object is still\n"
+	"stored, is not read again: its line comes from the cache (--json\n"
+	"adds \"cached\":true). Files changed less than 3 seconds before the\n"
+	"run started are always read; --no-cache reads every file.\n\n"
 	"Progress is shown on stderr when it is a terminal; a summary line\n"
 	"follows at the end (both silenced by -q).\n\n"
 	"'udos add -' stores standard input as one object, streamed with\n"
@@ -87,19 +98,11 @@ static const struct opt_cmd add_cmd = {
 /* ---- named paths: printed in the order given -------------------------- */
 
 /*
- * The engine reports files as they finish. A named file gets a sequence
- * number when the source hands it over; its line waits in `pend` until
- * every earlier named file has been reported. Files found under a folder
- * have no number and are printed at once.
+ * The engine reports files as they finish, each with the position of the
+ * input entry it came from; every entry gets one report of its own
+ * (named). A named file's line waits in `pend` until every earlier entry
+ * has been reported. Files found under a folder are printed at once.
  */
-struct named {
-	struct named *next;
-	uint64_t seq;
-	char path[];
-};
-
-#define NAMED_BUCKETS 4096
-
 struct pend {
 	char *line; /* NULL: no line (failed) */
 	bool done;
@@ -117,9 +120,8 @@ struct add_state {
 	char *lbuf;
 	size_t lcap;
 
-	struct named *buckets[NAMED_BUCKETS];
-	uint64_t seq_next;        /* next number to hand out */
-	struct pend *pend;        /* ring of numbers [seq_base, seq_next) */
+	uint64_t seq_next;        /* one past the highest entry reported */
+	struct pend *pend;        /* ring of entries [seq_base, seq_next) */
 	size_t pcap;              /* power of two */
 	uint64_t seq_base;        /* oldest number not yet printed */
 
@@ -130,70 +132,10 @@ struct add_state {
 	uint64_t ok_files, ok_new, ok_bytes_in, ok_new_bytes;
 	int store_err;            /* first store-level failure seen */
 	bool cancelled;           /* files dropped because the run stopped */
+	uint64_t skipped[UDOS_INGEST_TYPE_UNKNOWN + 1]; /* by type */
 
 	struct progress prog; /* on stderr */
 };
-
-static size_t hash_path(const char *p)
-{
-	size_t h = 5381;
-
-	for (; *p; p++)
-		h = h * 33 + (unsigned char)*p;
-	return h & (NAMED_BUCKETS - 1);
-}
-
-/* Append at the chain's end: the same path named twice is taken in
- * order. */
-static int named_put(struct add_state *s, const char *path, uint64_t seq)
-{
-	size_t len = strlen(path);
-	struct named *n = malloc(sizeof(*n) + len + 1);
-	struct named **pp;
-
-	if (!n)
-		return -ENOMEM;
-	n->next = NULL;
-	n->seq = seq;
-	memcpy(n->path, path, len + 1);
-	for (pp = &s->buckets[hash_path(path)]; *pp; pp = &(*pp)->next)
-		;
-	*pp = n;
-	return 0;
-}
-
-/* The oldest number given to this path, removed; -1 if none. */
-static int64_t named_take(struct add_state *s, const char *path)
-{
-	struct named **pp, *n;
-	int64_t seq;
-
-	if (!path)
-		return -1;
-	for (pp = &s->buckets[hash_path(path)]; (n = *pp); pp = &n->next) {
-		if (!strcmp(n->path, path)) {
-			*pp = n->next;
-			seq = (int64_t)n->seq;
-			free(n);
-			return seq;
-		}
-	}
-	return -1;
-}
-
-static void named_free(struct add_state *s)
-{
-	size_t i;
-
-	for (i = 0; i < NAMED_BUCKETS; i++) {
-		struct named *n = s->buckets[i], *next;
-
-		for (; n; n = next) {
-			next = n->next;
-			free(n);
-		}
-	}
-}
 
 /* ---- output ------------------------------------------------------------ */
 
@@ -238,7 +180,8 @@ static void print_line(FILE *f, const struct add_state *s,
 	fprintf(f, "{\"hash\":\"%s\",\"size\":%llu,\"path\":", hex,
 		(unsigned long long)file->size);
 	json_str(f, file->path);
-	fprintf(f, ",\"stored\":%s}\n", file->is_new ? "true" : "false");
+	fprintf(f, ",\"stored\":%s%s}\n", file->is_new ? "true" : "false",
+		file->cached ? ",\"cached\":true" : "");
 }
 
 static char *format_line(const struct add_state *s,
@@ -279,10 +222,10 @@ static void pend_drain(struct add_state *s, bool all)
 	}
 }
 
-/* Hand out the next number (its slot starts empty). */
-static int pend_new(struct add_state *s, uint64_t *seq_out)
+/* Make room for entry `seq` in the ring (its slot starts empty). */
+static int pend_reserve(struct add_state *s, uint64_t seq)
 {
-	if (s->seq_next - s->seq_base == s->pcap) {
+	while (seq - s->seq_base >= s->pcap) {
 		size_t ncap = s->pcap ? s->pcap * 2 : 1024;
 		struct pend *np = calloc(ncap, sizeof(*np));
 		uint64_t q;
@@ -295,15 +238,25 @@ static int pend_new(struct add_state *s, uint64_t *seq_out)
 		s->pend = np;
 		s->pcap = ncap;
 	}
-	*seq_out = s->seq_next++;
+	if (seq >= s->seq_next)
+		s->seq_next = seq + 1;
 	return 0;
 }
 
-/* A named file finished: `line` (owned, may be NULL) waits its turn. */
+/* A named entry finished: `line` (owned, may be NULL) waits its turn. */
 static void pend_done(struct add_state *s, uint64_t seq, char *line)
 {
-	struct pend *p = &s->pend[seq & (s->pcap - 1)];
+	struct pend *p;
 
+	if (seq < s->seq_base || pend_reserve(s, seq) < 0) {
+		/* out of memory: print it now, out of order rather than
+		 * lost */
+		if (line)
+			fputs(line, stdout);
+		free(line);
+		return;
+	}
+	p = &s->pend[seq & (s->pcap - 1)];
 	p->line = line;
 	p->done = true;
 	pend_drain(s, false);
@@ -319,43 +272,6 @@ static void path_error(struct add_state *s, const char *problem,
 	cli_msg(s->cli, problem, path);
 	s->errors++;
 	pthread_mutex_unlock(&s->mu);
-}
-
-/*
- * Check a named path the way `add` always has: a folder needs -r, and
- * anything else must be a regular file (symlinks followed). 1 to pass it
- * to the engine, 0 to skip it (reported), or a negative code.
- */
-static int check_named(struct add_state *s, const char *path)
-{
-	struct stat sb;
-	uint64_t seq;
-	int rc;
-
-	if (stat(path, &sb) < 0) {
-		path_error(s, strerror(errno), path);
-		return 0;
-	}
-	if (S_ISDIR(sb.st_mode)) {
-		if (!s->a->recursive) {
-			path_error(s, "is a directory (use -r)", path);
-			return 0;
-		}
-		return 1;
-	}
-	if (!S_ISREG(sb.st_mode)) {
-		path_error(s, "not a regular file", path);
-		return 0;
-	}
-	pthread_mutex_lock(&s->mu);
-	rc = pend_new(s, &seq);
-	if (rc == 0) {
-		rc = named_put(s, path, seq);
-		if (rc < 0)
-			s->seq_next--; /* nobody saw it yet */
-	}
-	pthread_mutex_unlock(&s->mu);
-	return rc < 0 ? rc : 1;
 }
 
 /* The next raw entry, or NULL at the end. */
@@ -384,23 +300,18 @@ static const char *next_entry(struct add_state *s)
 	return NULL;
 }
 
-/* udos_ingest_source_fn: runs on the engine's source thread. */
+/* udos_ingest_source_fn: runs on the engine's source thread. The engine
+ * checks each entry (a folder needs -r, anything else must be a regular
+ * file) and reports it. */
 static int src_next(void *ctx, const char **path_out)
 {
 	struct add_state *s = ctx;
-	const char *p;
-	int rc;
+	const char *p = next_entry(s);
 
-	while ((p = next_entry(s))) {
-		rc = check_named(s, p);
-		if (rc < 0)
-			return rc;
-		if (rc) {
-			*path_out = p;
-			return 1;
-		}
-	}
-	return 0;
+	if (!p)
+		return 0;
+	*path_out = p;
+	return 1;
 }
 
 /* ---- engine callbacks -------------------------------------------------- */
@@ -466,7 +377,7 @@ static void file_error(struct add_state *s, const udos_ingest_file *f)
 		s->cancelled = true;
 		return;
 	}
-	if (is_store_error(f->error) || in_store(s, f)) {
+	if (f->stopped || is_store_error(f->error) || in_store(s, f)) {
 		if (s->store_err)
 			return; /* a consequence of the first */
 		s->store_err = f->error;
@@ -482,103 +393,135 @@ static void file_error(struct add_state *s, const udos_ingest_file *f)
 	cli_msg(s->cli, buf, f->path);
 }
 
+static const char *type_name(int type, bool plural)
+{
+	static const char *const names[][2] = {
+		[UDOS_INGEST_TYPE_FILE] = { "file", "files" },
+		[UDOS_INGEST_TYPE_DIR] = { "folder", "folders" },
+		[UDOS_INGEST_TYPE_SYMLINK] = { "symlink", "symlinks" },
+		[UDOS_INGEST_TYPE_FIFO] = { "fifo", "fifos" },
+		[UDOS_INGEST_TYPE_SOCKET] = { "socket", "sockets" },
+		[UDOS_INGEST_TYPE_CHARDEV] = { "character device",
+					       "character devices" },
+		[UDOS_INGEST_TYPE_BLOCKDEV] = { "block device",
+						"block devices" },
+		[UDOS_INGEST_TYPE_UNKNOWN] = { "special file",
+					       "special files" },
+	};
+
+	if (type < 0 || type > UDOS_INGEST_TYPE_UNKNOWN)
+		type = UDOS_INGEST_TYPE_UNKNOWN;
+	return names[type][plural];
+}
+
+/* An input entry that is not a file: skipped, or a folder walked. */
+static void on_entry(struct add_state *s, const udos_ingest_file *f)
+{
+	char buf[128];
+
+	if (f->skipped && f->named) {
+		/* named, so asked for: a failure */
+		unprogress(s);
+		s->errors++;
+		cli_msg(s->cli, "not a regular file", f->path);
+	} else if (f->skipped) {
+		s->skipped[f->type <= UDOS_INGEST_TYPE_UNKNOWN ?
+				   f->type : UDOS_INGEST_TYPE_UNKNOWN]++;
+		if (s->a->verbose && !s->cli->quiet) {
+			unprogress(s);
+			snprintf(buf, sizeof(buf), "skipping %s",
+				 type_name(f->type, false));
+			cli_msg(s->cli, buf, f->path);
+		}
+	}
+	if (f->named)
+		pend_done(s, f->index, NULL);
+}
+
 /* udos_ingest_file_fn: for packs, called after the commit that made the
  * object durable, so the line may go out at once. */
 static void on_file(void *ctx, const udos_ingest_file *f)
 {
 	struct add_state *s = ctx;
-	int64_t seq;
 	char *line = NULL;
 
 	pthread_mutex_lock(&s->mu);
-	seq = named_take(s, f->path);
-	if (!f->error) {
+	if (f->skipped || (f->type == UDOS_INGEST_TYPE_DIR && !f->error)) {
+		on_entry(s, f);
+		goto out;
+	}
+	if (f->error) {
+		unprogress(s);
+		if (f->named && f->error == -EISDIR &&
+		    f->type == UDOS_INGEST_TYPE_DIR) {
+			s->errors++;
+			cli_msg(s->cli, "is a directory (use -r)", f->path);
+		} else {
+			file_error(s, f);
+		}
+	} else {
 		s->ok_files++;
 		s->ok_bytes_in += f->size;
 		if (f->is_new) {
 			s->ok_new++;
 			s->ok_new_bytes += f->size;
 		}
-	}
-	if (f->error) {
-		unprogress(s);
-		file_error(s, f);
-	} else if (seq < 0) {
-		print_line(stdout, s, f);
-	} else {
-		line = format_line(s, f);
-		if (!line && !s->store_err) {
-			/* out of memory: the line cannot wait, print it now
-			 * (out of order rather than lost) */
+		if (!f->named) {
 			print_line(stdout, s, f);
+		} else {
+			line = format_line(s, f);
+			if (!line && !s->store_err) {
+				/* out of memory: the line cannot wait,
+				 * print it now (out of order rather than
+				 * lost) */
+				print_line(stdout, s, f);
+			}
 		}
 	}
-	if (seq >= 0)
-		pend_done(s, (uint64_t)seq, line);
+	if (f->named)
+		pend_done(s, f->index, line);
+out:
 	pthread_mutex_unlock(&s->mu);
 }
 
-static const char *special_kind(const char *path)
-{
-	struct stat sb;
-
-	if (!path || lstat(path, &sb) < 0)
-		return "special file";
-	if (S_ISFIFO(sb.st_mode))
-		return "fifo";
-	if (S_ISSOCK(sb.st_mode))
-		return "socket";
-	if (S_ISCHR(sb.st_mode) || S_ISBLK(sb.st_mode))
-		return "device";
-	if (S_ISLNK(sb.st_mode))
-		return "symlink";
-	return "special file";
-}
-
+/* With UDOS_INGEST_REPORT_ALL, skipped entries come through on_file: what
+ * is left here are folders that could not be read, loops and notices. */
 static void on_warning(void *ctx, int kind, int code, const char *path,
 		       const char *message)
 {
 	struct add_state *s = ctx;
-	bool quiet = s->cli->quiet;
-	char buf[128];
-	int64_t seq;
 
 	(void)code;
 	pthread_mutex_lock(&s->mu);
 	unprogress(s);
-	seq = named_take(s, path);
-	if (seq >= 0) {
-		/* a named file that changed kind after we looked: a failure,
-		 * as if we had seen it so */
-		s->errors++;
-		cli_msg(s->cli, kind == UDOS_INGEST_WARN_SPECIAL ?
-				"not a regular file" : message, path);
-		pend_done(s, (uint64_t)seq, NULL);
-		goto out;
-	}
-	switch (kind) {
-	case UDOS_INGEST_WARN_SYMLINK:
-	case UDOS_INGEST_WARN_SPECIAL:
-		if (!quiet) {
-			snprintf(buf, sizeof(buf), "skipping %s",
-				 kind == UDOS_INGEST_WARN_SYMLINK ?
-					 "symlink" : special_kind(path));
-			cli_msg(s->cli, buf, path);
-		}
-		break;
-	case UDOS_INGEST_WARN_WALK:
+	if (kind == UDOS_INGEST_WARN_WALK) {
 		/* files under it were not added: a failure, said even with
 		 * -q */
 		s->errors++;
 		cli_msg(s->cli, message, path);
-		break;
-	default: /* LOOP, NOTICE */
-		if (!quiet)
-			cli_msg(s->cli, message, path);
-		break;
+	} else if (!s->cli->quiet) {
+		cli_msg(s->cli, message, path);
 	}
-out:
 	pthread_mutex_unlock(&s->mu);
+}
+
+/* One line for everything skipped, by kind. */
+static void print_skipped(const struct add_state *s)
+{
+	bool first = true;
+	int t;
+
+	for (t = 0; t <= UDOS_INGEST_TYPE_UNKNOWN; t++) {
+		if (!s->skipped[t])
+			continue;
+		fprintf(stderr, "%s%llu %s", first ? "udos add: skipped " : ", ",
+			(unsigned long long)s->skipped[t],
+			type_name(t, s->skipped[t] != 1));
+		first = false;
+	}
+	if (!first)
+		fprintf(stderr, "%s\n",
+			s->a->verbose ? "" : " (-v lists them)");
 }
 
 /* udos_ingest_progress_fn: also pushes printed lines out regularly (stdout
@@ -632,6 +575,9 @@ static void print_summary(const struct add_state *s,
 		fprintf(stderr, "%s stored, ", stored);
 	fprintf(stderr, "%.2f s, %.1f MB/s, %.0f files/s", sum->seconds,
 		(double)bytes_in / 1e6 / secs, (double)files / secs);
+	if (!failed && sum->cached)
+		fprintf(stderr, ", %llu unchanged (not read)",
+			(unsigned long long)sum->cached);
 	if (s->errors)
 		fprintf(stderr, ", %llu failed", (unsigned long long)s->errors);
 	fputc('\n', stderr);
@@ -676,6 +622,9 @@ int cmd_add(struct cli *cli, int argc, char **argv)
 	io.compress = cli_compress_mode(a.compress);
 	io.io = parse_io(a.io);
 	io.follow_symlinks = a.follow;
+	io.flags = UDOS_INGEST_REPORT_ALL |
+		   (a.recursive ? 0 : UDOS_INGEST_NO_RECURSE) |
+		   (a.no_cache ? UDOS_INGEST_NO_CACHE : 0);
 
 	if (io.target == UDOS_INGEST_TO_LOOSE)
 		cli->mode = CMD_READ_STORE; /* loose writes take no lock */
@@ -719,6 +668,8 @@ int cmd_add(struct cli *cli, int argc, char **argv)
 		cli_err(cli, rc, NULL);
 	else if (s->cancelled && !s->store_err)
 		cli_err(cli, -ECANCELED, NULL);
+	if (!cli->quiet)
+		print_skipped(s);
 	/* a run that could not start has nothing to sum up */
 	if (!cli->quiet && (rc == 0 || sum.files || sum.errors))
 		print_summary(s, &sum,
@@ -734,7 +685,6 @@ int cmd_add(struct cli *cli, int argc, char **argv)
 	for (; s->seq_base < s->seq_next; s->seq_base++)
 		free(s->pend[s->seq_base & (s->pcap - 1)].line);
 	free(s->pend);
-	named_free(s);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
 	return ret;

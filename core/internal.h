@@ -469,6 +469,34 @@ struct udos_store {
 	udos_recovery recovery;   /* what writer opens found and mended */
 };
 
+/* statcache.c: the stat cache (docs/FORMAT.md "Stat cache"). A hint: a
+ * missing or damaged file is an empty cache. Lookups (get) may run on many
+ * threads at once; put and save on one at a time. */
+typedef struct udos__statcache udos__statcache;
+typedef struct udos__statkey {
+	uint64_t dev, ino, size;
+	int64_t mtime_ns, ctime_ns;
+} udos__statkey;
+/* A file whose mtime or ctime is less than this many seconds before the
+ * run started is never looked up nor recorded (the racy-git rule: a write
+ * in the same clock tick as the stat leaves both unchanged). */
+#define UDOS_STATCACHE_WINDOW_S 3
+int udos__statcache_open(udos__statcache **out, udos_store *st,
+			 int64_t run_start_ns);
+void udos__statcache_free(udos__statcache *c);
+/* The id recorded for exactly this stat, if any (the caller checks that
+ * the object is still stored). */
+bool udos__statcache_get(udos_oid *out, const udos__statcache *c,
+			 const udos__statkey *k);
+/* Record a file seen by this run (read, or answered by get). */
+int udos__statcache_put(udos__statcache *c, const udos__statkey *k,
+			const udos_oid *oid);
+/* Write what this run saw plus the entries of recent runs (bounded). */
+int udos__statcache_save(udos__statcache *c, udos_store *st);
+/* Forget the cache (repair: ids it names may no longer be what the files
+ * hold in the container). */
+int udos__statcache_drop(udos_store *st);
+
 /* Index look-up / scan under the store's index lock. A miss is made sure
  * of: caught up with a writer elsewhere, and confirmed by a seek. */
 int udos__store_index_get(udos__rec *out, udos_store *st, const udos_oid *oid);

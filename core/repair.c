@@ -283,6 +283,10 @@ int udos_store_repair(udos_repair_result *out, const char *path,
 		goto done;
 	if (rc == 0)
 		rc = udos__fsync_dir(p.st->dirfd, NEW_DIR);
+	/* the stat cache names ids the old index had: forget it before the
+	 * new index is in place */
+	if (rc == 0)
+		rc = udos__statcache_drop(p.st);
 	if (rc == 0)
 		rc = swap_in(p.st);
 	if (rc < 0) {

@@ -492,6 +492,7 @@ static void check_behind(struct val *v, const udos__tail *t, bool have_tail)
 static const char *const root_names[] = {
 	"config.json", "loose", "sandbox", "packs", "index", "writer.lock",
 	"index.gen", "backup.state", "remote.conf", "remote.manifest", "cache",
+	"stat.cache",
 };
 
 static bool root_name_ok(const char *name)

@@ -1451,19 +1451,20 @@ static void ingest_progress_fn(void *ctx, const udos_ingest_progress *p)
 
 PyDoc_STRVAR(ingest_doc,
 "ingest(paths, to_pack=True, compress=False, sync=True, progress=None,\n"
-"       io=INGEST_IO_AUTO)\n"
+"       io=INGEST_IO_AUTO, use_cache=True)\n"
 "-> list of (path: bytes, key or None, error code, detail)\n"
 "Store files and the regular files under folders with the io_uring ingest\n"
 "engine (parallel read, hash and compress). Symlinks and special files are\n"
-"skipped. Per-file failures are returned, not raised.");
+"skipped. Files the container's stat cache knows unchanged are not read\n"
+"(use_cache=False reads all). Per-file failures are returned, not raised.");
 
 static PyObject *store_ingest(udos_py_store *s, PyObject *args, PyObject *kw)
 {
 	static char *kwlist[] = { "paths", "to_pack", "compress", "sync",
-				  "progress", "io", NULL };
+				  "progress", "io", "use_cache", NULL };
 	PyObject *paths, *conv = NULL, *compress_o = Py_False;
 	PyObject *progress = Py_None, *res = NULL;
-	int to_pack = 1, sync = 1, io = UDOS_INGEST_IO_AUTO, rc;
+	int to_pack = 1, sync = 1, io = UDOS_INGEST_IO_AUTO, use_cache = 1, rc;
 	const char **v = NULL;
 	Py_ssize_t n = 0;
 	udos_ingest_opts opts = UDOS_INGEST_OPTS_INIT;
@@ -1471,9 +1472,9 @@ static PyObject *store_ingest(udos_py_store *s, PyObject *args, PyObject *kw)
 	struct ingest_ctx ic;
 
 	memset(&ic, 0, sizeof(ic));
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "O|pOpOi", kwlist, &paths,
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O|pOpOip", kwlist, &paths,
 					 &to_pack, &compress_o, &sync,
-					 &progress, &io))
+					 &progress, &io, &use_cache))
 		return NULL;
 	if (compress_arg(compress_o, &opts.compress) < 0)
 		return NULL;
@@ -1482,6 +1483,8 @@ static PyObject *store_ingest(udos_py_store *s, PyObject *args, PyObject *kw)
 	opts.io = io;
 	opts.target = to_pack ? UDOS_INGEST_TO_PACK : UDOS_INGEST_TO_LOOSE;
 	opts.no_sync = !sync;
+	if (!use_cache)
+		opts.flags |= UDOS_INGEST_NO_CACHE;
 	opts.on_file = ingest_file_fn;
 	opts.progress = ic.pg.cb ? ingest_progress_fn : NULL;
 	opts.ctx = &ic;

@@ -118,6 +118,14 @@ void ing_dirref_put(struct ing_dirref *d); /* NULL is fine */
 /* A path of this length or more cannot be opened whole. */
 #define ING_LONG_PATH (PATH_MAX - 1)
 
+/* What the walker's stat said about an entry (valid == false: none). */
+struct ing_wstat {
+	bool valid;
+	uint32_t mode;
+	uint64_t dev, ino, size;
+	int64_t mtime_ns, ctime_ns;
+};
+
 struct ing_file {
 	struct ing_node node;   /* file queue, task queue, appender queue */
 	struct ing_file *cnext; /* pending-callback list */
@@ -138,6 +146,8 @@ struct ing_file {
 	udos_buf out;           /* compressed bytes (codec != NONE) */
 	bool is_new;
 	bool known;             /* the index had it when the worker looked */
+	bool stopped;           /* not ingested because the run stopped (a
+				   store failure, this file's or another's) */
 	bool dup_hint;          /* same id seen earlier in this run: not
 				   compressed by the worker (the appender
 				   compresses it if it is not known after
@@ -149,7 +159,13 @@ struct ing_file {
 	int fslot;              /* fixed file index, -1 */
 	int step;
 	int failop;
-	bool follow;            /* named by the caller: follow a symlink */
+	bool follow;            /* named by the caller (an input entry
+				   itself): follow a symlink */
+	uint64_t index;         /* input entry it came from */
+	int type;               /* enum udos_ingest_type */
+	bool skipped;           /* not a regular file: report only */
+	bool cached;            /* id from the stat cache, not read */
+	struct ing_wstat ws;    /* the walker's stat */
 	void *rd;               /* reader-private */
 	struct ing_dirref *dref; /* long path: open path + name_off in it */
 	size_t name_off;
@@ -249,6 +265,10 @@ struct ing_run {
 	udos_buf app_buf;
 
 	/* counters */
+	/* the stat cache: looked up by the walker, fed by the report
+	 * (under cb_mu), saved by the run at the end */
+	udos__statcache *cache;
+	_Atomic uint64_t cached;   /* files answered by the stat cache */
 	_Atomic uint64_t files_total, bytes_total, files_done,
 		errors, skipped, files_ok, new_objects, dedup, bytes_in,
 		bytes_stored;
@@ -272,14 +292,13 @@ struct ing_run {
 	_Atomic uint64_t wake_gen;
 };
 
-/* ingest.c */
+/* pipeline.c: pieces every stage shares (calls no stage) */
 struct ing_file *ing_file_new(const char *dir, size_t dlen, const char *name);
-void ing_file_fail(struct ing_run *r, struct ing_file *f, int err,
-		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Drop the file's data (slot, heap buffer, compressed bytes), keep the
+ * rest for the report. */
+void ing_file_drop_data(struct ing_run *r, struct ing_file *f);
 void ing_file_free(struct ing_run *r, struct ing_file *f);
-void ing_warn(struct ing_run *r, int kind, int code, const char *path,
-	      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-void ing_set_fatal(struct ing_run *r, int code);
+void ing_chunk_free(struct ing_run *r, struct ing_chunk *c);
 int ing_slot_get(struct ing_run *r, bool wait);
 void ing_slot_put(struct ing_run *r, int slot);
 static inline uint8_t *ing_slot_ptr(struct ing_run *r, int slot)
@@ -290,13 +309,29 @@ static inline uint8_t *ing_slot_ptr(struct ing_run *r, int slot)
 uint64_t ing_charge(const struct ing_run *r, uint64_t n);
 /* Something the io_uring reader may be waiting for has changed. */
 void ing_wake(struct ing_run *r);
-
-/* Readers hand a fully read file to the workers; workers hand finished
- * files on (pack: appender queue; loose: reported here). */
-void ing_dispatch_whole(struct ing_run *r, struct ing_file *f);
-void ing_submit_whole(struct ing_run *r, struct ing_file *f);
+/* Stop the run with a store-level failure (the first one wins). */
+void ing_set_fatal(struct ing_run *r, int code);
 /* 1 if the id is in the index (packed), 0 if not, negative on error. */
 int ing_is_packed(struct ing_run *r, const udos_oid *oid);
+/* The walker's stat of f matches the stat cache and the object is still
+ * stored: f now holds its id (f->cached), it needs no reading. */
+bool ing_cache_hit(struct ing_run *r, struct ing_file *f);
+/* Record a file reported stored (the report, under cb_mu). */
+void ing_cache_note(struct ing_run *r, const struct ing_file *f);
+
+/* report.c: the end of the pipeline. Every stage hands finished or failed
+ * files here; nothing here calls back into a stage. */
+void ing_report(struct ing_run *r, struct ing_file *f); /* frees f */
+void ing_file_fail(struct ing_run *r, struct ing_file *f, int err,
+		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void ing_warn(struct ing_run *r, int kind, int code, const char *path,
+	      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void ing_progress(struct ing_run *r);
+/* ing_progress when it is due (one thread only: the appender). */
+void ing_progress_tick(struct ing_run *r);
+double ing_now(void); /* monotonic seconds */
+
+/* stream.c: one large file in chunks. */
 struct ing_stream *ing_stream_new(struct ing_run *r, struct ing_file *f);
 void ing_stream_push(struct ing_run *r, struct ing_stream *s,
 		     struct ing_chunk *c);
@@ -304,7 +339,39 @@ void ing_stream_fail(struct ing_run *r, struct ing_stream *s, int err,
 		     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* Wait until the stream may hold one more chunk; false if cancelled. */
 bool ing_stream_room(struct ing_run *r, struct ing_stream *s, bool wait);
-void ing_chunk_free(struct ing_run *r, struct ing_chunk *c);
+/* Appender side: the next chunk in order, compressed (NULL with *err set
+ * when the stream failed); wait for the final hash; free the stream once
+ * the reader and workers let go of it. */
+struct ing_chunk *ing_stream_next_ready(struct ing_stream *s, int *err);
+int ing_stream_wait_hash(struct ing_stream *s);
+void ing_stream_free(struct ing_run *r, struct ing_stream *s);
+
+/* append.c: the appender stage (owns the pack writer). */
+int ing_append_open(struct ing_run *r);
+/* Pop finished files until the queue is closed. */
+void ing_append_run(struct ing_run *r);
+/* Final commit, reports of what it made durable, writer closed. */
+int ing_append_close(struct ing_run *r);
+/* Workers hand a finished whole file on (pack: to the appender's queue;
+ * loose: already durable, to the report). */
+void ing_submit_whole(struct ing_run *r, struct ing_file *f);
+
+/* source.c: path sources (udos_ingest_source_fn shape) */
+struct argv_src {
+	const char *const *paths;
+	size_t n, i;
+};
+int ing_argv_next(void *ctx, const char **p);
+struct fd_src {
+	int fd;
+	char sep;
+	char *buf;     /* buffered input */
+	size_t len, pos, cap;
+	char *line;    /* current entry, NUL-terminated */
+	size_t line_cap;
+	bool eof;
+};
+int ing_fd_next(void *ctx, const char **p);
 
 /* walk.c: feeds r->files, then closes it. */
 typedef int (*ing_next_fn)(void *ctx, const char **path_out);
@@ -315,6 +382,8 @@ int ing_walk_run(struct ing_run *r, ing_next_fn next, void *ctx);
  * thread: sets f->codec and, when compressed, f->out. 0 or negative. */
 int ing_compress_whole(struct ing_run *r, udos__zenc **z, udos_buf *scratch,
 		       struct ing_file *f);
+/* Readers hand a fully read file to the workers. */
+void ing_dispatch_whole(struct ing_run *r, struct ing_file *f);
 void ing_stream_kick(struct ing_run *r, struct ing_stream *s);
 void ing_stream_written(struct ing_run *r, struct ing_stream *s,
 			struct ing_chunk *c);

@@ -13,6 +13,7 @@
 
 struct wdir {
 	struct wdir *next;
+	uint64_t index;            /* input entry it came from */
 	struct ing_dirref *parent; /* a long path: open path + name_off in
 				      it (see ing_dirref) */
 	size_t name_off;
@@ -127,16 +128,115 @@ static void push_dir(struct walk *wk, struct wdir *d)
 	pthread_mutex_unlock(&wk->mu);
 }
 
-static void skip(struct ing_run *r, int kind, const char *path)
+static int type_of_mode(mode_t m)
 {
-	atomic_fetch_add(&r->skipped, 1);
-	ing_warn(r, kind, 0, path,
-		 kind == UDOS_INGEST_WARN_SYMLINK ? "symlink skipped"
-						  : "not a regular file, skipped");
+	if (S_ISREG(m))
+		return UDOS_INGEST_TYPE_FILE;
+	if (S_ISDIR(m))
+		return UDOS_INGEST_TYPE_DIR;
+	if (S_ISLNK(m))
+		return UDOS_INGEST_TYPE_SYMLINK;
+	if (S_ISFIFO(m))
+		return UDOS_INGEST_TYPE_FIFO;
+	if (S_ISSOCK(m))
+		return UDOS_INGEST_TYPE_SOCKET;
+	if (S_ISCHR(m))
+		return UDOS_INGEST_TYPE_CHARDEV;
+	if (S_ISBLK(m))
+		return UDOS_INGEST_TYPE_BLOCKDEV;
+	return UDOS_INGEST_TYPE_UNKNOWN;
 }
 
-/* Classify one path by stat; push it as a file or folder. */
-static void classify(struct walk *wk, const char *path, size_t len, bool arg)
+static int type_of_dtype(unsigned char t)
+{
+	switch (t) {
+	case DT_REG: return UDOS_INGEST_TYPE_FILE;
+	case DT_DIR: return UDOS_INGEST_TYPE_DIR;
+	case DT_LNK: return UDOS_INGEST_TYPE_SYMLINK;
+	case DT_FIFO: return UDOS_INGEST_TYPE_FIFO;
+	case DT_SOCK: return UDOS_INGEST_TYPE_SOCKET;
+	case DT_CHR: return UDOS_INGEST_TYPE_CHARDEV;
+	case DT_BLK: return UDOS_INGEST_TYPE_BLOCKDEV;
+	default: return UDOS_INGEST_TYPE_UNKNOWN;
+	}
+}
+
+static void wstat_fill(struct ing_wstat *ws, const struct stat *sb)
+{
+	ws->valid = true;
+	ws->mode = (uint32_t)sb->st_mode;
+	ws->dev = (uint64_t)sb->st_dev;
+	ws->ino = (uint64_t)sb->st_ino;
+	ws->size = (uint64_t)sb->st_size;
+	ws->mtime_ns = (int64_t)sb->st_mtim.tv_sec * 1000000000 +
+		       sb->st_mtim.tv_nsec;
+	ws->ctime_ns = (int64_t)sb->st_ctim.tv_sec * 1000000000 +
+		       sb->st_ctim.tv_nsec;
+}
+
+/* A report for an input entry that is not a file to read: skipped (a
+ * symlink, fifo, ...) or a folder given as a path (REPORT_ALL only). */
+static void report_entry(struct ing_run *r, const char *path, int type,
+			 bool skipped, uint64_t index, bool named,
+			 const struct stat *sb)
+{
+	struct ing_file *f = ing_file_new(path, strlen(path), NULL);
+
+	if (!f) {
+		ing_set_fatal(r, -ENOMEM);
+		return;
+	}
+	f->type = type;
+	f->skipped = skipped;
+	f->index = index;
+	f->follow = named;
+	if (sb)
+		wstat_fill(&f->ws, sb);
+	ing_report(r, f);
+}
+
+static void skip(struct ing_run *r, int type, const char *path,
+		 uint64_t index, bool named, const struct stat *sb)
+{
+	atomic_fetch_add(&r->skipped, 1);
+	if (r->o.flags & UDOS_INGEST_REPORT_ALL) {
+		report_entry(r, path, type, true, index, named, sb);
+		return;
+	}
+	if (type == UDOS_INGEST_TYPE_SYMLINK)
+		ing_warn(r, UDOS_INGEST_WARN_SYMLINK, 0, path,
+			 "symlink skipped");
+	else
+		ing_warn(r, UDOS_INGEST_WARN_SPECIAL, 0, path,
+			 "not a regular file, skipped");
+}
+
+/* A file answered by the stat cache: done, unread. */
+static void cached_done(struct ing_run *r, struct ing_file *f)
+{
+	atomic_fetch_add(&r->bytes_hashed, f->size);
+	ing_report(r, f);
+}
+
+/* Join a folder's path and an entry's name (malloc'd, NULL if out of
+ * memory). */
+static char *join(const char *dir, size_t dlen, const char *nm)
+{
+	size_t nl = strlen(nm);
+	char *p = malloc(dlen + nl + 2);
+
+	if (p) {
+		memcpy(p, dir, dlen);
+		p[dlen] = '/';
+		memcpy(p + dlen + 1, nm, nl + 1);
+	}
+	return p;
+}
+
+/* Classify one path by stat; push it as a file or folder. `arg`: it is
+ * the input entry `index` itself. */
+static void classify(struct walk *wk, const char *path, size_t len, bool arg,
+		     uint64_t index)
 {
 	struct ing_run *r = wk->r;
 	struct stat sb;
@@ -149,6 +249,8 @@ static void classify(struct walk *wk, const char *path, size_t len, bool arg)
 		if (arg) {
 			f = ing_file_new(path, len, NULL);
 			if (f) {
+				f->follow = true;
+				f->index = index;
 				atomic_fetch_add(&r->files_total, 1);
 				ing_file_fail(r, f, e, "stat '%s': %s", path,
 					      strerror(-e));
@@ -163,12 +265,29 @@ static void classify(struct walk *wk, const char *path, size_t len, bool arg)
 		/* a symlink named by the caller is followed, like find -H;
 		 * one met while walking only with follow_symlinks */
 		if (!r->o.follow_symlinks && !arg) {
-			skip(r, UDOS_INGEST_WARN_SYMLINK, path);
+			skip(r, UDOS_INGEST_TYPE_SYMLINK, path, index, arg,
+			     &sb);
 			return;
 		}
 		if (stat(path, &sb) < 0) {
-			ing_warn(r, UDOS_INGEST_WARN_WALK, -errno, path,
-				 "dangling symlink: %s", strerror(errno));
+			int e = -errno;
+
+			if (arg) {
+				f = ing_file_new(path, len, NULL);
+				if (f) {
+					f->follow = true;
+					f->index = index;
+					f->type = UDOS_INGEST_TYPE_SYMLINK;
+					atomic_fetch_add(&r->files_total, 1);
+					ing_file_fail(r, f, e,
+						      "dangling symlink '%s': "
+						      "%s", path,
+						      strerror(-e));
+				}
+				return;
+			}
+			ing_warn(r, UDOS_INGEST_WARN_WALK, e, path,
+				 "dangling symlink: %s", strerror(-e));
 			return;
 		}
 	}
@@ -179,16 +298,37 @@ static void classify(struct walk *wk, const char *path, size_t len, bool arg)
 			return;
 		}
 		f->follow = arg;
-		f->stat_size = (uint64_t)sb.st_size;
+		f->index = index;
+		wstat_fill(&f->ws, &sb);
 		atomic_fetch_add(&r->files_total, 1);
 		atomic_fetch_add(&r->bytes_total, (uint64_t)sb.st_size);
+		if (ing_cache_hit(r, f)) {
+			cached_done(r, f);
+			return;
+		}
 		if (!ing_queue_push(&r->files, &f->node))
 			ing_file_free(r, f);
 		ing_wake(r);
 	} else if (S_ISDIR(sb.st_mode)) {
+		if (arg && (r->o.flags & UDOS_INGEST_NO_RECURSE)) {
+			f = ing_file_new(path, len, NULL);
+			if (f) {
+				f->follow = true;
+				f->index = index;
+				f->type = UDOS_INGEST_TYPE_DIR;
+				wstat_fill(&f->ws, &sb);
+				atomic_fetch_add(&r->files_total, 1);
+				ing_file_fail(r, f, -EISDIR,
+					      "'%s' is a directory", path);
+			}
+			return;
+		}
 		if (r->o.follow_symlinks && !seen_add(wk, sb.st_dev, sb.st_ino)) {
 			ing_warn(r, UDOS_INGEST_WARN_LOOP, 0, path,
 				 "folder already walked, skipped");
+			if (arg && (r->o.flags & UDOS_INGEST_REPORT_ALL))
+				report_entry(r, path, UDOS_INGEST_TYPE_DIR,
+					     false, index, true, &sb);
 			return;
 		}
 		d = wdir_new(path, len);
@@ -196,9 +336,13 @@ static void classify(struct walk *wk, const char *path, size_t len, bool arg)
 			ing_set_fatal(r, -ENOMEM);
 			return;
 		}
+		d->index = index;
+		if (arg && (r->o.flags & UDOS_INGEST_REPORT_ALL))
+			report_entry(r, path, UDOS_INGEST_TYPE_DIR, false,
+				     index, true, &sb);
 		push_dir(wk, d);
 	} else {
-		skip(r, UDOS_INGEST_WARN_SPECIAL, path);
+		skip(r, type_of_mode(sb.st_mode), path, index, arg, &sb);
 	}
 }
 
@@ -253,16 +397,13 @@ static void walk_dir(struct walk *wk, struct wdir *d)
 			continue;
 		if (t == DT_UNKNOWN || (t == DT_LNK && r->o.follow_symlinks) ||
 		    (t == DT_DIR && r->o.follow_symlinks)) {
-			char *p = malloc(dlen + strlen(nm) + 2);
+			char *p = join(d->path, dlen, nm);
 
 			if (!p) {
 				ing_set_fatal(r, -ENOMEM);
 				break;
 			}
-			memcpy(p, d->path, dlen);
-			p[dlen] = '/';
-			strcpy(p + dlen + 1, nm);
-			classify(wk, p, strlen(p), false);
+			classify(wk, p, strlen(p), false, d->index);
 			free(p);
 			continue;
 		}
@@ -279,30 +420,16 @@ static void walk_dir(struct walk *wk, struct wdir *d)
 			memcpy(sub->path + dlen + 1, nm, nl + 1);
 			sub->parent = long_ref(&self, dir, dlen, nl);
 			sub->name_off = dlen + 1;
+			sub->index = d->index;
 			push_dir(wk, sub);
 			continue;
 		}
-		if (t == DT_LNK) {
-			char *p = malloc(dlen + strlen(nm) + 2);
-
-			if (p) {
-				memcpy(p, d->path, dlen);
-				p[dlen] = '/';
-				strcpy(p + dlen + 1, nm);
-			}
-			skip(r, UDOS_INGEST_WARN_SYMLINK, p ? p : nm);
-			free(p);
-			continue;
-		}
 		if (t != DT_REG) {
-			char *p = malloc(dlen + strlen(nm) + 2);
+			/* the kind is in the folder entry: no stat */
+			char *p = join(d->path, dlen, nm);
 
-			if (p) {
-				memcpy(p, d->path, dlen);
-				p[dlen] = '/';
-				strcpy(p + dlen + 1, nm);
-			}
-			skip(r, UDOS_INGEST_WARN_SPECIAL, p ? p : nm);
+			skip(r, type_of_dtype(t), p ? p : nm, d->index, false,
+			     NULL);
 			free(p);
 			continue;
 		}
@@ -323,10 +450,23 @@ static void walk_dir(struct walk *wk, struct wdir *d)
 			ing_set_fatal(r, -ENOMEM);
 			break;
 		}
-		/* the size, for the progress total only (the reader takes
-		 * its own): a file gone meanwhile counts 0 */
-		if (fstatat(dirfd(dir), nm, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+		ents[n].f->index = d->index;
+		/* for the progress total, the report and the stat cache (the
+		 * reader takes its own size): a file gone meanwhile counts
+		 * 0 */
+		if (fstatat(dirfd(dir), nm, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+			wstat_fill(&ents[n].f->ws, &sb);
+			if (ing_cache_hit(r, ents[n].f)) {
+				/* known unchanged: straight to the report */
+				atomic_fetch_add(&r->files_total, 1);
+				atomic_fetch_add(&r->bytes_total,
+						 (uint64_t)sb.st_size);
+				cached_done(r, ents[n].f);
+				ents[n].f = NULL;
+				continue;
+			}
 			bytes += (uint64_t)sb.st_size;
+		}
 		ents[n].f->dref = long_ref(&self, dir, dlen, strlen(nm));
 		ents[n].f->name_off = dlen + 1;
 		n++;
@@ -392,6 +532,7 @@ int ing_walk_run(struct ing_run *r, ing_next_fn next, void *ctx)
 	struct walk wk = { .r = r };
 	pthread_t tids[WALK_THREADS];
 	unsigned nt = 0, i;
+	uint64_t index = 0;
 	const char *p;
 	int rc = 0;
 
@@ -410,7 +551,7 @@ int ing_walk_run(struct ing_run *r, ing_next_fn next, void *ctx)
 		if (rc <= 0)
 			break;
 		rc = 0;
-		classify(&wk, p, strlen(p), true);
+		classify(&wk, p, strlen(p), true, index++);
 	}
 done:
 	pthread_mutex_lock(&wk.mu);

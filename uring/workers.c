@@ -95,6 +95,14 @@ int ing_compress_whole(struct ing_run *r, udos__zenc **z, udos_buf *scratch,
 	return rc < 0 ? rc : 0;
 }
 
+void ing_dispatch_whole(struct ing_run *r, struct ing_file *f)
+{
+	f->kind = ING_WHOLE;
+	f->task.type = ING_T_WHOLE;
+	f->task.obj = f;
+	ing_queue_push(&r->tasks, &f->task.node);
+}
+
 /* Seen earlier in this run? Records the id either way. Lossy (one id per
  * slot, racy by design): a wrong answer only costs work, never
  * correctness - the appender decides with exact sets. */

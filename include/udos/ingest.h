@@ -40,7 +40,9 @@ enum udos_ingest_io {
 	UDOS_INGEST_IO_THREADS = 2, /* pread thread pool */
 };
 
-/* What on_warning reports (the file or folder was not ingested). */
+/* What on_warning reports (the file or folder was not ingested). With
+ * UDOS_INGEST_REPORT_ALL, SYMLINK and SPECIAL come through on_file
+ * instead (skipped = true, with the exact type). */
 enum udos_ingest_warning {
 	UDOS_INGEST_WARN_SYMLINK = 1, /* symlink skipped (follow_symlinks
 					 is off) */
@@ -53,7 +55,36 @@ enum udos_ingest_warning {
 					 from io_uring to threads */
 };
 
-/* One finished input file. */
+/* What an input entry is, as the walker saw it (a symlink met while
+ * walking is not followed unless follow_symlinks). */
+enum udos_ingest_type {
+	UDOS_INGEST_TYPE_FILE = 0,    /* regular file */
+	UDOS_INGEST_TYPE_DIR = 1,
+	UDOS_INGEST_TYPE_SYMLINK = 2,
+	UDOS_INGEST_TYPE_FIFO = 3,
+	UDOS_INGEST_TYPE_SOCKET = 4,
+	UDOS_INGEST_TYPE_CHARDEV = 5,
+	UDOS_INGEST_TYPE_BLOCKDEV = 6,
+	UDOS_INGEST_TYPE_UNKNOWN = 7,
+};
+
+/* Flags of udos_ingest_opts.flags. */
+enum udos_ingest_flags {
+	/* Report every input entry through on_file, not only files: a
+	 * skipped symlink or special file (skipped = true, its type; not
+	 * through on_warning), and each folder given as a path (type DIR,
+	 * once, when its walk starts). With it, every entry of the input
+	 * gets exactly one report with named = true. */
+	UDOS_INGEST_REPORT_ALL = 1u << 0,
+	/* A folder given as a path is not walked: it is reported as an
+	 * error (-EISDIR). Folders met while walking are unaffected. */
+	UDOS_INGEST_NO_RECURSE = 1u << 1,
+	/* Do not use the container's stat cache: read every file (the
+	 * cache is still updated with what is read). */
+	UDOS_INGEST_NO_CACHE = 1u << 2,
+};
+
+/* One finished input entry. */
 typedef struct udos_ingest_file {
 	const char *path;  /* as walked or given; valid during the call */
 	int error;         /* 0, or negative: -ENOENT (vanished), -EACCES,
@@ -63,6 +94,26 @@ typedef struct udos_ingest_file {
 	udos_oid oid;      /* when error == 0 */
 	uint64_t size;     /* bytes read (error == 0) */
 	bool is_new;       /* stored by this run (false: already there) */
+	/* --- where it came from (opts version 2 and later) --- */
+	uint64_t index;    /* position in the input of the entry it came
+			      from: 0 for the first path given, 1 for the
+			      next, ... (a file under a folder has the
+			      folder's index) */
+	bool named;        /* it is that input entry itself, not a file
+			      found under a folder */
+	int type;          /* enum udos_ingest_type */
+	bool skipped;      /* not a regular file, not ingested (reported
+			      only with UDOS_INGEST_REPORT_ALL; error 0) */
+	bool stopped;      /* error != 0 because a store failure stopped
+			      the run (this file's or another's): not a
+			      problem of this input file */
+	bool cached;       /* the id came from the stat cache: the file was
+			      not read (size is the stat'ed size) */
+	/* the walker's stat (lstat, or stat for a followed symlink);
+	   mode == 0 when it had none (the entry vanished) */
+	uint32_t mode;
+	uint64_t stat_size;
+	int64_t mtime_ns;  /* since the epoch */
 } udos_ingest_file;
 
 /*
@@ -111,13 +162,16 @@ typedef struct udos_ingest_opts {
 	udos_ingest_progress_fn progress; /* about every progress_ms */
 	unsigned progress_ms;             /* 0 = 200 */
 	void *ctx;           /* passed to every callback */
+	/* version 2 */
+	unsigned flags;      /* enum udos_ingest_flags */
 } udos_ingest_opts;
 
-#define UDOS_INGEST_OPTS_VERSION 1
+/* Version 1 (without flags) is still accepted. */
+#define UDOS_INGEST_OPTS_VERSION 2
 #define UDOS_INGEST_OPTS_INIT                                                \
 	{ UDOS_INGEST_OPTS_VERSION, UDOS_INGEST_TO_PACK, UDOS_INGEST_IO_AUTO, \
 	  UDOS_COMPRESS_AUTO, false, false, 0, 0, 0, NULL, NULL, NULL, 0,   \
-	  NULL }
+	  NULL, 0 }
 
 typedef struct udos_ingest_summary {
 	uint64_t files;        /* files stored (or found already there) */
@@ -125,13 +179,17 @@ typedef struct udos_ingest_summary {
 	uint64_t dedup_hits;   /* files whose object was already there or
 				  came earlier in this run */
 	uint64_t errors;       /* files that failed (see on_file) */
-	uint64_t skipped;      /* symlinks, special files (see on_warning) */
+	uint64_t skipped;      /* symlinks, special files (see on_warning,
+				  or on_file with UDOS_INGEST_REPORT_ALL) */
 	uint64_t bytes_in;     /* bytes read from stored files */
 	uint64_t bytes_stored; /* bytes written for new objects (after
 				  compression, without record entries) */
 	double seconds;        /* wall clock of the whole run */
 	int io;                /* the enum udos_ingest_io path used:
 				  URING or THREADS */
+	/* filled only when opts.version >= 2 */
+	uint64_t cached;       /* files whose id came from the stat cache,
+				  not read (counted in files, dedup_hits) */
 } udos_ingest_summary;
 
 /*

@@ -1,10 +1,13 @@
 """pack_all_loose, clean_storage, delete, repack, validate, import, loosen, add_files, callbacks."""
 
+import ctypes
 import hashlib
 import io
 import os
 import re
 import shutil
+import struct
+import time
 
 import pytest
 
@@ -255,6 +258,51 @@ def test_add_files(container, tmp_path):
         container.add_files([tmp_path / 'nope'])
     with pytest.raises(ValueError):
         container.add_files([tree], to='elsewhere')
+
+
+def _touched(fd, wds):
+    """Files opened or read since the last call, from an inotify fd."""
+    out = set()
+    while True:
+        try:
+            buf = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            return out
+        i = 0
+        while i < len(buf):
+            wd, mask, _, ln = struct.unpack_from('iIII', buf, i)
+            name = buf[i + 16:i + 16 + ln].rstrip(b'\0').decode()
+            if name and not mask & 0x40000000:  # IN_ISDIR
+                out.add(os.path.join(wds[wd], name))
+            i += 16 + ln
+
+
+@pytest.mark.parametrize('io_mode', ['threads', 'auto'])
+def test_add_files_stat_cache(container, tmp_path, io_mode):
+    """A second add_files of unchanged files reads none of them (the
+    kernel's record of opens and reads says so); use_cache=False reads them
+    all."""
+    tree = tmp_path / 'tree'
+    tree.mkdir()
+    files = {str(tree / f'f{i}'): (b'x%d' % i) * (i * 5000 + 1) for i in range(12)}
+    for path, data in files.items():
+        with open(path, 'wb') as f:
+            f.write(data)
+    time.sleep(3.3)  # out of the stat cache's racy window
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+    assert fd >= 0
+    try:
+        wds = {libc.inotify_add_watch(fd, str(tree).encode(), 0x1 | 0x20): str(tree)}
+        want = {p: sha(d) for p, d in files.items()}
+        assert container.add_files([tree], io=io_mode) == want
+        assert _touched(fd, wds) == set(files)
+        assert container.add_files([tree], io=io_mode) == want
+        assert _touched(fd, wds) == set()
+        assert container.add_files([tree], io=io_mode, use_cache=False) == want
+        assert _touched(fd, wds) == set(files)
+    finally:
+        os.close(fd)
 
 
 def test_callbacks_add_to_pack(container):

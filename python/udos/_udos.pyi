@@ -129,6 +129,7 @@ class Store:
         sync: bool = ...,
         progress: _Progress | None = ...,
         io: int = ...,
+        use_cache: bool = ...,
     ) -> list[tuple[bytes, str | None, int, str]]: ...
     def pack_loose(
         self,

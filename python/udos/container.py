@@ -691,6 +691,7 @@ class Container:  # pylint: disable=too-many-public-methods
         compress: bool | CompressMode = False,
         do_fsync: bool = True,
         io: str = 'threads',
+        use_cache: bool = True,
     ) -> dict[str, str]:
         """Store files (and the regular files under folders) and return ``{path: hashkey}``.
 
@@ -703,7 +704,11 @@ class Container:  # pylint: disable=too-many-public-methods
         filename) is raised after the run; the other files stay stored.
         ``io`` is ``'uring'``, ``'threads'`` (a pread pool; the default for now,
         see the note in the udos report: io_uring's direct openat fails with
-        EINVAL on this kernel) or ``'auto'``.
+        EINVAL on this kernel) or ``'auto'``. A file an earlier add saw with the
+        same device, inode, size, mtime and ctime, whose object is still stored,
+        is not read again (the container's stat cache; files changed less than
+        3 seconds before the call are always read); ``use_cache=False`` reads
+        every file.
         """
         io_mode = {'auto': _udos.INGEST_IO_AUTO, 'uring': _udos.INGEST_IO_URING,
                    'threads': _udos.INGEST_IO_THREADS}.get(io)
@@ -721,7 +726,7 @@ class Container:  # pylint: disable=too-many-public-methods
         store = self._st_for_pack() if to == 'pack' else self._st()
         progress = ProgressAdapter(callback, 'Adding files') if callback else None
         results = store.ingest(inputs, to_pack=(to == 'pack'), compress=_compress_arg(compress), sync=do_fsync,
-                               progress=progress, io=io_mode)
+                               progress=progress, io=io_mode, use_cache=use_cache)
         if progress is not None:
             progress.close()
         stored: dict[str, str] = {}

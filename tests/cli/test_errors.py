@@ -53,6 +53,13 @@ def test_walk_skips_symlinks_and_specials(udos, tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout.decode() == "%s  %s/real\n" % (sha(b"real"), d)
     err = r.stderr.decode()
+    # one line by kind, not one per entry (a real tree has thousands)
+    assert "udos add: skipped 2 symlinks, 1 fifo (-v lists them)\n" in err
+    assert "skipping" not in err
+    r = udos("add", "-v", "-r", str(d))
+    assert r.returncode == 0, r.stderr
+    err = r.stderr.decode()
+    assert "udos add: skipped 2 symlinks, 1 fifo\n" in err
     assert "udos add: skipping symlink '%s/link'" % d in err
     assert "udos add: skipping symlink '%s/dirlink'" % d in err
     assert "udos add: skipping fifo '%s/fifo'" % d in err

@@ -148,7 +148,7 @@ def test_follow_symlinks(udos, tmp_path):
     write(tmp_path / "outside" / "o", b"outside file")
     os.symlink(str(tmp_path / "outside" / "o"), d / "link")
     os.symlink(str(tmp_path / "outside"), d / "dirlink")
-    r = udos("add", "-r", str(d))
+    r = udos("add", "-v", "-r", str(d))
     assert r.returncode == 0, r.stderr
     assert r.stdout.decode() == "%s  %s/real\n" % (sha(b"real"), d)
     assert ("skipping symlink '%s/link'" % d).encode() in r.stderr

@@ -163,6 +163,11 @@ def test_walk_skips_links_and_special_files(tmp_path, io):
         assert r.returncode == 0, r.stderr
         r = run("-C", store, "add", "--io", io, "-r", d)
         err = r.stderr.decode().splitlines()
+        # by default one line counts what was skipped, by kind
+        assert "udos add: skipped 3 symlinks, 1 fifo, 1 socket " \
+            "(-v lists them)" in err, err
+        r = run("-C", store, "add", "-v", "--io", io, "-r", d)
+        err = r.stderr.decode().splitlines()
         got = dict(l.split("  ", 1)[::-1]
                    for l in r.stdout.decode().splitlines())
         # regular files only; links (even to a file or a folder) and

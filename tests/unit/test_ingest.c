@@ -634,10 +634,250 @@ static void test_forced_fallback(void **state)
 	tmp_remove(dir);
 }
 
+/* ---- the rich per-file report (REPORT_ALL) ------------------------------ */
+
+struct entry {
+	char *path;
+	int error;
+	uint64_t index;
+	bool named, skipped, stopped, cached;
+	int type;
+	uint32_t mode;
+	uint64_t stat_size, size;
+	int64_t mtime_ns;
+};
+
+struct entries {
+	struct entry e[MAXF];
+	size_t n;
+};
+
+static void on_entry(void *ctx, const udos_ingest_file *f)
+{
+	struct entries *c = ctx;
+	struct entry *e;
+
+	assert_true(c->n < MAXF);
+	e = &c->e[c->n++];
+	e->path = strdup(f->path);
+	e->error = f->error;
+	e->index = f->index;
+	e->named = f->named;
+	e->skipped = f->skipped;
+	e->stopped = f->stopped;
+	e->cached = f->cached;
+	e->type = f->type;
+	e->mode = f->mode;
+	e->stat_size = f->stat_size;
+	e->size = f->size;
+	e->mtime_ns = f->mtime_ns;
+}
+
+static const struct entry *entry_find(const struct entries *c,
+				      const char *path)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (!strcmp(c->e[i].path, path))
+			return &c->e[i];
+	fail_msg("no report for %s", path);
+	return NULL;
+}
+
+static void entries_free(struct entries *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		free(c->e[i].path);
+	free(c);
+}
+
+static void put(const char *dir, const char *rel, const char *text)
+{
+	char *p;
+	int fd;
+
+	if (asprintf(&p, "%s/%s", dir, rel) < 0)
+		fail_msg("asprintf");
+	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0640);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	free(p);
+}
+
+static struct entries *ingest_entries(udos_ingest_summary *sum,
+				      udos_store *st, const char **paths,
+				      size_t n, unsigned flags, int io)
+{
+	udos_ingest_opts o = UDOS_INGEST_OPTS_INIT;
+	struct entries *c = calloc(1, sizeof(*c));
+
+	assert_non_null(c);
+	o.io = io;
+	o.no_sync = true;
+	o.flags = flags;
+	o.on_file = on_entry;
+	o.ctx = c;
+	assert_ok(udos_ingest_paths(sum, st, paths, n, &o));
+	return c;
+}
+
+static void test_report_all(void **state)
+{
+	char *dir = tmp_dir();
+	udos_store *st = store_new(dir, "zstd:3", 2 * 1024 * 1024);
+	udos_ingest_summary sum;
+	struct entries *c;
+	const struct entry *e;
+	char *d, *x, *missing, *fifo, *p;
+	const char *paths[5];
+	struct stat sb;
+
+	(void)state;
+	if (asprintf(&d, "%s/d", dir) < 0 || mkdir(d, 0755) < 0 ||
+	    asprintf(&x, "%s/x", dir) < 0 ||
+	    asprintf(&missing, "%s/missing", dir) < 0 ||
+	    asprintf(&fifo, "%s/ff", dir) < 0 || mkfifo(fifo, 0644) < 0)
+		fail_msg("setup");
+	put(dir, "x", "named file");
+	put(d, "a", "under the folder");
+	if (asprintf(&p, "%s/lnk", d) < 0 || symlink("a", p) < 0)
+		fail_msg("symlink");
+	free(p);
+	if (asprintf(&p, "%s/fifo2", d) < 0 || mkfifo(p, 0600) < 0)
+		fail_msg("mkfifo");
+	free(p);
+	paths[0] = x;
+	paths[1] = missing;
+	paths[2] = d;
+	paths[3] = fifo;
+	paths[4] = x; /* the same file twice: two entries */
+	c = ingest_entries(&sum, st, paths, 5, UDOS_INGEST_REPORT_ALL,
+			   UDOS_INGEST_IO_AUTO);
+	/* x twice, missing, d, d/a, d/lnk, d/fifo2, ff */
+	assert_int_equal(c->n, 8);
+	assert_int_equal(sum.files, 3);
+	assert_int_equal(sum.errors, 1);
+	assert_int_equal(sum.skipped, 3);
+	for (size_t i = 0; i < c->n; i++) {
+		e = &c->e[i];
+		if (!strcmp(e->path, x)) {
+			assert_true(e->named);
+			assert_true(e->index == 0 || e->index == 4);
+			assert_int_equal(e->error, 0);
+			assert_int_equal(e->type, UDOS_INGEST_TYPE_FILE);
+			assert_int_equal(stat(x, &sb), 0);
+			assert_int_equal(e->mode, sb.st_mode);
+			assert_int_equal(e->stat_size, 10);
+			assert_int_equal(e->size, 10);
+			assert_true(e->mtime_ns ==
+				    (int64_t)sb.st_mtim.tv_sec * 1000000000 +
+					    sb.st_mtim.tv_nsec);
+		}
+	}
+	e = entry_find(c, missing);
+	assert_true(e->named && e->index == 1);
+	assert_int_equal(e->error, -ENOENT);
+	assert_false(e->stopped);
+	assert_int_equal(e->mode, 0);
+	e = entry_find(c, d);
+	assert_true(e->named && e->index == 2 && !e->skipped && !e->error);
+	assert_int_equal(e->type, UDOS_INGEST_TYPE_DIR);
+	assert_true(S_ISDIR(e->mode));
+	if (asprintf(&p, "%s/a", d) < 0)
+		fail_msg("asprintf");
+	e = entry_find(c, p);
+	free(p);
+	assert_true(!e->named && e->index == 2 && !e->error);
+	assert_int_equal(e->type, UDOS_INGEST_TYPE_FILE);
+	assert_true(S_ISREG(e->mode) && (e->mode & 0777) == 0640);
+	if (asprintf(&p, "%s/lnk", d) < 0)
+		fail_msg("asprintf");
+	e = entry_find(c, p);
+	free(p);
+	assert_true(!e->named && e->skipped && e->index == 2);
+	assert_int_equal(e->type, UDOS_INGEST_TYPE_SYMLINK);
+	if (asprintf(&p, "%s/fifo2", d) < 0)
+		fail_msg("asprintf");
+	e = entry_find(c, p);
+	free(p);
+	assert_true(!e->named && e->skipped);
+	assert_int_equal(e->type, UDOS_INGEST_TYPE_FIFO);
+	e = entry_find(c, fifo);
+	assert_true(e->named && e->skipped && e->index == 3);
+	assert_int_equal(e->type, UDOS_INGEST_TYPE_FIFO);
+	assert_true(S_ISFIFO(e->mode));
+	entries_free(c);
+
+	/* a folder given as a path, without recursion: an error */
+	paths[0] = d;
+	c = ingest_entries(&sum, st, paths, 1,
+			   UDOS_INGEST_REPORT_ALL | UDOS_INGEST_NO_RECURSE,
+			   UDOS_INGEST_IO_THREADS);
+	assert_int_equal(c->n, 1);
+	assert_true(c->e[0].named && c->e[0].index == 0);
+	assert_int_equal(c->e[0].error, -EISDIR);
+	assert_int_equal(c->e[0].type, UDOS_INGEST_TYPE_DIR);
+	entries_free(c);
+
+	free(d), free(x), free(missing), free(fifo);
+	udos_store_close(st);
+	tmp_remove(dir);
+}
+
+/* The stat cache: a second run over files old enough answers every file
+ * from the cache (walker threads report at once), the same ids; with
+ * UDOS_INGEST_NO_CACHE every file is read again. */
+static void test_stat_cache(void **state)
+{
+	char *dir = tmp_dir();
+	udos_store *st = store_new(dir, "zstd:3", 2 * 1024 * 1024);
+	udos_ingest_summary sum;
+	struct entries *c;
+	const char *paths[1];
+	struct tree t;
+	int io = ring_forced_off() ? UDOS_INGEST_IO_THREADS
+				   : UDOS_INGEST_IO_AUTO;
+
+	(void)state;
+	make_tree(&t, dir);
+	paths[0] = t.root;
+	/* out of the racy window (UDOS_STATCACHE_WINDOW_S) */
+	usleep(3300 * 1000);
+	c = ingest_entries(&sum, st, paths, 1, 0, io);
+	assert_int_equal(sum.files, t.n);
+	assert_int_equal(sum.cached, 0);
+	entries_free(c);
+	for (int round = 0; round < 2; round++) {
+		c = ingest_entries(&sum, st, paths, 1, 0,
+				   round ? UDOS_INGEST_IO_THREADS : io);
+		assert_int_equal(sum.files, t.n);
+		assert_int_equal(sum.cached, t.n);
+		assert_int_equal(sum.new_objects, 0);
+		for (size_t i = 0; i < c->n; i++) {
+			const struct entry *e = &c->e[i];
+
+			if (e->skipped)
+				continue;
+			assert_true(e->cached);
+			assert_int_equal(e->size, e->stat_size);
+		}
+		entries_free(c);
+	}
+	c = ingest_entries(&sum, st, paths, 1, UDOS_INGEST_NO_CACHE, io);
+	assert_int_equal(sum.files, t.n);
+	assert_int_equal(sum.cached, 0);
+	entries_free(c);
+	udos_store_close(st);
+	free_tree(&t);
+	tmp_remove(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pack_tree),
+		cmocka_unit_test(test_report_all),
+		cmocka_unit_test(test_stat_cache),
 		cmocka_unit_test(test_uring_vs_threads),
 		cmocka_unit_test(test_loose_tree),
 		cmocka_unit_test(test_errors),
