@@ -189,6 +189,11 @@ void udos__zdec_reset(udos__zdec *z);
  * bad data. */
 int udos__zdec_run(udos__zdec *z, const uint8_t **in, size_t *in_len,
 		   uint8_t *out, size_t out_cap, size_t *out_len, bool *done);
+/* Decode the whole stored bytes in[0..in_len) at once into out (no
+ * staging copy): 0 with *out_len, 1 when the codec has no such path (use
+ * udos__zdec_run), or UDOS_ECODEC with a detail. Resets nothing. */
+int udos__zdec_once(udos__zdec *z, const uint8_t *in, size_t in_len,
+		    uint8_t *out, size_t out_cap, size_t *out_len);
 void udos__zdec_free(udos__zdec *z);
 
 /* Worst-case compressed size for one-shot use. */

@@ -379,6 +379,23 @@ static ssize_t decode(udos_reader *r, uint8_t *buf, size_t len)
 {
 	size_t total = 0;
 
+	if (r->mem && !r->in_off && !r->dpos && !r->zdone &&
+	    len >= r->meta.size) {
+		/* bulk read of a whole object: one call, straight into buf */
+		int rc = udos__zdec_once(r->zd, r->mem,
+					 (size_t)r->meta.stored_size, buf, len,
+					 &total);
+		if (rc < 0)
+			return corrupt(r, udos_error_detail());
+		if (rc == 0) {
+			r->in_off = r->meta.stored_size;
+			r->dpos = total;
+			r->zdone = true;
+			if (r->dpos != r->meta.size)
+				return corrupt(r, "less data than its size");
+			return (ssize_t)total;
+		}
+	}
 	while (total < len && !r->zdone) {
 		const uint8_t *in;
 		size_t in_left, produced;
