@@ -104,14 +104,14 @@ int udos__idfilter_add(udos__idfilter *f, const udos_oid *oid)
 	uint64_t *blk;
 
 	if (s->n >= s->cap) {
-		/* full: a new segment twice as large as all before it, so
-		 * that a look-up visits O(log n) of them */
+		/* full: a new segment as large as all before it (capacity
+		 * doubles), so that a look-up visits O(log n) of them */
 		uint64_t total = 0;
 		int rc;
 
 		for (size_t i = 0; i < f->nseg; i++)
 			total += f->seg[i].cap;
-		rc = seg_add(f, 2 * total);
+		rc = seg_add(f, total);
 		if (rc < 0)
 			return rc;
 		s = &f->seg[f->nseg - 1];
