@@ -32,7 +32,7 @@ static const struct opt cat_opts[] = {
 #undef A
 
 static const struct opt_cmd cat_cmd = {
-	"cat", "[--files-from FILE] [--window SIZE] HASH...",
+	"cat", "[--files-from FILE|-] [--window SIZE] HASH... | -",
 	"Write the content of each object to stdout, in order.",
 	"Every object is hashed and checked against its id before any of it\n"
 	"is written, or while it is streamed (objects over 1 MiB): a corrupt\n"
