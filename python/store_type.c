@@ -518,35 +518,57 @@ struct got {
 	bool has_data;
 	uint32_t pack_id; /* storage order, to merge the halves */
 	uint64_t offset;
-	size_t off, len;  /* in the arena */
+	const uint8_t *data; /* in one of the arena's blocks */
+	size_t len;
 };
 
-/* Contents go into one growing arena rather than a malloc per object: the
- * callback runs without the GIL, the bytes objects are made after. */
+/* Contents go into an arena of large blocks rather than a malloc per
+ * object (the callback runs without the GIL, the bytes objects are made
+ * after); blocks never move, so nothing is copied as it grows. */
+#define ARENA_BLOCK (4u << 20)
+
 struct many {
 	struct got *got;
 	size_t n;
-	uint8_t *arena;
-	size_t alen, acap;
+	uint8_t **blocks;
+	size_t nblocks, capblocks;
+	size_t used, cap; /* of the last block */
 };
 
 static int arena_reserve(struct many *m, uint64_t need)
 {
-	size_t cap = m->acap ? m->acap : 65536;
-	uint8_t *p;
+	size_t size = need > ARENA_BLOCK ? (size_t)need : ARENA_BLOCK;
+	uint8_t *b;
 
-	if (need > SIZE_MAX / 2 - m->alen)
+	if (need > SIZE_MAX / 2)
 		return -ENOMEM;
-	if (m->alen + need <= m->acap)
+	if (m->nblocks && m->cap - m->used >= need)
 		return 0;
-	while (cap < m->alen + need)
-		cap *= 2;
-	p = realloc(m->arena, cap);
-	if (!p)
+	if (m->nblocks == m->capblocks) {
+		size_t nc = m->capblocks ? 2 * m->capblocks : 16;
+		uint8_t **nb = realloc(m->blocks, nc * sizeof(*nb));
+
+		if (!nb)
+			return -ENOMEM;
+		m->blocks = nb;
+		m->capblocks = nc;
+	}
+	b = malloc(size ? size : 1);
+	if (!b)
 		return -ENOMEM;
-	m->arena = p;
-	m->acap = cap;
+	m->blocks[m->nblocks++] = b;
+	m->used = 0;
+	m->cap = size;
 	return 0;
+}
+
+static void arena_release(struct many *m)
+{
+	for (size_t i = 0; i < m->nblocks; i++)
+		free(m->blocks[i]);
+	free(m->blocks);
+	m->blocks = NULL;
+	m->nblocks = m->capblocks = 0;
 }
 
 static int read_many_fn(void *ctx, size_t index, const udos_oid *oid,
@@ -563,16 +585,17 @@ static int read_many_fn(void *ctx, size_t index, const udos_oid *oid,
 	g->pack_id = meta->pack_id;
 	g->offset = meta->offset;
 	g->has_data = false;
-	g->off = m->alen;
+	g->data = NULL;
 	g->len = 0;
 	if (!r)
 		return 0;
 	rc = arena_reserve(m, meta->size);
 	if (rc < 0)
 		return rc;
+	g->data = m->blocks[m->nblocks - 1] + m->used;
 	/* the reader never gives more than the size its meta says */
 	while (len < meta->size) {
-		ssize_t k = udos_reader_read(r, m->arena + m->alen + len,
+		ssize_t k = udos_reader_read(r, (uint8_t *)g->data + len,
 					     (size_t)meta->size - len);
 		if (k < 0)
 			return (int)k;
@@ -580,7 +603,7 @@ static int read_many_fn(void *ctx, size_t index, const udos_oid *oid,
 			return UDOS_ECORRUPT;
 		len += (size_t)k;
 	}
-	m->alen += len;
+	m->used += len;
 	g->has_data = true;
 	g->len = len;
 	return 0;
@@ -725,7 +748,7 @@ static PyObject *store_get_many(udos_py_store *s, PyObject *args,
 			Py_INCREF(val);
 		} else {
 			val = PyBytes_FromStringAndSize(
-				(const char *)order[i].h->m.arena + g->off,
+				(const char *)g->data,
 				(Py_ssize_t)g->len);
 			if (!val)
 				goto fail;
@@ -752,7 +775,7 @@ fail:
 	Py_CLEAR(res);
 done:
 	for (int t = 0; t < 2; t++) {
-		free(h[t].m.arena);
+		arena_release(&h[t].m);
 		PyMem_Free(h[t].m.got);
 	}
 	PyMem_Free(order);
