@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Benchmark driver for the Python peers of bench/run.sh: disk-objectstore
-(add_streamed_objects_to_pack, compress on or off) and rsdos.
+(add_streamed_objects_to_pack, compress on or off), rsdos, and udos's own
+Python module (udos-py: the same disk-objectstore calls on udos.Container).
 
-    peer_py.py TOOL ingest SRC STORE MANIFEST   # TOOL: dos | dos-z | rsdos
+    peer_py.py TOOL ingest SRC STORE MANIFEST   # TOOL: dos | dos-z | rsdos | udos-py
     peer_py.py TOOL read STORE MANIFEST         # every object, a sample checked
     peer_py.py TOOL restore STORE MANIFEST DEST
 
@@ -31,6 +32,9 @@ def container(tool, store):
         import rsdos  # pylint: disable=import-outside-toplevel
         os.makedirs(store, exist_ok=True)  # its init wants the folder
         c = rsdos.Container(store)
+    elif tool == 'udos-py':
+        import udos  # pylint: disable=import-outside-toplevel
+        c = udos.Container(store)
     else:
         import disk_objectstore  # pylint: disable=import-outside-toplevel
         c = disk_objectstore.Container(store)
@@ -78,7 +82,7 @@ def contents(c, tool, keys, step=2000):
     """(key, bytes) of every key, in batches (memory stays bounded)."""
     for i in range(0, len(keys), step):
         batch = keys[i:i + step]
-        if tool == 'rsdos':
+        if tool in ('rsdos', 'udos-py'):
             got = c.get_objects_content(batch)
         else:
             got = {}

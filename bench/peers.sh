@@ -43,7 +43,7 @@ peer_cmd() {
 	case $t:$op in
 	udos:init) echo "$udos_bin -q init $s >/dev/null" ;;
 	udos:ingest|udos:again) echo "cd $src && $udos_bin -q -C $s add -r . > $s.m" ;;
-	udos:read) echo "$udos_bin -C $s ls | xargs $udos_bin -C $s cat > /dev/null" ;;
+	udos:read) echo "$udos_bin -C $s ls | $udos_bin -C $s cat - > /dev/null" ;;
 	udos:restore) echo "$udos_bin -q -C $s restore $s.m $d" ;;
 	tar:init) echo "mkdir -p $s" ;;
 	tar:ingest|tar:again) echo "tar -C $src -cf - . | zstd -q -1 -T2 > $s/t.zst" ;;

@@ -289,6 +289,21 @@ int udos__zdec_run(udos__zdec *z, const uint8_t **in, size_t *in_len,
 	return 0;
 }
 
+int udos__zdec_once(udos__zdec *z, const uint8_t *in, size_t in_len,
+		    uint8_t *out, size_t out_cap, size_t *out_len)
+{
+	size_t r;
+
+	*out_len = 0;
+	if (z->codec != UDOS_CODEC_ZSTD)
+		return 1;
+	r = ZSTD_decompressDCtx(z->zs, out, out_cap, in, in_len);
+	if (ZSTD_isError(r))
+		return udos__err(UDOS_ECODEC, "zstd: %s", ZSTD_getErrorName(r));
+	*out_len = r;
+	return 0;
+}
+
 void udos__zdec_free(udos__zdec *z)
 {
 	if (!z)

@@ -22,6 +22,9 @@
 #define DEL_PREFIX "udos:del:"
 #define DEL_PREFIXLEN (sizeof(DEL_PREFIX) - 1)
 #define DEL_KEYLEN (DEL_PREFIXLEN + 32)
+/* the stamp of the writer's id filter (core/idfilter.c): u64 nonce */
+#define FILTER_KEY "udos:filter"
+#define FILTER_KEYLEN (sizeof(FILTER_KEY) - 1)
 
 struct udos__index {
 	rocksdb_t *db;
@@ -550,6 +553,49 @@ int udos__index_write(udos__index *ix, udos__batch *b, bool sync)
 		return index_err(ix, err, "write");
 	ix->wrote = true;
 	return 0;
+}
+
+void udos__batch_set_filter(udos__batch *b, uint64_t nonce)
+{
+	uint8_t v[8];
+
+	udos__put_le64(v, nonce);
+	rocksdb_writebatch_put(b->wb, FILTER_KEY, FILTER_KEYLEN,
+			       (const char *)v, sizeof(v));
+}
+
+int udos__index_get_filter(udos__index *ix, uint64_t *nonce)
+{
+	char *err = NULL;
+	size_t len = 0;
+	char *val = rocksdb_get(ix->db, ix->ropts, FILTER_KEY, FILTER_KEYLEN,
+				&len, &err);
+
+	if (err)
+		return index_err(ix, err, "read");
+	if (!val)
+		return UDOS_ENOTFOUND;
+	if (len != 8) {
+		rocksdb_free(val);
+		return UDOS_ENOTFOUND; /* not ours to trust: rebuild */
+	}
+	*nonce = udos__get_le64((uint8_t *)val);
+	rocksdb_free(val);
+	return 0;
+}
+
+uint64_t udos__index_seq(udos__index *ix)
+{
+	return rocksdb_get_latest_sequence_number(ix->db);
+}
+
+uint64_t udos__index_estimate_keys(udos__index *ix)
+{
+	uint64_t v = 0;
+
+	if (rocksdb_property_int(ix->db, "rocksdb.estimate-num-keys", &v))
+		return 0;
+	return v;
 }
 
 int udos__index_get_tail(udos__index *ix, udos__tail *t)

@@ -189,6 +189,11 @@ void udos__zdec_reset(udos__zdec *z);
  * bad data. */
 int udos__zdec_run(udos__zdec *z, const uint8_t **in, size_t *in_len,
 		   uint8_t *out, size_t out_cap, size_t *out_len, bool *done);
+/* Decode the whole stored bytes in[0..in_len) at once into out (no
+ * staging copy): 0 with *out_len, 1 when the codec has no such path (use
+ * udos__zdec_run), or UDOS_ECODEC with a detail. Resets nothing. */
+int udos__zdec_once(udos__zdec *z, const uint8_t *in, size_t in_len,
+		    uint8_t *out, size_t out_cap, size_t *out_len);
 void udos__zdec_free(udos__zdec *z);
 
 /* Worst-case compressed size for one-shot use. */
@@ -357,6 +362,35 @@ void udos__batch_free(udos__batch *b);
 int udos__index_write(udos__index *ix, udos__batch *b, bool sync);
 /* UDOS_ENOTFOUND when no tail was ever written */
 int udos__index_get_tail(udos__index *ix, udos__tail *t);
+/* the id filter's stamp (core/idfilter.c); UDOS_ENOTFOUND when none */
+void udos__batch_set_filter(udos__batch *b, uint64_t nonce);
+int udos__index_get_filter(udos__index *ix, uint64_t *nonce);
+/* RocksDB's sequence number: moves with every write to the index */
+uint64_t udos__index_seq(udos__index *ix);
+/* about how many keys the index holds (0: unknown) */
+uint64_t udos__index_estimate_keys(udos__index *ix);
+
+/*
+ * The pack writer's filter of stored ids (idfilter.c): maybe() false means
+ * the id is surely not in the set; true means ask the index. Ids are
+ * only added, never removed (a deleted id stays a "maybe"). About
+ * 1.25 bytes per id of capacity; segments double when full.
+ */
+typedef struct udos__idfilter udos__idfilter;
+int udos__idfilter_new(udos__idfilter **out, uint64_t cap);
+void udos__idfilter_free(udos__idfilter *f);
+int udos__idfilter_add(udos__idfilter *f, const udos_oid *oid);
+bool udos__idfilter_maybe(const udos__idfilter *f, const udos_oid *oid);
+uint64_t udos__idfilter_count(const udos__idfilter *f);
+uint64_t udos__idfilter_bytes(const udos__idfilter *f);
+/* every object id of st's index (a full scan of it) */
+int udos__idfilter_build(udos__idfilter **out, udos_store *st);
+/* index.filter, stamped in the index (a write: needs the writer lock) */
+int udos__idfilter_save(const udos__idfilter *f, udos_store *st, bool sync);
+/* index.filter if it matches st's index exactly; UDOS_ENOTFOUND when it
+ * is missing, stale, damaged or not this index's (then build it) */
+int udos__idfilter_load(udos__idfilter **out, udos_store *st);
+int udos__idfilter_remove(udos_store *st);
 
 /* Iterate object entries in id order; fn returns non-zero to stop. */
 typedef int (*udos__index_fn)(void *ctx, const udos_oid *oid,

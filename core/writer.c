@@ -53,6 +53,11 @@ struct udos_writer {
 	uint64_t pending_bytes;
 	uint64_t stored_total;
 
+	/* every id the index holds or this writer appended, or NULL until
+	 * FILTER_AFTER index look-ups were made without it */
+	udos__idfilter *filter;
+	uint64_t probes;
+
 	/* record in progress */
 	bool in_rec;
 	uint64_t rec_start;
@@ -505,6 +510,11 @@ int udos_writer_open(udos_writer **out, udos_store *st,
 		rc = recover(w);
 	if (rc < 0)
 		goto fail;
+	/* after recover(): what it indexed is in the index, so a file made
+	 * before that no longer matches it */
+	rc = udos__idfilter_load(&w->filter, st);
+	if (rc < 0 && rc != UDOS_ENOTFOUND)
+		goto fail;
 	*out = w;
 	return 0;
 fail:
@@ -577,6 +587,11 @@ void udos_writer_close(udos_writer *w)
 		w->opts.no_sync = false;
 		restore_tail(w);
 	}
+	else if (w->filter && w->data.fd >= 0)
+		/* everything committed: the next writer starts from it (a
+		 * failed save leaves a file that no longer matches) */
+		(void)udos__idfilter_save(w->filter, w->st,
+					  !w->opts.no_sync);
 	pf_close(&w->data);
 	pf_close(&w->recs);
 	pthread_mutex_lock(&w->st->mu);
@@ -586,6 +601,7 @@ void udos_writer_close(udos_writer *w)
 	udos__batch_free(w->batch);
 	free(w->pend);
 	udos__oidset_release(&w->pending);
+	udos__idfilter_free(w->filter);
 	udos__hash_free(w->sha);
 	udos__xxh_free(w->xxh);
 	udos__zenc_free(w->zdef);
@@ -603,6 +619,28 @@ bool udos__writer_pending(const udos_writer *w, const udos_oid *oid)
 	return udos__oidset_has(&w->pending, oid);
 }
 
+/* Index look-ups a writer makes before it builds its filter: a small add
+ * to a large container does not pay for a scan of the whole index. */
+#define FILTER_AFTER 4096
+
+/* The filter from the index and what is pending (not in the index yet,
+ * but in it once committed). A failure leaves the writer without one. */
+static int build_filter(udos_writer *w)
+{
+	int rc = udos__idfilter_build(&w->filter, w->st);
+
+	for (size_t i = 0; rc == 0 && i < w->n_pend; i++)
+		rc = udos__idfilter_add(w->filter, &w->pend[i].oid);
+	if (rc < 0) {
+		udos__idfilter_free(w->filter);
+		w->filter = NULL;
+	}
+	return rc;
+}
+
+/* The one "already stored?" decision of a pack writer: pending in this
+ * writer, else the index; the filter answers "surely not" for most new
+ * content without an index look-up. 1, 0 or an error. */
 int udos__writer_has(udos_writer *w, const udos_oid *oid)
 {
 	udos__rec l;
@@ -610,6 +648,13 @@ int udos__writer_has(udos_writer *w, const udos_oid *oid)
 
 	if (udos__oidset_has(&w->pending, oid))
 		return 1;
+	if (!w->filter && ++w->probes == FILTER_AFTER) {
+		rc = build_filter(w);
+		if (rc < 0)
+			return rc;
+	}
+	if (w->filter && !udos__idfilter_maybe(w->filter, oid))
+		return 0;
 	rc = udos__store_index_probe(&l, w->st, oid);
 	if (rc == UDOS_ENOTFOUND)
 		return 0;
@@ -749,6 +794,8 @@ int udos__writer_end(udos_writer *w, const udos_oid *oid, int codec,
 		w->cap_pend = ncap;
 	}
 	rc = udos__oidset_add(&w->pending, oid);
+	if (rc == 0 && w->filter)
+		rc = udos__idfilter_add(w->filter, oid);
 	if (rc < 0) {
 		w->err = rc;
 		return rc;

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -515,35 +516,59 @@ struct got {
 	Py_ssize_t index; /* into the compacted oid array */
 	int loc;
 	bool has_data;
-	size_t off, len;  /* in the arena */
+	uint32_t pack_id; /* storage order, to merge the halves */
+	uint64_t offset;
+	const uint8_t *data; /* in one of the arena's blocks */
+	size_t len;
 };
 
-/* Contents go into one growing arena rather than a malloc per object: the
- * callback runs without the GIL, the bytes objects are made after. */
+/* Contents go into an arena of large blocks rather than a malloc per
+ * object (the callback runs without the GIL, the bytes objects are made
+ * after); blocks never move, so nothing is copied as it grows. */
+#define ARENA_BLOCK (4u << 20)
+
 struct many {
 	struct got *got;
 	size_t n;
-	uint8_t *arena;
-	size_t alen, acap;
+	uint8_t **blocks;
+	size_t nblocks, capblocks;
+	size_t used, cap; /* of the last block */
 };
 
 static int arena_reserve(struct many *m, uint64_t need)
 {
-	size_t cap = m->acap ? m->acap : 65536;
-	uint8_t *p;
+	size_t size = need > ARENA_BLOCK ? (size_t)need : ARENA_BLOCK;
+	uint8_t *b;
 
-	if (need > SIZE_MAX / 2 - m->alen)
+	if (need > SIZE_MAX / 2)
 		return -ENOMEM;
-	if (m->alen + need <= m->acap)
+	if (m->nblocks && m->cap - m->used >= need)
 		return 0;
-	while (cap < m->alen + need)
-		cap *= 2;
-	p = realloc(m->arena, cap);
-	if (!p)
+	if (m->nblocks == m->capblocks) {
+		size_t nc = m->capblocks ? 2 * m->capblocks : 16;
+		uint8_t **nb = realloc(m->blocks, nc * sizeof(*nb));
+
+		if (!nb)
+			return -ENOMEM;
+		m->blocks = nb;
+		m->capblocks = nc;
+	}
+	b = malloc(size ? size : 1);
+	if (!b)
 		return -ENOMEM;
-	m->arena = p;
-	m->acap = cap;
+	m->blocks[m->nblocks++] = b;
+	m->used = 0;
+	m->cap = size;
 	return 0;
+}
+
+static void arena_release(struct many *m)
+{
+	for (size_t i = 0; i < m->nblocks; i++)
+		free(m->blocks[i]);
+	free(m->blocks);
+	m->blocks = NULL;
+	m->nblocks = m->capblocks = 0;
 }
 
 static int read_many_fn(void *ctx, size_t index, const udos_oid *oid,
@@ -557,17 +582,20 @@ static int read_many_fn(void *ctx, size_t index, const udos_oid *oid,
 	(void)oid;
 	g->index = (Py_ssize_t)index;
 	g->loc = meta->loc;
+	g->pack_id = meta->pack_id;
+	g->offset = meta->offset;
 	g->has_data = false;
-	g->off = m->alen;
+	g->data = NULL;
 	g->len = 0;
 	if (!r)
 		return 0;
 	rc = arena_reserve(m, meta->size);
 	if (rc < 0)
 		return rc;
+	g->data = m->blocks[m->nblocks - 1] + m->used;
 	/* the reader never gives more than the size its meta says */
 	while (len < meta->size) {
-		ssize_t k = udos_reader_read(r, m->arena + m->alen + len,
+		ssize_t k = udos_reader_read(r, (uint8_t *)g->data + len,
 					     (size_t)meta->size - len);
 		if (k < 0)
 			return (int)k;
@@ -575,10 +603,70 @@ static int read_many_fn(void *ctx, size_t index, const udos_oid *oid,
 			return UDOS_ECORRUPT;
 		len += (size_t)k;
 	}
-	m->alen += len;
+	m->used += len;
 	g->has_data = true;
 	g->len = len;
 	return 0;
+}
+
+/* Two halves of the ids are read by two threads (decoding is most of the
+ * work); each comes in storage order, and merging them keeps that order. */
+#define HALF_MIN 256
+
+struct half {
+	udos_store *st;
+	const udos_oid *oids;
+	size_t base, n;
+	struct many m;
+	int rc;
+};
+
+struct ordered {
+	const struct got *g;
+	const struct half *h;
+};
+
+static void *half_run(void *arg)
+{
+	struct half *h = arg;
+
+	h->rc = h->n ? udos_object_read_many(h->st, h->oids, h->n, 0,
+					     read_many_fn, &h->m)
+		     : 0;
+	return NULL;
+}
+
+/* read_many's order: loose, then packed by pack and offset, missing last */
+static int storage_cmp(const struct got *a, const struct got *b)
+{
+	int ra = a->loc == UDOS_LOC_LOOSE ? 0 : a->loc == UDOS_LOC_PACKED ? 1
+									  : 2;
+	int rb = b->loc == UDOS_LOC_LOOSE ? 0 : b->loc == UDOS_LOC_PACKED ? 1
+									  : 2;
+
+	if (ra != rb)
+		return ra < rb ? -1 : 1;
+	if (a->pack_id != b->pack_id)
+		return a->pack_id < b->pack_id ? -1 : 1;
+	if (a->offset != b->offset)
+		return a->offset < b->offset ? -1 : 1;
+	return 0;
+}
+
+static size_t merge_halves(struct ordered *out, const struct half *h)
+{
+	size_t i = 0, j = 0, n = 0;
+
+	while (i < h[0].m.n || j < h[1].m.n) {
+		bool left = j == h[1].m.n ||
+			    (i < h[0].m.n &&
+			     storage_cmp(&h[0].m.got[i], &h[1].m.got[j]) <= 0);
+
+		out[n].h = &h[left ? 0 : 1];
+		out[n].g = left ? &h[0].m.got[i++] : &h[1].m.got[j++];
+		n++;
+	}
+	return n;
 }
 
 PyDoc_STRVAR(get_many_doc,
@@ -593,37 +681,64 @@ static PyObject *store_get_many(udos_py_store *s, PyObject *args,
 	PyObject *keys, *res = NULL;
 	int skip = 1;
 	struct keyset k = KEYSET_INIT;
-	struct many m = { NULL, 0, NULL, 0, 0 };
+	struct half h[2];
+	struct ordered *order = NULL;
+	size_t nout = 0;
+	pthread_t tid;
+	bool started;
 	int rc;
 
+	memset(h, 0, sizeof(h));
 	if (!PyArg_ParseTupleAndKeywords(args, kw, "O|p", kwlist, &keys,
 					 &skip))
 		return NULL;
 	if (keyset_load(&k, s->dsz, keys) < 0)
 		goto done;
-	m.got = PyMem_Malloc(sizeof(*m.got) * (size_t)(k.n ? k.n : 1));
-	if (!m.got) {
+	for (int t = 0; t < 2; t++) {
+		h[t].st = s->st;
+		h[t].base = t ? k.nvalid / 2 : 0;
+		h[t].n = t ? k.nvalid - k.nvalid / 2 : k.nvalid / 2;
+		if (k.nvalid < HALF_MIN) { /* one thread */
+			h[t].base = 0;
+			h[t].n = t ? 0 : k.nvalid;
+		}
+		h[t].oids = k.oids + h[t].base;
+		h[t].m.got = PyMem_Malloc(sizeof(*h[t].m.got) *
+					  (h[t].n ? h[t].n : 1));
+		if (!h[t].m.got) {
+			PyErr_NoMemory();
+			goto done;
+		}
+	}
+	order = PyMem_Malloc(sizeof(*order) * (k.nvalid ? k.nvalid : 1));
+	if (!order) {
 		PyErr_NoMemory();
 		goto done;
 	}
 	if (udos_py_store_take(s) < 0)
 		goto done;
 	Py_BEGIN_ALLOW_THREADS
-	rc = udos_object_read_many(s->st, k.oids, k.nvalid, 0, read_many_fn,
-				   &m);
+	started = h[1].n && pthread_create(&tid, NULL, half_run, &h[1]) == 0;
+	half_run(&h[0]);
+	if (started)
+		pthread_join(tid, NULL);
+	else
+		half_run(&h[1]);
 	Py_END_ALLOW_THREADS
 	udos_py_store_drop(s);
+	rc = h[0].rc < 0 ? h[0].rc : h[1].rc;
 	if (rc < 0) {
 		udos_py_raise(rc, NULL);
 		goto done;
 	}
+	nout = merge_halves(order, h);
 	res = PyDict_New();
 	if (!res)
 		goto done;
-	for (size_t i = 0; i < m.n; i++) {
-		struct got *g = &m.got[i];
-		PyObject *key =
-			PySequence_Fast_GET_ITEM(k.seq, k.map[g->index]);
+	for (size_t i = 0; i < nout; i++) {
+		const struct got *g = order[i].g;
+		PyObject *key = PySequence_Fast_GET_ITEM(
+			k.seq, k.map[g->index + (Py_ssize_t)order[i].h->base]);
 		PyObject *val;
 
 		if (g->loc == UDOS_LOC_MISSING || !g->has_data) {
@@ -633,7 +748,7 @@ static PyObject *store_get_many(udos_py_store *s, PyObject *args,
 			Py_INCREF(val);
 		} else {
 			val = PyBytes_FromStringAndSize(
-				(const char *)m.arena + g->off,
+				(const char *)g->data,
 				(Py_ssize_t)g->len);
 			if (!val)
 				goto fail;
@@ -659,8 +774,11 @@ static PyObject *store_get_many(udos_py_store *s, PyObject *args,
 fail:
 	Py_CLEAR(res);
 done:
-	free(m.arena);
-	PyMem_Free(m.got);
+	for (int t = 0; t < 2; t++) {
+		arena_release(&h[t].m);
+		PyMem_Free(h[t].m.got);
+	}
+	PyMem_Free(order);
 	keyset_release(&k);
 	return res;
 }

@@ -202,3 +202,27 @@ def test_many_small_objects_cross_writer_buffer(container):
     got = container.get_objects_content(keys)
     assert all(got[k] == d for k, d in zip(keys, contents))
     assert container.validate().is_valid()
+
+
+def test_bulk_read_two_halves_keep_storage_order(container):
+    """get_objects_content of many keys reads two halves in two threads and
+    merges them: every object right, the dict in storage order (loose, then
+    packed by pack and offset), missing keys as asked."""
+    import random
+    rng = random.Random(99)
+    loose = [container.add_object(f'loose {i}'.encode() * (i + 1)) for i in range(40)]
+    contents = [rng.randbytes(rng.randint(0, 2000)) if i % 2 else f'text {i} '.encode() * rng.randint(0, 300)
+                for i in range(3000)]
+    packed = container.add_objects_to_pack(contents[:1500], compress=True)
+    packed += container.add_objects_to_pack(contents[1500:], compress=False)
+    by_key = dict(zip(packed, contents))
+    by_key.update((k, container.get_object_content(k)) for k in loose)
+    wanted = packed + loose + [MISSING]
+    rng.shuffle(wanted)
+    got = container.get_objects_content(wanted)
+    assert got == {k: by_key[k] for k in set(wanted) - {MISSING}}
+    metas = dict(container.get_objects_meta(list(got)))
+    order = [(metas[k].type != ObjectType.LOOSE, metas[k].pack_id or 0, metas[k].pack_offset or 0) for k in got]
+    assert order == sorted(order)
+    got = container.get_objects_content(wanted, skip_if_missing=False)
+    assert got[MISSING] is None and len(got) == len(set(wanted))
