@@ -12,6 +12,8 @@
  * pack region the copy's current index may point into is never rewritten
  * before the new index is in place (docs/FORMAT.md, "Backup folders"). */
 #include "internal.h"
+#include "remote_manifest.h"
+#include "udos/backup.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -45,6 +47,10 @@ struct bk {
 	bool have_index;        /* the copy has an index readers may use */
 	char (*loose)[128];     /* loose paths of the sandbox/ copies */
 	size_t n_loose;
+	unsigned flags;         /* enum udos_backup_flags */
+	udos__manifest man;     /* the container's remote.manifest */
+	udos__bk_state keep;    /* packs whose data the copy holds though
+				   they are evicted here */
 };
 
 static int fail(struct bk *b, int rc, const char *what, const char *rel)
@@ -206,25 +212,20 @@ static int copy_aside(struct bk *b, uint32_t id, const int src[2],
 	return rc;
 }
 
-/* packs/N up to `size` bytes and packs/N.rec up to `rsize` */
-static int backup_pack(struct bk *b, uint32_t id, uint64_t size,
-		       uint64_t rsize)
+/* src[0] (pack data) up to `size` bytes into packs/N and src[1] up to
+ * `rsize` into packs/N.rec */
+static int backup_pack_fds(struct bk *b, uint32_t id, const int src[2],
+			   uint64_t size, uint64_t rsize)
 {
 	const udos__bk_pack *t = b->old.synced ? udos__bk_state_find(&b->old, id)
 					       : NULL;
-	int src[2] = { -1, -1 }, dst[2] = { -1, -1 }, rc;
+	int dst[2] = { -1, -1 }, rc;
 	uint64_t vd, vr, ud = 0, ur = 0;
 	char rel[64], rrel[64];
 	struct stat ds, rs;
 
 	udos__pack_relpath(rel, sizeof(rel), id);
 	udos__recs_relpath(rrel, sizeof(rrel), id);
-	rc = open_pair(src, b->st->dirfd, rel, rrel, O_RDONLY);
-	if (rc < 0) {
-		rc = udos__err(rc, "cannot read '%s/%s': %s", b->st->path,
-			       src[0] < 0 ? rel : rrel, udos_strerror(rc));
-		goto done;
-	}
 	rc = open_pair(dst, b->dfd, rel, rrel, O_RDWR | O_CREAT);
 	if (rc == 0 && (fstat(dst[0], &ds) < 0 || fstat(dst[1], &rs) < 0))
 		rc = -errno;
@@ -271,23 +272,172 @@ static int backup_pack(struct bk *b, uint32_t id, uint64_t size,
 		b->progress(b->ctx, &b->prog);
 	rc = udos__bk_state_add(&b->now, id, size, rsize);
 done:
-	close_pair(src);
 	close_pair(dst);
 	return rc;
 }
 
+/* packs/N up to `size` bytes and packs/N.rec up to `rsize` */
+static int backup_pack(struct bk *b, uint32_t id, uint64_t size,
+		       uint64_t rsize)
+{
+	int src[2] = { -1, -1 }, rc;
+	char rel[64], rrel[64];
+
+	udos__pack_relpath(rel, sizeof(rel), id);
+	udos__recs_relpath(rrel, sizeof(rrel), id);
+	rc = open_pair(src, b->st->dirfd, rel, rrel, O_RDONLY);
+	if (rc < 0)
+		rc = udos__err(rc, "cannot read '%s/%s': %s", b->st->path,
+			       src[0] < 0 ? rel : rrel, udos_strerror(rc));
+	else
+		rc = backup_pack_fds(b, id, src, size, rsize);
+	close_pair(src);
+	return rc;
+}
+
+/* The record file of an evicted pack alone, when the copy's differs: a
+ * record file is sealed with its pack, so it is whole or another one. It
+ * goes in beside the swapped packs, once the new index is in place. */
+static int copy_recs(struct bk *b, uint32_t id, int sr, uint64_t rsize)
+{
+	char tmp[64], rtmp[64], rrel[64];
+	uint8_t *x = NULL;
+	struct stat sb;
+	int fd, out = -1, rc = 0;
+	bool same = false;
+
+	udos__recs_relpath(rrel, sizeof(rrel), id);
+	fd = openat(b->dfd, rrel, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 && fstat(fd, &sb) == 0 && (uint64_t)sb.st_size == rsize) {
+		x = udos__alloc(CHUNK);
+		same = x != NULL;
+		for (uint64_t at = 0; same && at < rsize; at += CHUNK) {
+			size_t n = rsize - at < CHUNK ? (size_t)(rsize - at)
+						      : CHUNK;
+			same = udos__pread_full(fd, x, n, at) == (ssize_t)n &&
+			       udos__pread_full(sr, b->buf, n, at) ==
+				       (ssize_t)n &&
+			       !memcmp(x, b->buf, n);
+		}
+		free(x);
+	}
+	if (fd >= 0)
+		close(fd);
+	b->prog.done += 1;
+	if (same) {
+		b->prog.bytes_done += rsize;
+		return udos__bk_state_add(&b->now, id, 0, rsize);
+	}
+	tmp_pack_names(tmp, rtmp, sizeof(tmp), id);
+	out = openat(b->dfd, rtmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
+		     0644);
+	if (out < 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = copy_range(b, sr, out, 0, rsize);
+	if (out >= 0)
+		close(out);
+	if (rc < 0)
+		return fail(b, rc, "copy into", rtmp);
+	b->res->pack_bytes += rsize;
+	/* data end 0: nothing to move but the record file */
+	rc = udos__bk_state_add(&b->swapped, id, 0, rsize);
+	if (rc == 0)
+		rc = udos__bk_state_add(&b->now, id, 0, rsize);
+	return rc;
+}
+
+/*
+ * A pack evicted here (its data only on the remote). A whole copy of its
+ * data that the copy already holds is kept; with
+ * UDOS_BACKUP_FETCH_EVICTED the data is read whole through the
+ * read-through cache, checked against its manifest SHA-256 and copied as
+ * a local pack's would be; otherwise the copy takes the record file alone
+ * and reads the data through the same remote (remote.conf and
+ * remote.manifest are copied), and a partial copy of the data is removed
+ * with what the source no longer has.
+ */
+static int backup_evicted(struct bk *b, const udos__mpack *p, uint64_t rsize)
+{
+	const udos__bk_pack *t = b->old.synced
+					 ? udos__bk_state_find(&b->old, p->id)
+					 : NULL;
+	int dst[2] = { -1, -1 }, src[2] = { -1, -1 }, rc = 0;
+	udos__packfile *pf = NULL;
+	uint64_t vd = 0, vr = 0;
+	char rel[64], rrel[64];
+
+	udos__pack_relpath(rel, sizeof(rel), p->id);
+	udos__recs_relpath(rrel, sizeof(rrel), p->id);
+	src[1] = openat(b->st->dirfd, rrel, O_RDONLY | O_CLOEXEC);
+	if (src[1] < 0)
+		return udos__err(-errno, "cannot read '%s/%s': %s",
+				 b->st->path, rrel, udos_strerror(-errno));
+	if (open_pair(dst, b->dfd, rel, rrel, O_RDONLY) == 0)
+		rc = good_prefix(b, src[1], dst[0], dst[1], p->size, rsize, t,
+				 &vd, &vr);
+	close_pair(dst);
+	if (rc < 0) {
+		rc = fail(b, rc, "read", rel);
+		goto done;
+	}
+	if (vd == p->size && vr == rsize) {
+		/* the copy holds it whole */
+		b->res->packs += 2;
+		b->prog.done += 2;
+		b->prog.bytes_done += p->size + rsize;
+		rc = udos__bk_state_add(&b->now, p->id, p->size, rsize);
+	} else if (b->flags & UDOS_BACKUP_FETCH_EVICTED) {
+		rc = udos__remote_pack_whole(&pf, b->st, p);
+		if (rc == 0) {
+			src[0] = dup(pf->fd);
+			if (src[0] < 0)
+				rc = fail(b, -errno, "read", rel);
+		}
+		if (rc == 0)
+			rc = backup_pack_fds(b, p->id, src, p->size, rsize);
+		if (rc == 0)
+			b->res->evicted_fetched++;
+	} else {
+		rc = copy_recs(b, p->id, src[1], rsize);
+		if (rc == 0)
+			b->res->evicted++;
+		goto done;
+	}
+	/* its data stays in the copy, though not here */
+	if (rc == 0)
+		rc = udos__bk_state_add(&b->keep, p->id, p->size, rsize);
+done:
+	close_pair(src);
+	udos__packfile_put(pf);
+	return rc;
+}
+
 /* The committed sizes of packs/N and packs/N.rec: 0, 1 when the pack is
- * gone (repacked), or negative. */
+ * gone (repacked), 2 when it is evicted (*ev its manifest entry), or
+ * negative. */
 static int pack_sizes(struct bk *b, const udos__tail *t, uint32_t id,
-		      uint64_t *size, uint64_t *rsize)
+		      uint64_t *size, uint64_t *rsize, const udos__mpack **ev)
 {
 	char rel[64], rrel[64];
 	struct stat ds, rs;
 
 	udos__pack_relpath(rel, sizeof(rel), id);
 	udos__recs_relpath(rrel, sizeof(rrel), id);
-	if (fstatat(b->st->dirfd, rel, &ds, 0) < 0)
-		return 1; /* removed by a repack */
+	if (fstatat(b->st->dirfd, rel, &ds, 0) < 0) {
+		if (errno != ENOENT ||
+		    fstatat(b->st->dirfd, rrel, &rs, 0) < 0 || !b->man.n)
+			return 1; /* removed by a repack */
+		*ev = udos__remote_evicted(&b->man, b->st, id,
+					   (uint64_t)rs.st_size);
+		if (!*ev)
+			return udos__err(UDOS_ECORRUPT, "'%s/%s' is missing "
+					 "and its remote does not list it",
+					 b->st->path, rel);
+		*size = (*ev)->size;
+		*rsize = (uint64_t)rs.st_size;
+		return 2;
+	}
 	if (fstatat(b->st->dirfd, rrel, &rs, 0) < 0)
 		return udos__err(UDOS_ECORRUPT, "'%s/%s' is missing",
 				 b->st->path, rrel);
@@ -321,15 +471,21 @@ static int backup_packs(struct bk *b)
 	if (max > (int64_t)t.pack_id)
 		max = t.pack_id;
 	for (int64_t id = 0; b->progress && id <= max; id++) {
-		if (pack_sizes(b, &t, (uint32_t)id, &size, &rsize) == 0) {
+		const udos__mpack *ev = NULL;
+		int k = pack_sizes(b, &t, (uint32_t)id, &size, &rsize, &ev);
+		if (k == 0 || k == 2) {
 			b->prog.total += 2;
 			b->prog.bytes_total += size + rsize;
 		}
 	}
+	udos__err_clear();
 	for (int64_t id = 0; id <= max && rc == 0; id++) {
-		rc = pack_sizes(b, &t, (uint32_t)id, &size, &rsize);
+		const udos__mpack *ev = NULL;
+		rc = pack_sizes(b, &t, (uint32_t)id, &size, &rsize, &ev);
 		if (rc == 0)
 			rc = backup_pack(b, (uint32_t)id, size, rsize);
+		else if (rc == 2)
+			rc = backup_evicted(b, ev, rsize);
 		else if (rc == 1)
 			rc = 0;
 	}
@@ -561,6 +717,13 @@ static int swap_packs(struct bk *b)
 		tmp_pack_names(tmp, rtmp, sizeof(tmp), p->id);
 		udos__pack_relpath(rel, sizeof(rel), p->id);
 		udos__recs_relpath(rrel, sizeof(rrel), p->id);
+		if (!p->data_end) {
+			/* an evicted pack's record file alone (in b->now) */
+			if (renameat(b->dfd, rtmp, b->dfd, rrel) < 0)
+				rc = fail(b, -errno, "write", rrel);
+			b->res->packs++;
+			continue;
+		}
 		if (renameat(b->dfd, tmp, b->dfd, rel) < 0 ||
 		    renameat(b->dfd, rtmp, b->dfd, rrel) < 0)
 			rc = fail(b, -errno, "write", rel);
@@ -576,12 +739,27 @@ static int swap_packs(struct bk *b)
 	return rc;
 }
 
+/* packs/N of a pack evicted here whose data the copy keeps */
+static bool is_kept_data(struct bk *b, const char *rel)
+{
+	char *end;
+	unsigned long id;
+
+	if (strncmp(rel, "packs/", 6) || rel[6] < '0' || rel[6] > '9')
+		return false;
+	id = strtoul(rel + 6, &end, 10);
+	return !*end && id <= UINT32_MAX &&
+	       udos__bk_state_find(&b->keep, (uint32_t)id) != NULL;
+}
+
 /* remove from the copy what the source no longer has */
 static int prune_cb(void *ctx, const char *rel, const udos_oid *oid)
 {
 	struct bk *b = ctx;
 
 	(void)oid;
+	if (!oid && is_kept_data(b, rel))
+		return 0;
 	if (faccessat(b->st->dirfd, rel, F_OK, 0) < 0 && errno == ENOENT &&
 	    unlinkat(b->dfd, rel, 0) == 0)
 		b->res->removed++;
@@ -640,6 +818,10 @@ static int run(struct bk *b)
 		rc = udos__mkdir_p(b->dfd, "sandbox", 0755);
 	if (rc < 0)
 		return fail(b, rc, "write", ".");
+	/* before any pack: the copy reads evicted packs through them */
+	rc = udos__remote_backup_files(&b->man, b->st, b->dfd, b->dest);
+	if (rc < 0)
+		return rc;
 	snprintf(p, sizeof(p), "%s/index.new", b->dest);
 	pthread_rwlock_rdlock(&b->st->ixlock);
 	rc = udos__index_checkpoint(b->st->ix, p);
@@ -702,6 +884,13 @@ static int check_nesting(udos_store *st, const char *dest)
 int udos_store_backup(udos_backup_result *out, udos_store *st,
 		      const char *dest, udos_progress_fn progress, void *ctx)
 {
+	return udos_store_backup_ex(out, st, dest, 0, progress, ctx);
+}
+
+int udos_store_backup_ex(udos_backup_result *out, udos_store *st,
+			 const char *dest, unsigned flags,
+			 udos_progress_fn progress, void *ctx)
+{
 	udos_backup_result local;
 	struct bk b = { 0 };
 	bool had_lock;
@@ -717,6 +906,7 @@ int udos_store_backup(udos_backup_result *out, udos_store *st,
 	b.res = out;
 	b.progress = progress;
 	b.ctx = ctx;
+	b.flags = flags;
 	snprintf(b.now.container_id, sizeof(b.now.container_id), "%s",
 		 st->info.container_id);
 	rc = check_nesting(st, dest);
@@ -755,6 +945,8 @@ out:
 	udos__bk_state_release(&b.old);
 	udos__bk_state_release(&b.now);
 	udos__bk_state_release(&b.swapped);
+	udos__bk_state_release(&b.keep);
+	udos__manifest_release(&b.man);
 	if (!had_lock) {
 		int urc = udos_store_unlock_writer(st);
 		if (rc == 0)

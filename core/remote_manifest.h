@@ -61,6 +61,23 @@ int udos__remote_conf_write(int dirfd, const udos_remote_conf *c);
 /* an S3 client for the conf's bucket and prefix */
 int udos__remote_connect(udos__s3 **out, const udos_remote_conf *c);
 
+/* ---- remote_backup.c: what a backup takes of the remote --------------- */
+
+/* Copy remote.conf and remote.manifest into the backup folder dfd (or
+ * remove them there when the container has none); *man_out is the
+ * container's manifest (empty when none). */
+int udos__remote_backup_files(udos__manifest *man_out, udos_store *st,
+			      int dfd, const char *dest);
+/* The manifest entry of pack `id` when it is evicted here (packs/N absent,
+ * its record file of the manifest's size), else NULL. */
+const udos__mpack *udos__remote_evicted(const udos__manifest *m,
+					udos_store *st, uint32_t id,
+					uint64_t rec_size);
+/* Evicted pack p read whole through the cache and checked against its
+ * manifest SHA-256: *pf_out's fd then holds all its bytes (put it). */
+int udos__remote_pack_whole(udos__packfile **pf_out, udos_store *st,
+			    const udos__mpack *p);
+
 #define UDOS__DEFAULT_CACHE ((uint64_t)1 << 30)
 
 /* ---- rpack.c: read-through of evicted packs ----------------------------- */
