@@ -26,7 +26,7 @@ static const struct opt backup_opts[] = {
 #undef A
 
 static const struct opt_cmd backup_cmd = {
-	"backup", "[--fetch-evicted] [--json] DEST",
+	"backup", "[--json] [--fetch-evicted] DEST",
 	"Copy the container into DEST, incrementally.",
 	"DEST (created if missing) becomes a container with the same objects as\n"
 	"this one when the backup started. Run again, only what is new is copied:\n"

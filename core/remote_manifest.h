@@ -106,6 +106,14 @@ void udos__remote_reset(udos_store *st);
 int udos__rpack_open(struct udos__rpack **rp_out, int *fd_out, udos_store *st,
 		     uint32_t id);
 void udos__rpack_close(struct udos__rpack *rp);
+/* The cache file of evicted pack p and its block map, when both exist:
+ * nothing is fetched or created. *fd_out (close it) and *map_out (free it)
+ * of *nblk_out bytes; UDOS_ENOTFOUND when the pack is not cached. */
+int udos__rpack_peek(int *fd_out, uint8_t **map_out, uint64_t *nblk_out,
+		     udos_store *st, const udos__mpack *p);
+/* Whether the map says [off, off + len) is all cached. */
+bool udos__rpack_peek_has(const uint8_t *map, uint64_t nblk, uint64_t off,
+			  uint64_t len);
 /* Bytes of the read-through cache on disk. */
 uint64_t udos__rpack_cached(udos_store *st);
 

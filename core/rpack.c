@@ -269,6 +269,73 @@ static uint64_t cache_walk(int cachefd, uint64_t bound, const char *keep)
 	return total;
 }
 
+int udos__rpack_peek(int *fd_out, uint8_t **map_out, uint64_t *nblk_out,
+		     udos_store *st, const udos__mpack *p)
+{
+	char name[96], map[128];
+	uint64_t nblk = (p->size + BLOCK - 1) / BLOCK;
+	uint8_t *m = NULL;
+	ssize_t got;
+	int dfd, fd = -1, mfd = -1, rc = UDOS_ENOTFOUND;
+
+	*fd_out = -1;
+	*map_out = NULL;
+	*nblk_out = 0;
+	snprintf(name, sizeof(name), "%" PRIu32 "-%.16s", p->id, p->sha);
+	snprintf(map, sizeof(map), "%s.map", name);
+	dfd = openat(st->dirfd, UDOS__CACHE_DIR,
+		     O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return UDOS_ENOTFOUND;
+	/* the map first: a block it says is cached is in whatever data file
+	 * is opened after it (data is written before its map byte) */
+	mfd = openat(dfd, map, O_RDONLY | O_CLOEXEC);
+	if (mfd >= 0)
+		fd = openat(dfd, name, O_RDONLY | O_CLOEXEC);
+	close(dfd);
+	if (fd < 0 || !nblk)
+		goto out;
+	m = udos__calloc(nblk, 1);
+	if (!m) {
+		rc = udos__err(-ENOMEM, "out of memory");
+		goto out;
+	}
+	got = udos__pread_full(mfd, m, nblk, 0);
+	if (got < 0) {
+		rc = UDOS_ENOTFOUND;
+		goto out;
+	}
+	*fd_out = fd;
+	*map_out = m;
+	*nblk_out = nblk;
+	fd = -1;
+	m = NULL;
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (mfd >= 0)
+		close(mfd);
+	free(m);
+	return rc;
+}
+
+bool udos__rpack_peek_has(const uint8_t *map, uint64_t nblk, uint64_t off,
+			  uint64_t len)
+{
+	uint64_t b1;
+
+	if (!len)
+		return true;
+	b1 = (off + len - 1) / BLOCK;
+	if (b1 >= nblk)
+		return false;
+	for (uint64_t b = off / BLOCK; b <= b1; b++)
+		if (map[b] != 1)
+			return false;
+	return true;
+}
+
 uint64_t udos__rpack_cached(udos_store *st)
 {
 	int fd = openat(st->dirfd, UDOS__CACHE_DIR,
