@@ -82,13 +82,20 @@ int udos__remote_pack_whole(udos__packfile **pf_out, udos_store *st,
 
 /* ---- rpack.c: read-through of evicted packs ----------------------------- */
 
-/* The store's remote, loaded at the first miss of a pack file. */
+#define UDOS__RPACK_CLIENTS 8
+
+/* The store's remote, loaded at the first miss of a pack file. Fetches of
+ * several threads run at once, each on an S3 client of its own (a curl
+ * multi handle serves one thread): idle ones wait in `idle`. */
 typedef struct udos__remote {
-	pthread_mutex_t mu;  /* guards everything below and the s3 handle */
+	pthread_mutex_t mu;  /* guards everything below (never held across a
+				request) */
 	bool loaded, have;
 	udos_remote_conf conf;
 	udos__manifest man;
-	udos__s3 *s3;
+	udos__s3 *idle[UDOS__RPACK_CLIENTS];
+	size_t n_idle;
+	uint64_t epoch;      /* bumped by a reset: older clients are freed */
 	int cachefd;         /* cache/, -1 until made */
 	uint64_t since_trim; /* bytes fetched since the cache was trimmed */
 } udos__remote;

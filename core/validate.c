@@ -698,10 +698,13 @@ int udos_store_validate(udos_validate_result *out, udos_store *st,
 			/* evicted: its records are checked, its data only
 			 * where the read-through cache holds it (nothing is
 			 * downloaded: that is 'validate --remote') */
-			const udos__mpack *p =
-				errno == ENOENT
-					? udos__manifest_find(&man, (uint32_t)id)
-					: NULL;
+			const udos__mpack *p = NULL;
+			/* as rpack.c: evicted means N.rec here, listed there
+			 * (a pack a repack removed is listed until a push) */
+			udos__recs_relpath(rrel, sizeof(rrel), (uint32_t)id);
+			if (errno == ENOENT &&
+			    faccessat(st->dirfd, rrel, F_OK, 0) == 0)
+				p = udos__manifest_find(&man, (uint32_t)id);
 			if (!p)
 				continue;
 			ps->evicted = true;

@@ -125,7 +125,10 @@ class FaultProxy:
         self.rule = lambda m, p, n: None
         self.stall_s = 5
         self.log = []
+        self.headers = []  # (method, path, {lowercase name: value})
         self.seen = {}
+        self.inflight = 0
+        self.max_inflight = 0  # requests forwarded at once, at most
         self.mu = threading.Lock()
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -150,7 +153,9 @@ class FaultProxy:
     def reset(self):
         with self.mu:
             self.log = []
+            self.headers = []
             self.seen = {}
+            self.max_inflight = 0
 
     def _accept(self):
         while self.running:
@@ -203,6 +208,16 @@ class FaultProxy:
             n = self.seen.get(k, 0)
             self.seen[k] = n + 1
             self.log.append((method, path, hdrs.get("range")))
+            self.headers.append((method, path, hdrs))
+            self.inflight += 1
+            self.max_inflight = max(self.max_inflight, self.inflight)
+        try:
+            self._answer(c, f, head, body, method, path, n)
+        finally:
+            with self.mu:
+                self.inflight -= 1
+
+    def _answer(self, c, f, head, body, method, path, n):
         what = self.rule(method, path, n)
         if what == "drop":
             return
