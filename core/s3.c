@@ -135,10 +135,12 @@ int udos__s3_new(udos__s3 **out, const udos__s3_conf *c)
 	s->access = dup_env("AWS_ACCESS_KEY_ID");
 	s->secret = dup_env("AWS_SECRET_ACCESS_KEY");
 	s->token = dup_env("AWS_SESSION_TOKEN");
-	/* as the AWS tools: the variable, then the remote's setting */
-	s->cainfo = dup_env("AWS_CA_BUNDLE");
-	if (!s->cainfo && c->ca_bundle && *c->ca_bundle)
+	/* the remote's own setting, then the variable (often set machine
+	 * wide to the system's bundle), then curl's default */
+	if (c->ca_bundle && *c->ca_bundle)
 		s->cainfo = strdup(c->ca_bundle);
+	else
+		s->cainfo = dup_env("AWS_CA_BUNDLE");
 	if (!s->access || !s->secret) {
 		free(s->access);
 		free(s->secret);

@@ -25,8 +25,7 @@ typedef struct udos_remote_conf {
 	uint64_t cache_size; /* bytes of read-through cache; 0 = default */
 	bool clone;          /* made by udos_remote_clone: read-only */
 	/* PEM file of the certificate authorities to trust over https ("":
-	 * the system's). The AWS_CA_BUNDLE variable, when set, wins, as in
-	 * the AWS tools. */
+	 * the one the AWS_CA_BUNDLE variable names, else the system's) */
 	char ca_bundle[512];
 } udos_remote_conf;
 

@@ -55,8 +55,11 @@ def wait_port(port, up=True, timeout=30):
 
 
 class Server:
-    def __init__(self, exe, root):
+    """versitygw on 127.0.0.1; over https with cert and key (PEM files)."""
+
+    def __init__(self, exe, root, cert=None, key=None):
         self.exe = exe
+        self.cert, self.key = cert, key
         self.root = str(root)
         os.makedirs(self.root, exist_ok=True)
         self.port = free_port()
@@ -66,12 +69,15 @@ class Server:
 
     @property
     def endpoint(self):
-        return "http://127.0.0.1:%d" % self.port
+        return "%s://127.0.0.1:%d" % ("https" if self.cert else "http",
+                                      self.port)
 
     def start(self):
+        tls = ["--cert", str(self.cert), "--key", str(self.key)] \
+            if self.cert else []
         self.proc = subprocess.Popen(
             [self.exe, "--access", KEY, "--secret", SECRET, "--port",
-             "127.0.0.1:%d" % self.port, "posix", self.root],
+             "127.0.0.1:%d" % self.port] + tls + ["posix", self.root],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(self.port)
 
@@ -87,6 +93,8 @@ class Server:
                "--aws-sigv4", "aws:amz:us-east-1:s3", "--user",
                KEY + ":" + SECRET, "-H", "x-amz-content-sha256: " +
                "UNSIGNED-PAYLOAD", "-X", method, self.endpoint + path]
+        if self.cert:
+            cmd[1:1] = ["--cacert", str(self.cert)]
         r = subprocess.run(cmd, capture_output=True, timeout=60)
         return int(r.stdout or 0)
 
