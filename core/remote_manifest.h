@@ -121,6 +121,11 @@ int udos__rpack_peek(int *fd_out, uint8_t **map_out, uint64_t *nblk_out,
 /* Whether the map says [off, off + len) is all cached. */
 bool udos__rpack_peek_has(const uint8_t *map, uint64_t nblk, uint64_t off,
 			  uint64_t len);
+/* Tests (tests/unit/test_rpack.c): when set, fetches call this to write
+ * [off, off + len) of pack p into the cache file fd, instead of S3. */
+typedef int (*udos__rpack_fetch_fn)(const udos__mpack *p, int fd,
+				    uint64_t off, uint64_t len);
+extern udos__rpack_fetch_fn udos__rpack_fetch_hook;
 /* Bytes of the read-through cache on disk. */
 uint64_t udos__rpack_cached(udos_store *st);
 

@@ -183,7 +183,9 @@ def test_restore_and_backup_utils_with_evicted_packs(tmp_path, server):
     from udos import backup_utils  # pylint: disable=import-outside-toplevel
     cont, objs = filled(tmp_path)
     url = f's3://{s3server.BUCKET}/py-{os.getpid()}-4'
-    cont.set_remote(url, server.endpoint)
+    # a CA bundle is kept by its absolute path (plain http ignores it)
+    cont.set_remote(url, server.endpoint, ca_bundle='/etc/ssl/certs/../certs/ca-certificates.crt')
+    assert cont.remote_status()['ca_bundle'] == '/etc/ssl/certs/ca-certificates.crt'
     cont.push(seal=True)
     cont.evict()
     keys = list(objs)
