@@ -21,36 +21,65 @@ static int drop(int dfd, const char *dest, const char *rel)
 	return 0;
 }
 
+/* A small file of the container, as it is; UDOS_ENOTFOUND when absent */
+static int read_small(udos_buf *b, udos_store *st, const char *rel)
+{
+	int fd = openat(st->dirfd, rel, O_RDONLY | O_CLOEXEC);
+	char tmp[65536];
+	ssize_t n = 0;
+	int rc = 0;
+
+	if (fd < 0)
+		return errno == ENOENT
+			       ? UDOS_ENOTFOUND
+			       : udos__err(-errno, "cannot open '%s/%s': %s",
+					   st->path, rel, udos_strerror(-errno));
+	b->max = UDOS__MAN_MAX;
+	while (rc == 0 && (n = udos__read_full(fd, tmp, sizeof(tmp))) > 0)
+		rc = udos_buf_append(b, tmp, (size_t)n);
+	if (rc == 0 && n < 0)
+		rc = (int)n;
+	close(fd);
+	if (rc < 0)
+		rc = udos__err(rc, "cannot read '%s/%s': %s", st->path, rel,
+			       udos_strerror(rc));
+	return rc;
+}
+
+/* rel of the container into the backup folder, byte for byte (a line
+ * this udos does not know survives), or removed there when absent here */
+static int copy_small(udos_buf *b, udos_store *st, int dfd, const char *dest,
+		      const char *rel)
+{
+	int rc = read_small(b, st, rel);
+
+	if (rc == UDOS_ENOTFOUND)
+		return drop(dfd, dest, rel);
+	if (rc == 0)
+		rc = udos__write_file_atomic(dfd, rel, b->data, b->len);
+	if (rc < 0 && !udos_error_detail()[0])
+		rc = udos__err(rc, "cannot write '%s/%s': %s", dest, rel,
+			       udos_strerror(rc));
+	return rc;
+}
+
 int udos__remote_backup_files(udos__manifest *man_out, udos_store *st,
 			      int dfd, const char *dest)
 {
-	udos_remote_conf conf;
-	udos_buf b = UDOS_BUF_INIT;
+	udos_buf conf = UDOS_BUF_INIT, man = UDOS_BUF_INIT;
 	int rc;
 
 	memset(man_out, 0, sizeof(*man_out));
-	rc = udos__remote_conf_read(&conf, st->dirfd);
-	if (rc == UDOS_ENOTFOUND) {
-		/* no remote (any more): nor has the copy */
-		rc = drop(dfd, dest, UDOS__REMOTE_MANIFEST);
-		return rc < 0 ? rc : drop(dfd, dest, UDOS__REMOTE_CONF);
-	}
+	udos__err_clear();
+	rc = copy_small(&conf, st, dfd, dest, UDOS__REMOTE_CONF);
+	/* the manifest, parsed to know the evicted packs */
 	if (rc == 0)
-		rc = udos__remote_conf_write(dfd, &conf);
-	if (rc < 0)
-		return rc;
-	rc = udos__manifest_load(man_out, st);
-	if (rc == UDOS_ENOTFOUND)
-		return drop(dfd, dest, UDOS__REMOTE_MANIFEST);
-	if (rc == 0)
-		rc = udos__manifest_format(&b, man_out);
-	if (rc == 0)
-		rc = udos__write_file_atomic(dfd, UDOS__REMOTE_MANIFEST, b.data,
-					     b.len);
-	if (rc < 0 && rc != UDOS_ECORRUPT)
-		rc = udos__err(rc, "cannot write '%s/%s': %s", dest,
-			       UDOS__REMOTE_MANIFEST, udos_strerror(rc));
-	udos_buf_release(&b);
+		rc = copy_small(&man, st, dfd, dest, UDOS__REMOTE_MANIFEST);
+	if (rc == 0 && man.len)
+		rc = udos__manifest_parse(man_out, (const char *)man.data,
+					  man.len, UDOS__REMOTE_MANIFEST);
+	udos_buf_release(&conf);
+	udos_buf_release(&man);
 	if (rc < 0)
 		udos__manifest_release(man_out);
 	return rc;
