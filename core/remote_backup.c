@@ -16,8 +16,8 @@
 static int drop(int dfd, const char *dest, const char *rel)
 {
 	if (unlinkat(dfd, rel, 0) < 0 && errno != ENOENT)
-		return udos__err(-errno, "cannot remove '%s/%s': %s", dest,
-				 rel, udos_strerror(-errno));
+		return udos__err(-errno, "cannot remove '%s/%s': %s", dest, rel,
+				 udos_strerror(-errno));
 	return 0;
 }
 
@@ -33,7 +33,8 @@ static int read_small(udos_buf *b, udos_store *st, const char *rel)
 		return errno == ENOENT
 			       ? UDOS_ENOTFOUND
 			       : udos__err(-errno, "cannot open '%s/%s': %s",
-					   st->path, rel, udos_strerror(-errno));
+					   st->path, rel,
+					   udos_strerror(-errno));
 	b->max = UDOS__MAN_MAX;
 	while (rc == 0 && (n = udos__read_full(fd, tmp, sizeof(tmp))) > 0)
 		rc = udos_buf_append(b, tmp, (size_t)n);
@@ -63,8 +64,8 @@ static int copy_small(udos_buf *b, udos_store *st, int dfd, const char *dest,
 	return rc;
 }
 
-int udos__remote_backup_files(udos__manifest *man_out, udos_store *st,
-			      int dfd, const char *dest)
+int udos__remote_backup_files(udos__manifest *man_out, udos_store *st, int dfd,
+			      const char *dest)
 {
 	udos_buf conf = UDOS_BUF_INIT, man = UDOS_BUF_INIT;
 	int rc;
@@ -85,9 +86,8 @@ int udos__remote_backup_files(udos__manifest *man_out, udos_store *st,
 	return rc;
 }
 
-const udos__mpack *udos__remote_evicted(const udos__manifest *m,
-					udos_store *st, uint32_t id,
-					uint64_t rec_size)
+const udos__mpack *udos__remote_evicted(const udos__manifest *m, udos_store *st,
+					uint32_t id, uint64_t rec_size)
 {
 	const udos__mpack *p = udos__manifest_find(m, id);
 	char rel[64];
@@ -112,7 +112,8 @@ int udos__remote_pack_whole(udos__packfile **pf_out, udos_store *st,
 	rc = udos__packfile_get(&pf, st, p->id);
 	if (rc == 0 && (!pf->remote || fstat(pf->fd, &sb) < 0 ||
 			(uint64_t)sb.st_size != p->size))
-		rc = udos__err(UDOS_ECORRUPT, "pack %" PRIu32 " of '%s' is "
+		rc = udos__err(UDOS_ECORRUPT,
+			       "pack %" PRIu32 " of '%s' is "
 			       "neither here nor readable through its remote",
 			       p->id, st->path);
 	if (rc == 0)
@@ -120,9 +121,10 @@ int udos__remote_pack_whole(udos__packfile **pf_out, udos_store *st,
 	if (rc == 0)
 		rc = udos__sha256_fd(sha, pf->fd, 0, p->size);
 	if (rc == 0 && strcmp(sha, p->sha))
-		rc = udos__err(UDOS_ECORRUPT, "remote pack %" PRIu32 " of '%s' "
-			       "does not hash to its manifest entry", p->id,
-			       st->path);
+		rc = udos__err(UDOS_ECORRUPT,
+			       "remote pack %" PRIu32 " of '%s' "
+			       "does not hash to its manifest entry",
+			       p->id, st->path);
 	if (rc < 0) {
 		udos__packfile_put(pf);
 		return rc;

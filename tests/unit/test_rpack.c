@@ -22,7 +22,7 @@
 #define N_THREADS 8
 #define MAX_PACKS 64
 #define MAX_BLOCKS 64 /* per pack: 64 KiB blocks of a 1 MiB target */
-#define OBJ_LEN(i) (3000 + (size_t)(i) * 37)
+#define OBJ_LEN(i) (3000 + (size_t)(i)*37)
 
 static char side[4096];
 static _Atomic unsigned fetched[MAX_PACKS][MAX_BLOCKS];
@@ -34,8 +34,8 @@ static int hook(const udos__mpack *p, int fd, uint64_t off, uint64_t len)
 	uint8_t *buf = malloc(len ? len : 1);
 	int in, rc = 0, now;
 
-	if (!buf || p->id >= MAX_PACKS || (off + len + 65535) / 65536 >
-						  MAX_BLOCKS) {
+	if (!buf || p->id >= MAX_PACKS ||
+	    (off + len + 65535) / 65536 > MAX_BLOCKS) {
 		free(buf);
 		return -EINVAL;
 	}
@@ -173,8 +173,7 @@ static void test_threads_read_evicted_packs(void **state)
 	m.generation = 1;
 	snprintf(m.container_id, sizeof(m.container_id), "%s",
 		 w.st->info.container_id);
-	snprintf(m.hash_type, sizeof(m.hash_type), "%s",
-		 w.st->info.hash_type);
+	snprintf(m.hash_type, sizeof(m.hash_type), "%s", w.st->info.hash_type);
 	snprintf(m.compression, sizeof(m.compression), "none");
 	m.pack_size_target = 128 * 1024;
 	for (uint32_t id = 0; id < npacks; id++) {
