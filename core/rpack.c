@@ -470,8 +470,9 @@ static int fetch_runs(struct udos__rpack *rp, const uint64_t *runs, size_t nr)
 mark:
 	memset(ones, 1, sizeof(ones));
 	for (size_t k = 0; rc == 0 && k < nr; k++) {
-		for (uint64_t b = runs[2 * k]; rc == 0 && b < runs[2 * k + 1];) {
-			uint64_t n = runs[2 * k + 1] - b;
+		uint64_t end = runs[2 * k + 1];
+		for (uint64_t b = runs[2 * k]; rc == 0 && b < end;) {
+			uint64_t n = end - b;
 			if (n > sizeof(ones))
 				n = sizeof(ones);
 			rc = udos__pwrite_all(rp->mapfd, ones, (size_t)n, b);
