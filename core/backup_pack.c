@@ -341,10 +341,12 @@ static int backup_evicted(struct udos__bk *b, const udos__mpack *p,
 		goto done;
 	}
 	if (vd == p->size && vr == rsize) {
-		/* the copy holds it whole */
+		/* the copy holds it whole: nothing to copy (its data is in
+		 * the progress total only when fetching) */
+		bool fetch = b->flags & UDOS_BACKUP_FETCH_EVICTED;
 		b->res->packs += 2;
-		b->prog.done += 2;
-		b->prog.bytes_done += p->size + rsize;
+		b->prog.done += fetch ? 2 : 1;
+		b->prog.bytes_done += (fetch ? p->size : 0) + rsize;
 		rc = udos__bk_state_add(&b->now, p->id, p->size, rsize);
 	} else if (b->flags & UDOS_BACKUP_FETCH_EVICTED) {
 		rc = udos__remote_pack_whole(&pf, b->st, p);
@@ -432,9 +434,10 @@ int udos__bk_packs(struct udos__bk *b)
 	for (int64_t id = 0; b->progress && id <= max; id++) {
 		const udos__mpack *ev = NULL;
 		int k = pack_sizes(b, &t, (uint32_t)id, &size, &rsize, &ev);
+		bool data = k == 0 || b->flags & UDOS_BACKUP_FETCH_EVICTED;
 		if (k == 0 || k == 2) {
-			b->prog.total += 2;
-			b->prog.bytes_total += size + rsize;
+			b->prog.total += data ? 2 : 1;
+			b->prog.bytes_total += (data ? size : 0) + rsize;
 		}
 	}
 	udos__err_clear();
