@@ -12,11 +12,10 @@ import time
 
 import pytest
 
-from conftest import UDOS, Udos, sha
 import s3server
-from remote_fixtures import (SRC, SRC2, U, cat_all,  # noqa: F401 fixtures
-                             check_manifest_complete, local_packs, make,
-                             manifest, prefix, proxy, remote, server)
+from remote_helpers import (SRC, SRC2, U, cat_all,  # noqa: F401
+                            check_manifest_complete, local_packs, make,
+                            manifest, prefix, proxy, remote, server)
 
 
 def test_remote_set_show_unset(tmp_path, server):

@@ -1,8 +1,8 @@
 """What else a container with a remote must do (issue 10): backup and
 restore with evicted packs and of a clone, validate without downloading,
 reads of evicted packs from several threads, HTTPS with a CA bundle and
-session tokens. Against versitygw on 127.0.0.1 (remote_fixtures), with
-this machine's /usr/include as data."""
+session tokens. Against versitygw on 127.0.0.1, with
+this machine's /usr/include as data (fixtures: remote_helpers.py)."""
 import json
 import os
 import re
@@ -14,8 +14,8 @@ import pytest
 
 from conftest import UDOS
 import s3server
-from remote_fixtures import (SRC, U, cat_all,  # noqa: F401 fixtures
-                             make, prefix, proxy, remote, server)
+from remote_helpers import (SRC, U, cat_all,  # noqa: F401 fixtures
+                            make, prefix, proxy, remote, server)
 
 
 def write_manifest(tmp_path, u, files):

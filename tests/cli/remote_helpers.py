@@ -1,7 +1,7 @@
-"""Shared by the remote tests (test_remote.py, test_remote_ops.py): a real
-S3 server (versitygw on 127.0.0.1) and a fault proxy as fixtures, and
-helpers to make containers with a remote. Data: this machine's
-/usr/include. Import the fixtures by name into a test module."""
+"""Shared by the remote tests (test_remote.py, test_remote_gc.py): the
+versitygw server and fault proxy fixtures, containers made from this
+machine's /usr/include, and checks of what lies in the bucket. A test
+module imports the fixtures it uses (pytest finds them in its namespace)."""
 import glob
 import os
 
@@ -10,7 +10,6 @@ import pytest
 from conftest import Udos, sha
 import s3server
 from s3server import FaultProxy, Server
-
 
 SRC = sorted(p for p in glob.glob("/usr/include/linux/*.h")
              if os.path.isfile(p) and not os.path.islink(p))[:400]
@@ -74,6 +73,10 @@ def check_manifest_complete(server, pfx):
     gens, _, objs = manifest(server, pfx)
     for g in gens:
         for line in objs[g].decode().splitlines():
+            if line.startswith("deletions "):
+                _, n, dsha = line.split()
+                d = objs["deletions/" + dsha]
+                assert len(d) == 16 + 32 * int(n) and sha(d) == dsha
             if not line.startswith("pack "):
                 continue
             _, pid, size, psha, rsize, rsha = line.split()
@@ -92,5 +95,3 @@ def cat_all(u, ids, **kw):
 
 def local_packs(u):
     return sorted(os.listdir(os.path.join(u.store, "packs")))
-
-
