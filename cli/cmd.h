@@ -92,6 +92,9 @@ int cli_exit_code(int code);
 int cli_err(const struct cli *cli, int code, const char *subject);
 /* Same with a literal problem text (no library code). */
 void cli_msg(const struct cli *cli, const char *problem, const char *subject);
+/* --ca-bundle FILE as an absolute path into out ("" without one; as given
+ * when it cannot be resolved: the library then says why) */
+void cli_ca_bundle(char *out, size_t cap, const char *file);
 
 /* "auto|yes|no|keep" (already checked by the option spec) -> enum
  * udos_compress. */

@@ -10,6 +10,7 @@
 
 struct backup_args {
 	bool json;
+	bool fetch_evicted;
 	const char *wait;
 };
 
@@ -17,13 +18,15 @@ struct backup_args {
 static const struct opt backup_opts[] = {
 	{ 0, "json", OPT_BOOL, A(json), NULL, NULL,
 	  "print the counts as one JSON object" },
+	{ 0, "fetch-evicted", OPT_BOOL, A(fetch_evicted), NULL, NULL,
+	  "download evicted packs so that DEST needs no remote" },
 	OPT_WAIT(struct backup_args),
 	OPT_END_MARK
 };
 #undef A
 
 static const struct opt_cmd backup_cmd = {
-	"backup", "[--json] DEST",
+	"backup", "[--json] [--fetch-evicted] DEST",
 	"Copy the container into DEST, incrementally.",
 	"DEST (created if missing) becomes a container with the same objects as\n"
 	"this one when the backup started. Run again, only what is new is copied:\n"
@@ -35,7 +38,14 @@ static const struct opt_cmd backup_cmd = {
 	"previous one usable: run it again, and what it left unsynced is checked\n"
 	"against this container and copied again (DEST/backup.state records what\n"
 	"a finished backup synced). DEST holding another container or other\n"
-	"files, or lying inside this container, is refused.\n",
+	"files, or lying inside this container, is refused.\n"
+	"\n"
+	"With a remote, DEST gets remote.conf and remote.manifest too, and a\n"
+	"pack evicted here gets its record file alone: DEST reads it through the\n"
+	"same remote, as this container does (credentials from the environment\n"
+	"as always). --fetch-evicted downloads evicted packs instead (read\n"
+	"whole through the read-through cache and checked against the manifest's\n"
+	"SHA-256), so that DEST stands alone; a clone's backup is a clone.\n",
 	backup_opts,
 };
 
@@ -61,7 +71,10 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 	if (rc)
 		return rc;
 	progress_init(&prog, "backing up", "files", cli->quiet);
-	rc = udos_store_backup(&r, cli->st, argv[0], progress_cb, &prog);
+	rc = udos_store_backup_ex(&r, cli->st, argv[0],
+				  a.fetch_evicted ? UDOS_BACKUP_FETCH_EVICTED
+						  : 0,
+				  progress_cb, &prog);
 	progress_end(&prog);
 	if (rc < 0)
 		return cli_err(cli, rc, argv[0]);
@@ -71,23 +84,33 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 		printf(",\"pack_files\":%llu,\"pack_bytes\":%llu,"
 		       "\"packs_recopied\":%llu,\"loose_copied\":%llu,"
 		       "\"loose_bytes\":%llu,\"removed\":%llu,"
-		       "\"verified_bytes\":%llu}\n",
+		       "\"verified_bytes\":%llu,\"evicted\":%llu,"
+		       "\"evicted_fetched\":%llu}\n",
 		       (unsigned long long)r.packs,
 		       (unsigned long long)r.pack_bytes,
 		       (unsigned long long)r.packs_recopied,
 		       (unsigned long long)r.loose_copied,
 		       (unsigned long long)r.loose_bytes,
 		       (unsigned long long)r.removed,
-		       (unsigned long long)r.verified_bytes);
+		       (unsigned long long)r.verified_bytes,
+		       (unsigned long long)r.evicted,
+		       (unsigned long long)r.evicted_fetched);
 	} else {
 		printf("backup of %s in %s: %llu pack files (%s copied), %llu "
-		       "loose objects copied (%s), %llu files removed\n",
+		       "loose objects copied (%s), %llu files removed",
 		       udos_store_path(cli->st), argv[0],
 		       (unsigned long long)r.packs,
 		       human_size(hb, sizeof(hb), r.pack_bytes),
 		       (unsigned long long)r.loose_copied,
 		       human_size(hl, sizeof(hl), r.loose_bytes),
 		       (unsigned long long)r.removed);
+		if (r.evicted)
+			printf(", %llu evicted packs read through the remote",
+			       (unsigned long long)r.evicted);
+		if (r.evicted_fetched)
+			printf(", %llu evicted packs downloaded",
+			       (unsigned long long)r.evicted_fetched);
+		printf("\n");
 	}
 	return EXIT_OK;
 }

@@ -14,6 +14,7 @@ struct pull_args {
 	const char *endpoint;
 	const char *region;
 	uint64_t cache_size;
+	const char *ca_bundle;
 	bool json;
 };
 
@@ -25,6 +26,8 @@ static const struct opt clone_opts[] = {
 	  "the signing region (default us-east-1)" },
 	{ 0, "cache-size", OPT_SIZE, A(cache_size), "SIZE", NULL,
 	  "bound of the read-through cache (default 1G)" },
+	{ 0, "ca-bundle", OPT_STR, A(ca_bundle), "FILE", NULL,
+	  "PEM file of the CAs to trust over https" },
 	{ 0, "json", OPT_BOOL, A(json), NULL, NULL,
 	  "print the summary as one JSON object" },
 	OPT_END_MARK
@@ -38,14 +41,15 @@ static const struct opt pull_opts[] = {
 
 static const struct opt_cmd clone_cmd = {
 	"clone", "s3://BUCKET[/PREFIX] DIR --endpoint URL [--region R] "
-		 "[--cache-size SIZE] [--json]",
+		 "[--cache-size SIZE] [--ca-bundle FILE] [--json]",
 	"Make DIR a read-only container reading the remote's packs.",
 	"The newest manifest gives the configuration; the record files are\n"
 	"downloaded and checked against it, and the index is built from them.\n"
 	"Pack data stays remote and is read through the cache. 'udos pull'\n"
 	"brings the clone to newer generations. Summary: generation, packs,\n"
 	"objects; with --json {\"generation\", \"packs_added\",\n"
-	"\"packs_removed\", \"objects\", \"requests\"}.\n",
+	"\"packs_removed\", \"objects\", \"requests\"}. --ca-bundle as for\n"
+	"'udos remote set'.\n",
 	clone_opts,
 };
 
@@ -95,6 +99,7 @@ int cmd_clone(struct cli *cli, int argc, char **argv)
 	snprintf(c.url, sizeof(c.url), "%s", argv[0]);
 	snprintf(c.endpoint, sizeof(c.endpoint), "%s", a.endpoint);
 	snprintf(c.region, sizeof(c.region), "%s", a.region ? a.region : "");
+	cli_ca_bundle(c.ca_bundle, sizeof(c.ca_bundle), a.ca_bundle);
 	rc = udos_remote_clone(&r, argv[1], &c);
 	if (rc < 0) {
 		cli_err(cli, rc, argv[1]);

@@ -37,7 +37,8 @@ static const struct opt_cmd validate_cmd = {
 	"\"message\"} (hash and path may be null), and a last line\n"
 	"{\"summary\": {\"findings\", \"loose_checked\", \"records_checked\",\n"
 	"\"index_checked\", \"bytes_checked\", \"unreferenced_records\",\n"
-	"\"tail_bytes\", \"unindexed_records\", \"residue_files\"}}. Without\n"
+	"\"tail_bytes\", \"unindexed_records\", \"residue_files\",\n"
+	"\"evicted_packs\", \"evicted_records\"}}. Without\n"
 	"--json the summary goes to stderr. Exit status 0 when clean, 1 with\n"
 	"findings.\n\n"
 	"What a writer at work or an interrupted one (killed, power cut) leaves\n"
@@ -47,6 +48,10 @@ static const struct opt_cmd validate_cmd = {
 	"the last commit after a writer that closed mean an index older than\n"
 	"its packs (index-behind); files that udos does not write are\n"
 	"stray-file.\n\n"
+	"Nothing is downloaded: of a pack evicted to the remote, the record\n"
+	"file is checked, and the bytes only where the read-through cache\n"
+	"holds them; evicted_records counts the records left unchecked, for\n"
+	"'validate --remote [--full]'.\n\n"
 	"With --remote the newest manifest of the remote is compared with a\n"
 	"listing (missing objects, wrong sizes); with --remote --full every\n"
 	"pack and record object is downloaded and checked (SHA-256 against\n"
@@ -154,7 +159,8 @@ int cmd_validate(struct cli *cli, int argc, char **argv)
 		       "\"records_checked\":%llu,\"index_checked\":%llu,"
 		       "\"bytes_checked\":%llu,\"unreferenced_records\":%llu,"
 		       "\"tail_bytes\":%llu,\"unindexed_records\":%llu,"
-		       "\"residue_files\":%llu}}\n",
+		       "\"residue_files\":%llu,\"evicted_packs\":%llu,"
+		       "\"evicted_records\":%llu}}\n",
 		       (unsigned long long)r.findings,
 		       (unsigned long long)r.loose_checked,
 		       (unsigned long long)r.records_checked,
@@ -163,7 +169,9 @@ int cmd_validate(struct cli *cli, int argc, char **argv)
 		       (unsigned long long)r.unreferenced_records,
 		       (unsigned long long)r.tail_bytes,
 		       (unsigned long long)r.unindexed_records,
-		       (unsigned long long)r.residue_files);
+		       (unsigned long long)r.residue_files,
+		       (unsigned long long)r.evicted_packs,
+		       (unsigned long long)r.evicted_records);
 	else if (!cli->quiet)
 		fprintf(stderr,
 			"udos validate: %llu findings; checked %llu loose, "
@@ -186,6 +194,13 @@ int cmd_validate(struct cli *cli, int argc, char **argv)
 		if (r.residue_files)
 			fprintf(stderr, "; %llu temporary files of interrupted "
 					"writers", (unsigned long long)r.residue_files);
+		if (r.evicted_records)
+			fprintf(stderr, "; %llu records of %llu evicted packs "
+					"not checked (their data is on the "
+					"remote: run 'udos validate --remote "
+					"[--full]')",
+				(unsigned long long)r.evicted_records,
+				(unsigned long long)r.evicted_packs);
 		fputc('\n', stderr);
 	}
 	return r.findings ? EXIT_NO : EXIT_OK;

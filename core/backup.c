@@ -10,8 +10,9 @@
  * by the last backup that finished, and whether every loose file was;
  * anything past it is checked against the source before it is kept. A
  * pack region the copy's current index may point into is never rewritten
- * before the new index is in place (docs/FORMAT.md, "Backup folders"). */
-#include "internal.h"
+ * before the new index is in place (docs/FORMAT.md, "Backup folders").
+ * The packs' part, evicted packs included, is backup_pack.c. */
+#include "backup_int.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -24,322 +25,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CHUNK (1u << 20)
 /* loose copies waiting in sandbox/ to be synced, then named */
 #define LOOSE_BATCH 1024
-#define TMP_PREFIX "backup-"
-
-struct bk {
-	udos_store *st;
-	const char *dest;
-	int dfd;
-	udos_backup_result *res;
-	udos_progress_fn progress;
-	void *ctx;
-	udos_progress prog; /* files: packs/N, packs/N.rec, loose objects */
-	uint8_t *buf;
-	udos__hash *sha;
-	udos__bk_state old;     /* what the last finished backup synced */
-	udos__bk_state now;     /* what this one has */
-	udos__bk_state swapped; /* packs copied whole into sandbox/ */
-	bool have_index;        /* the copy has an index readers may use */
-	char (*loose)[128];     /* loose paths of the sandbox/ copies */
-	size_t n_loose;
-};
-
-static int fail(struct bk *b, int rc, const char *what, const char *rel)
-{
-	return udos__err(rc, "cannot %s '%s/%s': %s", what, b->dest, rel,
-			 udos_strerror(rc));
-}
-
-/* bytes [from, to) of `in` to the same place in `out` */
-static int copy_range(struct bk *b, int in, int out, uint64_t from,
-		      uint64_t to)
-{
-	loff_t ioff = (loff_t)from, ooff = (loff_t)from;
-	bool plain = false;
-
-	while ((uint64_t)ioff < to) {
-		size_t want = to - (uint64_t)ioff < CHUNK
-				      ? (size_t)(to - (uint64_t)ioff)
-				      : CHUNK;
-		ssize_t n = -1;
-		int rc;
-
-		if (!plain) {
-			n = copy_file_range(in, &ioff, out, &ooff, want, 0);
-			if (n < 0 && (errno == EXDEV || errno == ENOSYS ||
-				      errno == EINVAL || errno == EOPNOTSUPP))
-				plain = true;
-			else if (n < 0)
-				return -errno;
-		}
-		if (plain) {
-			n = udos__pread_full(in, b->buf, want, (uint64_t)ioff);
-			if (n < 0)
-				return (int)n;
-			if (n > 0) {
-				rc = udos__pwrite_all(out, b->buf, (size_t)n,
-						      (uint64_t)ooff);
-				if (rc < 0)
-					return rc;
-			}
-			ioff += n;
-			ooff += n;
-		}
-		if (n == 0)
-			return UDOS_ECORRUPT; /* the source shrank */
-		b->prog.bytes_done += (uint64_t)n;
-		if (b->progress)
-			b->progress(b->ctx, &b->prog);
-	}
-	return 0;
-}
-
-static bool same_entry(int src_rec, int dst_rec, uint64_t at, size_t len,
-		       uint8_t *entry_out)
-{
-	uint8_t a[UDOS_REC_SIZE];
-
-	return udos__pread_full(src_rec, a, len, at) == (ssize_t)len &&
-	       udos__pread_full(dst_rec, entry_out, len, at) == (ssize_t)len &&
-	       !memcmp(a, entry_out, len);
-}
-
-/*
- * How much of the copy's pack is good, in *vd bytes of packs/N and *vr of
- * packs/N.rec (both 0: none of it). What the last finished backup synced
- * (t) is taken as it is when its last entry still equals the source's (a
- * pack id used again after a repack does not); each record past it must
- * have the source's entry and stored bytes matching the entry's XXH3.
- */
-static int good_prefix(struct bk *b, int sr, int dd, int dr, uint64_t size,
-		       uint64_t rsize, const udos__bk_pack *t, uint64_t *vd,
-		       uint64_t *vr)
-{
-	uint8_t c[UDOS_REC_SIZE];
-	uint64_t d = 0, r = UDOS_RECS_HDR_SIZE, dsize, rs;
-	struct stat ds, rst;
-	udos__rec rec;
-
-	*vd = *vr = 0;
-	if (fstat(dd, &ds) < 0 || fstat(dr, &rst) < 0)
-		return -errno;
-	dsize = (uint64_t)ds.st_size;
-	rs = (uint64_t)rst.st_size < rsize ? (uint64_t)rst.st_size : rsize;
-	if (rs < UDOS_RECS_HDR_SIZE ||
-	    !same_entry(sr, dr, 0, UDOS_RECS_HDR_SIZE, c))
-		return 0;
-	if (t && t->rec_end > r && t->rec_end <= rs && t->data_end <= dsize &&
-	    t->data_end <= size && !((t->rec_end - r) % UDOS_REC_SIZE)) {
-		if (!same_entry(sr, dr, t->rec_end - UDOS_REC_SIZE,
-				UDOS_REC_SIZE, c) ||
-		    udos__rec_decode(&rec, c) < 0 ||
-		    rec.offset + rec.stored_len != t->data_end)
-			return 0;
-		d = t->data_end;
-		r = t->rec_end;
-	}
-	/* past what was synced: record by record, against the source */
-	while (r + UDOS_REC_SIZE <= rs) {
-		int kind;
-
-		if (!same_entry(sr, dr, r, UDOS_REC_SIZE, c) ||
-		    udos__rec_decode(&rec, c) < 0 || rec.offset != d ||
-		    udos__record_check(&rec, &kind, dd, dsize, false,
-				       b->st->hash_type) < 0)
-			break;
-		d += rec.stored_len;
-		r += UDOS_REC_SIZE;
-		b->res->verified_bytes += rec.stored_len + UDOS_REC_SIZE;
-	}
-	udos__err_clear();
-	*vd = d;
-	*vr = r;
-	return 0;
-}
-
-static int open_pair(int fd[2], int dirfd, const char *a, const char *b,
-		     int flags)
-{
-	fd[0] = openat(dirfd, a, flags | O_CLOEXEC, 0644);
-	fd[1] = fd[0] < 0 ? -1 : openat(dirfd, b, flags | O_CLOEXEC, 0644);
-	return fd[0] < 0 || fd[1] < 0 ? -errno : 0;
-}
-
-static void close_pair(int fd[2])
-{
-	for (int i = 0; i < 2; i++)
-		if (fd[i] >= 0)
-			close(fd[i]);
-}
-
-static void tmp_pack_names(char *data, char *rec, size_t cap, uint32_t id)
-{
-	snprintf(data, cap, "sandbox/" TMP_PREFIX "pack-%" PRIu32, id);
-	snprintf(rec, cap, "sandbox/" TMP_PREFIX "pack-%" PRIu32 ".rec", id);
-}
-
-/* the whole pack into sandbox/, put in place once the new index is */
-static int copy_aside(struct bk *b, uint32_t id, const int src[2],
-		      uint64_t size, uint64_t rsize)
-{
-	char tmp[64], rtmp[64];
-	int out[2] = { -1, -1 }, rc;
-
-	tmp_pack_names(tmp, rtmp, sizeof(tmp), id);
-	rc = open_pair(out, b->dfd, tmp, rtmp, O_RDWR | O_CREAT | O_TRUNC);
-	if (rc == 0)
-		rc = copy_range(b, src[0], out[0], 0, size);
-	if (rc == 0)
-		rc = copy_range(b, src[1], out[1], 0, rsize);
-	if (rc == 0)
-		rc = udos__bk_state_add(&b->swapped, id, size, rsize);
-	else
-		rc = fail(b, rc, "copy into", tmp);
-	if (rc == 0) {
-		b->res->pack_bytes += size + rsize;
-		b->res->packs_recopied++;
-	}
-	close_pair(out);
-	return rc;
-}
-
-/* packs/N up to `size` bytes and packs/N.rec up to `rsize` */
-static int backup_pack(struct bk *b, uint32_t id, uint64_t size,
-		       uint64_t rsize)
-{
-	const udos__bk_pack *t = b->old.synced ? udos__bk_state_find(&b->old, id)
-					       : NULL;
-	int src[2] = { -1, -1 }, dst[2] = { -1, -1 }, rc;
-	uint64_t vd, vr, ud = 0, ur = 0;
-	char rel[64], rrel[64];
-	struct stat ds, rs;
-
-	udos__pack_relpath(rel, sizeof(rel), id);
-	udos__recs_relpath(rrel, sizeof(rrel), id);
-	rc = open_pair(src, b->st->dirfd, rel, rrel, O_RDONLY);
-	if (rc < 0) {
-		rc = udos__err(rc, "cannot read '%s/%s': %s", b->st->path,
-			       src[0] < 0 ? rel : rrel, udos_strerror(rc));
-		goto done;
-	}
-	rc = open_pair(dst, b->dfd, rel, rrel, O_RDWR | O_CREAT);
-	if (rc == 0 && (fstat(dst[0], &ds) < 0 || fstat(dst[1], &rs) < 0))
-		rc = -errno;
-	if (rc == 0)
-		rc = good_prefix(b, src[1], dst[0], dst[1], size, rsize, t,
-				 &vd, &vr);
-	if (rc < 0) {
-		rc = fail(b, rc, "read", rel);
-		goto done;
-	}
-	/* what the copy's index may point into: what the last finished
-	 * backup synced, else (it lists nothing) all the copy has */
-	if (t) {
-		ud = t->data_end;
-		ur = t->rec_end;
-	} else if (b->have_index) {
-		ud = (uint64_t)ds.st_size;
-		ur = (uint64_t)rs.st_size;
-	}
-	if (vd < ud || vr < ur) {
-		rc = copy_aside(b, id, src, size, rsize);
-		b->prog.done += 2;
-		goto done;
-	}
-	if (vr < UDOS_RECS_HDR_SIZE)
-		b->res->packs_recopied++; /* new, or nothing of it held */
-	if (((uint64_t)ds.st_size > vd && ftruncate(dst[0], (off_t)vd) < 0) ||
-	    ((uint64_t)rs.st_size > vr && ftruncate(dst[1], (off_t)vr) < 0)) {
-		rc = fail(b, -errno, "truncate", rel);
-		goto done;
-	}
-	b->prog.bytes_done += vd + vr;
-	rc = copy_range(b, src[0], dst[0], vd, size);
-	if (rc == 0)
-		rc = copy_range(b, src[1], dst[1], vr, rsize);
-	if (rc < 0) {
-		rc = fail(b, rc, "copy into", rel);
-		goto done;
-	}
-	b->res->pack_bytes += size - vd + rsize - vr;
-	b->res->packs += 2;
-	b->prog.done += 2;
-	if (b->progress)
-		b->progress(b->ctx, &b->prog);
-	rc = udos__bk_state_add(&b->now, id, size, rsize);
-done:
-	close_pair(src);
-	close_pair(dst);
-	return rc;
-}
-
-/* The committed sizes of packs/N and packs/N.rec: 0, 1 when the pack is
- * gone (repacked), or negative. */
-static int pack_sizes(struct bk *b, const udos__tail *t, uint32_t id,
-		      uint64_t *size, uint64_t *rsize)
-{
-	char rel[64], rrel[64];
-	struct stat ds, rs;
-
-	udos__pack_relpath(rel, sizeof(rel), id);
-	udos__recs_relpath(rrel, sizeof(rrel), id);
-	if (fstatat(b->st->dirfd, rel, &ds, 0) < 0)
-		return 1; /* removed by a repack */
-	if (fstatat(b->st->dirfd, rrel, &rs, 0) < 0)
-		return udos__err(UDOS_ECORRUPT, "'%s/%s' is missing",
-				 b->st->path, rrel);
-	*size = (uint64_t)ds.st_size;
-	*rsize = (uint64_t)rs.st_size;
-	if (id == t->pack_id) {
-		*size = t->end;
-		*rsize = udos__rec_pos(t->slots);
-	}
-	return 0;
-}
-
-static int backup_packs(struct bk *b)
-{
-	udos__tail t = { 0 };
-	uint64_t size, rsize;
-	int64_t max;
-	int rc;
-
-	pthread_rwlock_rdlock(&b->st->ixlock);
-	rc = udos__index_get_tail(b->st->ix, &t);
-	pthread_rwlock_unlock(&b->st->ixlock);
-	if (rc == UDOS_ENOTFOUND)
-		return 0; /* never written: no packs yet */
-	if (rc < 0)
-		return rc;
-	max = udos__packs_max_id(b->st);
-	if (max < -1)
-		return (int)max;
-	/* what lies past the tail was never committed: not copied */
-	if (max > (int64_t)t.pack_id)
-		max = t.pack_id;
-	for (int64_t id = 0; b->progress && id <= max; id++) {
-		if (pack_sizes(b, &t, (uint32_t)id, &size, &rsize) == 0) {
-			b->prog.total += 2;
-			b->prog.bytes_total += size + rsize;
-		}
-	}
-	for (int64_t id = 0; id <= max && rc == 0; id++) {
-		rc = pack_sizes(b, &t, (uint32_t)id, &size, &rsize);
-		if (rc == 0)
-			rc = backup_pack(b, (uint32_t)id, size, rsize);
-		else if (rc == 1)
-			rc = 0;
-	}
-	return rc;
-}
 
 /* The loose bytes loose_cb will read (copy or check), for the total. */
 static int loose_size_cb(void *ctx, const char *rel, const udos_oid *oid)
 {
-	struct bk *b = ctx;
+	struct udos__bk *b = ctx;
 	struct stat sb;
 
 	if (oid && !(b->old.synced &&
@@ -353,17 +45,17 @@ static int loose_size_cb(void *ctx, const char *rel, const udos_oid *oid)
 
 /* Put the sandbox/ copies in place, synced first: a loose file of the copy
  * is whole, so a later backup takes one it finds as it is. */
-static int loose_flush(struct bk *b)
+static int loose_flush(struct udos__bk *b)
 {
 	if (!b->n_loose)
 		return 0;
 	if (syncfs(b->dfd) < 0)
-		return fail(b, -errno, "sync", ".");
+		return udos__bk_fail(b, -errno, "sync", ".");
 	for (size_t i = 0; i < b->n_loose; i++) {
 		char tmp[64], dir[128];
 		int rc;
 
-		snprintf(tmp, sizeof(tmp), "sandbox/" TMP_PREFIX "loose-%zu",
+		snprintf(tmp, sizeof(tmp), "sandbox/" UDOS__BK_TMP "loose-%zu",
 			 i);
 		snprintf(dir, sizeof(dir), "%s", b->loose[i]);
 		*strrchr(dir, '/') = '\0';
@@ -371,14 +63,14 @@ static int loose_flush(struct bk *b)
 		if (rc == 0 && renameat(b->dfd, tmp, b->dfd, b->loose[i]) < 0)
 			rc = -errno;
 		if (rc < 0)
-			return fail(b, rc, "write", b->loose[i]);
+			return udos__bk_fail(b, rc, "write", b->loose[i]);
 	}
 	b->n_loose = 0;
 	return 0;
 }
 
 /* 1 when the copy's loose file holds the object, 0 when not */
-static int loose_good(struct bk *b, const char *rel, const udos_oid *oid)
+static int loose_good(struct udos__bk *b, const char *rel, const udos_oid *oid)
 {
 	uint64_t size = 0;
 	udos_oid got;
@@ -387,10 +79,10 @@ static int loose_good(struct bk *b, const char *rel, const udos_oid *oid)
 	fd = openat(b->dfd, rel, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
-	rc = udos__hash_fd(&got, &size, b->sha, fd, b->buf, CHUNK);
+	rc = udos__hash_fd(&got, &size, b->sha, fd, b->buf, UDOS__BK_CHUNK);
 	close(fd);
 	if (rc < 0)
-		return fail(b, rc, "read", rel);
+		return udos__bk_fail(b, rc, "read", rel);
 	b->res->verified_bytes += size;
 	b->prog.bytes_done += size;
 	return !udos_oid_cmp(&got, oid);
@@ -398,7 +90,7 @@ static int loose_good(struct bk *b, const char *rel, const udos_oid *oid)
 
 static int loose_cb(void *ctx, const char *rel, const udos_oid *oid)
 {
-	struct bk *b = ctx;
+	struct udos__bk *b = ctx;
 	char tmp[64];
 	struct stat sb;
 	int in, out = -1, rc;
@@ -418,17 +110,17 @@ static int loose_cb(void *ctx, const char *rel, const udos_oid *oid)
 	in = udos__loose_open(b->st, oid);
 	if (in < 0) /* UDOS_ENOTFOUND: packed and cleaned meanwhile */
 		return in == UDOS_ENOTFOUND ? 0 : in;
-	snprintf(tmp, sizeof(tmp), "sandbox/" TMP_PREFIX "loose-%zu",
+	snprintf(tmp, sizeof(tmp), "sandbox/" UDOS__BK_TMP "loose-%zu",
 		 b->n_loose);
 	out = openat(b->dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
 		     0644);
 	if (out < 0 || fstat(in, &sb) < 0) {
-		rc = fail(b, -errno, "write", tmp);
+		rc = udos__bk_fail(b, -errno, "write", tmp);
 		goto done;
 	}
-	rc = copy_range(b, in, out, 0, (uint64_t)sb.st_size);
+	rc = udos__bk_copy_range(b, in, out, 0, (uint64_t)sb.st_size);
 	if (rc < 0) {
-		rc = fail(b, rc, "copy into", tmp);
+		rc = udos__bk_fail(b, rc, "copy into", tmp);
 		goto done;
 	}
 	snprintf(b->loose[b->n_loose++], sizeof(b->loose[0]), "%s", rel);
@@ -446,7 +138,7 @@ done:
 /* An empty folder, or one with config.json and no backup.state (made by a
  * udos before backup.state), is marked as this container's backup before
  * anything is written into it; one with anything else is refused. */
-static int check_dest(struct bk *b)
+static int check_dest(struct udos__bk *b)
 {
 	udos_store *d = NULL;
 	udos_store_info info;
@@ -491,7 +183,7 @@ static int check_dest(struct bk *b)
 }
 
 /* sandbox/ files and index folders an interrupted backup left */
-static void clean_leftovers(struct bk *b)
+static void clean_leftovers(struct udos__bk *b)
 {
 	struct dirent *de;
 	DIR *dir;
@@ -510,7 +202,7 @@ static void clean_leftovers(struct bk *b)
 		return;
 	}
 	while ((de = readdir(dir)))
-		if (!strncmp(de->d_name, TMP_PREFIX, strlen(TMP_PREFIX)))
+		if (!strncmp(de->d_name, UDOS__BK_TMP, strlen(UDOS__BK_TMP)))
 			unlinkat(dirfd(dir), de->d_name, 0);
 	closedir(dir);
 }
@@ -521,7 +213,7 @@ static void clean_leftovers(struct bk *b)
  * index.old, then index.new to index; cut between the two, opening the
  * copy renames index.old back (udos__index_recover).
  */
-static int switch_index(struct bk *b)
+static int switch_index(struct udos__bk *b)
 {
 	int rc = 0;
 
@@ -532,10 +224,10 @@ static int switch_index(struct bk *b)
 	}
 	if (errno != ENOENT && errno != EINVAL && errno != ENOSYS &&
 	    errno != EOPNOTSUPP)
-		return fail(b, -errno, "switch", "index");
+		return udos__bk_fail(b, -errno, "switch", "index");
 	if (renameat(b->dfd, "index", b->dfd, "index.old") < 0) {
 		if (errno != ENOENT)
-			return fail(b, -errno, "move aside", "index");
+			return udos__bk_fail(b, -errno, "move aside", "index");
 	} else {
 		rc = udos__fsync_dir(b->dfd, ".");
 	}
@@ -544,13 +236,13 @@ static int switch_index(struct bk *b)
 	if (rc == 0)
 		rc = udos__fsync_dir(b->dfd, ".");
 	if (rc < 0)
-		return fail(b, rc, "switch", "index");
+		return udos__bk_fail(b, rc, "switch", "index");
 	udos__rm_tree(b->dfd, "index.old");
 	return 0;
 }
 
 /* the packs copied whole, in place now that the index is the new one */
-static int swap_packs(struct bk *b)
+static int swap_packs(struct udos__bk *b)
 {
 	int rc = 0;
 
@@ -558,12 +250,19 @@ static int swap_packs(struct bk *b)
 		const udos__bk_pack *p = &b->swapped.packs[i];
 		char tmp[64], rtmp[64], rel[64], rrel[64];
 
-		tmp_pack_names(tmp, rtmp, sizeof(tmp), p->id);
+		udos__bk_tmp_names(tmp, rtmp, sizeof(tmp), p->id);
 		udos__pack_relpath(rel, sizeof(rel), p->id);
 		udos__recs_relpath(rrel, sizeof(rrel), p->id);
+		if (!p->data_end) {
+			/* an evicted pack's record file alone (in b->now) */
+			if (renameat(b->dfd, rtmp, b->dfd, rrel) < 0)
+				rc = udos__bk_fail(b, -errno, "write", rrel);
+			b->res->packs++;
+			continue;
+		}
 		if (renameat(b->dfd, tmp, b->dfd, rel) < 0 ||
 		    renameat(b->dfd, rtmp, b->dfd, rrel) < 0)
-			rc = fail(b, -errno, "write", rel);
+			rc = udos__bk_fail(b, -errno, "write", rel);
 		if (rc == 0)
 			rc = udos__bk_state_add(&b->now, p->id, p->data_end,
 						p->rec_end);
@@ -576,19 +275,34 @@ static int swap_packs(struct bk *b)
 	return rc;
 }
 
+/* packs/N of a pack evicted here whose data the copy keeps */
+static bool is_kept_data(struct udos__bk *b, const char *rel)
+{
+	char *end;
+	unsigned long id;
+
+	if (strncmp(rel, "packs/", 6) || rel[6] < '0' || rel[6] > '9')
+		return false;
+	id = strtoul(rel + 6, &end, 10);
+	return !*end && id <= UINT32_MAX &&
+	       udos__bk_state_find(&b->keep, (uint32_t)id) != NULL;
+}
+
 /* remove from the copy what the source no longer has */
 static int prune_cb(void *ctx, const char *rel, const udos_oid *oid)
 {
-	struct bk *b = ctx;
+	struct udos__bk *b = ctx;
 
 	(void)oid;
+	if (!oid && is_kept_data(b, rel))
+		return 0;
 	if (faccessat(b->st->dirfd, rel, F_OK, 0) < 0 && errno == ENOENT &&
 	    unlinkat(b->dfd, rel, 0) == 0)
 		b->res->removed++;
 	return 0;
 }
 
-static int prune(struct bk *b)
+static int prune(struct udos__bk *b)
 {
 	udos_store *d = NULL;
 	struct dirent *de;
@@ -598,7 +312,7 @@ static int prune(struct bk *b)
 	fd = openat(b->dfd, "packs", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	dir = fd < 0 ? NULL : fdopendir(fd);
 	if (!dir)
-		return fail(b, -errno, "list", "packs");
+		return udos__bk_fail(b, -errno, "list", "packs");
 	while ((de = readdir(dir))) {
 		char rel[300];
 
@@ -624,7 +338,7 @@ static int prune(struct bk *b)
  * backup.state says what is synced, then the index is switched; only then
  * are packs copied whole put in place and what the source dropped removed.
  */
-static int run(struct bk *b)
+static int run(struct udos__bk *b)
 {
 	char p[4096];
 	int rc;
@@ -639,7 +353,11 @@ static int run(struct bk *b)
 	if (rc == 0)
 		rc = udos__mkdir_p(b->dfd, "sandbox", 0755);
 	if (rc < 0)
-		return fail(b, rc, "write", ".");
+		return udos__bk_fail(b, rc, "write", ".");
+	/* before any pack: the copy reads evicted packs through them */
+	rc = udos__remote_backup_files(&b->man, b->st, b->dfd, b->dest);
+	if (rc < 0)
+		return rc;
 	snprintf(p, sizeof(p), "%s/index.new", b->dest);
 	pthread_rwlock_rdlock(&b->st->ixlock);
 	rc = udos__index_checkpoint(b->st->ix, p);
@@ -649,13 +367,13 @@ static int run(struct bk *b)
 	if (rc == 0 && b->progress)
 		rc = udos__loose_walk(b->st, loose_size_cb, b);
 	if (rc == 0)
-		rc = backup_packs(b);
+		rc = udos__bk_packs(b);
 	if (rc == 0)
 		rc = udos__loose_walk(b->st, loose_cb, b);
 	if (rc == 0)
 		rc = loose_flush(b);
 	if (rc == 0 && syncfs(b->dfd) < 0)
-		rc = fail(b, -errno, "sync", ".");
+		rc = udos__bk_fail(b, -errno, "sync", ".");
 	b->now.synced = true;
 	if (rc == 0)
 		rc = udos__bk_state_write(b->dfd, b->dest, &b->now);
@@ -702,8 +420,15 @@ static int check_nesting(udos_store *st, const char *dest)
 int udos_store_backup(udos_backup_result *out, udos_store *st,
 		      const char *dest, udos_progress_fn progress, void *ctx)
 {
+	return udos_store_backup_ex(out, st, dest, 0, progress, ctx);
+}
+
+int udos_store_backup_ex(udos_backup_result *out, udos_store *st,
+			 const char *dest, unsigned flags,
+			 udos_progress_fn progress, void *ctx)
+{
 	udos_backup_result local;
-	struct bk b = { 0 };
+	struct udos__bk b = { 0 };
 	bool had_lock;
 	int rc;
 
@@ -717,6 +442,7 @@ int udos_store_backup(udos_backup_result *out, udos_store *st,
 	b.res = out;
 	b.progress = progress;
 	b.ctx = ctx;
+	b.flags = flags;
 	snprintf(b.now.container_id, sizeof(b.now.container_id), "%s",
 		 st->info.container_id);
 	rc = check_nesting(st, dest);
@@ -739,7 +465,7 @@ int udos_store_backup(udos_backup_result *out, udos_store *st,
 			       udos_strerror(-errno));
 		goto out;
 	}
-	b.buf = udos__alloc(CHUNK);
+	b.buf = udos__alloc(UDOS__BK_CHUNK);
 	b.loose = udos__calloc(LOOSE_BATCH, sizeof(*b.loose));
 	rc = udos__hash_new(&b.sha, st->hash_type);
 	if (rc == 0 && (!b.buf || !b.loose))
@@ -755,6 +481,8 @@ out:
 	udos__bk_state_release(&b.old);
 	udos__bk_state_release(&b.now);
 	udos__bk_state_release(&b.swapped);
+	udos__bk_state_release(&b.keep);
+	udos__manifest_release(&b.man);
 	if (!had_lock) {
 		int urc = udos_store_unlock_writer(st);
 		if (rc == 0)

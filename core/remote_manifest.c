@@ -284,6 +284,9 @@ int udos__remote_conf_read(udos_remote_conf *out, int dirfd)
 			out->cache_size = x;
 		else if (!strcmp(line, "clone 1"))
 			out->clone = true;
+		else if (!strncmp(line, "ca_bundle ", 10))
+			snprintf(out->ca_bundle, sizeof(out->ca_bundle), "%s",
+				 line + 10);
 	}
 	if (!*out->url || !*out->endpoint)
 		return udos__err(UDOS_ECORRUPT, "'%s' lacks url or endpoint",
@@ -298,10 +301,15 @@ int udos__remote_conf_write(int dirfd, const udos_remote_conf *c)
 
 	k = snprintf(text, sizeof(text),
 		     "url %s\nendpoint %s\nregion %s\ncache_size %" PRIu64
-		     "\n%s",
+		     "\n%s%s%s%s",
 		     c->url, c->endpoint, *c->region ? c->region : "us-east-1",
 		     c->cache_size ? c->cache_size : UDOS__DEFAULT_CACHE,
-		     c->clone ? "clone 1\n" : "");
+		     c->clone ? "clone 1\n" : "",
+		     *c->ca_bundle ? "ca_bundle " : "", c->ca_bundle,
+		     *c->ca_bundle ? "\n" : "");
+	if (k < 0 || (size_t)k >= sizeof(text))
+		return udos__err(-ENAMETOOLONG, "'%s' would be too long",
+				 UDOS__REMOTE_CONF);
 	rc = udos__write_file_atomic(dirfd, UDOS__REMOTE_CONF, text,
 				     (size_t)k);
 	if (rc < 0)
@@ -354,6 +362,13 @@ static int check_conf(char bucket[256], char prefix[512],
 	    strncmp(c->endpoint, "https://", 8))
 		rc = udos__err(-EINVAL, "malformed endpoint '%s' (want "
 			       "http(s)://HOST[:PORT])", c->endpoint);
+	if (rc == 0 && (strchr(c->ca_bundle, '\n') ||
+			(*c->ca_bundle && access(c->ca_bundle, R_OK) < 0)))
+		rc = udos__err(strchr(c->ca_bundle, '\n') ? -EINVAL : -errno,
+			       "cannot read the CA bundle '%s': %s",
+			       c->ca_bundle, strchr(c->ca_bundle, '\n')
+						     ? "malformed name"
+						     : udos_strerror(-errno));
 	return rc;
 }
 
@@ -371,6 +386,7 @@ int udos__remote_connect(udos__s3 **out, const udos_remote_conf *c)
 	sc.bucket = bucket;
 	sc.prefix = prefix;
 	sc.region = c->region;
+	sc.ca_bundle = c->ca_bundle;
 	return udos__s3_new(out, &sc);
 }
 

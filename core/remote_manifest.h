@@ -61,17 +61,41 @@ int udos__remote_conf_write(int dirfd, const udos_remote_conf *c);
 /* an S3 client for the conf's bucket and prefix */
 int udos__remote_connect(udos__s3 **out, const udos_remote_conf *c);
 
+/* ---- remote_backup.c: what a backup takes of the remote --------------- */
+
+/* Copy remote.conf and remote.manifest into the backup folder dfd (or
+ * remove them there when the container has none); *man_out is the
+ * container's manifest (empty when none). */
+int udos__remote_backup_files(udos__manifest *man_out, udos_store *st,
+			      int dfd, const char *dest);
+/* The manifest entry of pack `id` when it is evicted here (packs/N absent,
+ * its record file of the manifest's size), else NULL. */
+const udos__mpack *udos__remote_evicted(const udos__manifest *m,
+					udos_store *st, uint32_t id,
+					uint64_t rec_size);
+/* Evicted pack p read whole through the cache and checked against its
+ * manifest SHA-256: *pf_out's fd then holds all its bytes (put it). */
+int udos__remote_pack_whole(udos__packfile **pf_out, udos_store *st,
+			    const udos__mpack *p);
+
 #define UDOS__DEFAULT_CACHE ((uint64_t)1 << 30)
 
 /* ---- rpack.c: read-through of evicted packs ----------------------------- */
 
-/* The store's remote, loaded at the first miss of a pack file. */
+#define UDOS__RPACK_CLIENTS 8
+
+/* The store's remote, loaded at the first miss of a pack file. Fetches of
+ * several threads run at once, each on an S3 client of its own (a curl
+ * multi handle serves one thread): idle ones wait in `idle`. */
 typedef struct udos__remote {
-	pthread_mutex_t mu;  /* guards everything below and the s3 handle */
+	pthread_mutex_t mu;  /* guards everything below (never held across a
+				request) */
 	bool loaded, have;
 	udos_remote_conf conf;
 	udos__manifest man;
-	udos__s3 *s3;
+	udos__s3 *idle[UDOS__RPACK_CLIENTS];
+	size_t n_idle;
+	uint64_t epoch;      /* bumped by a reset: older clients are freed */
 	int cachefd;         /* cache/, -1 until made */
 	uint64_t since_trim; /* bytes fetched since the cache was trimmed */
 } udos__remote;
@@ -89,6 +113,19 @@ void udos__remote_reset(udos_store *st);
 int udos__rpack_open(struct udos__rpack **rp_out, int *fd_out, udos_store *st,
 		     uint32_t id);
 void udos__rpack_close(struct udos__rpack *rp);
+/* The cache file of evicted pack p and its block map, when both exist:
+ * nothing is fetched or created. *fd_out (close it) and *map_out (free it)
+ * of *nblk_out bytes; UDOS_ENOTFOUND when the pack is not cached. */
+int udos__rpack_peek(int *fd_out, uint8_t **map_out, uint64_t *nblk_out,
+		     udos_store *st, const udos__mpack *p);
+/* Whether the map says [off, off + len) is all cached. */
+bool udos__rpack_peek_has(const uint8_t *map, uint64_t nblk, uint64_t off,
+			  uint64_t len);
+/* Tests (tests/unit/test_rpack.c): when set, fetches call this to write
+ * [off, off + len) of pack p into the cache file fd, instead of S3. */
+typedef int (*udos__rpack_fetch_fn)(const udos__mpack *p, int fd,
+				    uint64_t off, uint64_t len);
+extern udos__rpack_fetch_fn udos__rpack_fetch_hook;
 /* Bytes of the read-through cache on disk. */
 uint64_t udos__rpack_cached(udos_store *st);
 

@@ -11,7 +11,14 @@
  * check the XXH3 of every record read to its end, as for local packs.
  * The cache is bounded: past its size, whole pack files are removed,
  * least recently fetched first (a process holding one keeps reading its
- * unlinked copy). */
+ * unlinked copy).
+ *
+ * Threads of one process fetch at once: each claims the missing blocks it
+ * needs in the pack's `busy` table (under the pack's mutex, never held
+ * across a request), fetches them on an S3 client of its own, and waits
+ * only for blocks another thread has claimed. Processes do not coordinate:
+ * two may fetch the same block and write the same bytes, which is
+ * harmless (keys name content, and readers check what they read). */
 #include "remote_manifest.h"
 
 #include <dirent.h>
@@ -33,13 +40,23 @@ struct udos__rpack {
 	udos__mpack p;
 	int fd, mapfd;
 	char name[96];
+	pthread_mutex_t mu; /* guards busy */
+	pthread_cond_t cv;  /* a claim was released */
+	uint8_t *busy;      /* per block: 1 while a thread here fetches it */
+	uint64_t nblk;
 };
+
+static void drop_idle(udos__remote *rm)
+{
+	while (rm->n_idle)
+		udos__s3_free(rm->idle[--rm->n_idle]);
+}
 
 void udos__remote_free(udos__remote *rm)
 {
 	if (!rm)
 		return;
-	udos__s3_free(rm->s3);
+	drop_idle(rm);
 	udos__manifest_release(&rm->man);
 	if (rm->cachefd >= 0)
 		close(rm->cachefd);
@@ -73,8 +90,8 @@ void udos__remote_reset(udos_store *st)
 		return;
 	pthread_mutex_lock(&rm->mu);
 	udos__manifest_release(&rm->man);
-	udos__s3_free(rm->s3);
-	rm->s3 = NULL;
+	drop_idle(rm);
+	rm->epoch++;
 	rm->loaded = rm->have = false;
 	pthread_mutex_unlock(&rm->mu);
 }
@@ -149,9 +166,17 @@ int udos__rpack_open(struct udos__rpack **rp_out, int *fd_out, udos_store *st,
 	rp->rm = rm;
 	rp->p = *p;
 	rp->fd = rp->mapfd = -1;
+	pthread_mutex_init(&rp->mu, NULL);
+	pthread_cond_init(&rp->cv, NULL);
 	snprintf(rp->name, sizeof(rp->name), "%" PRIu32 "-%.16s", id, p->sha);
 	snprintf(mapname, sizeof(mapname), "%s.map", rp->name);
 	nblk = (p->size + BLOCK - 1) / BLOCK;
+	rp->nblk = nblk;
+	rp->busy = udos__calloc(nblk ? nblk : 1, 1);
+	if (!rp->busy) {
+		rc = udos__err(-ENOMEM, "out of memory");
+		goto out;
+	}
 	rp->fd = openat(rm->cachefd, rp->name, O_RDWR | O_CREAT | O_CLOEXEC,
 			0644);
 	if (rp->fd >= 0)
@@ -186,6 +211,9 @@ void udos__rpack_close(struct udos__rpack *rp)
 	/* rp->fd belongs to the packfile (closed with it) once opened */
 	if (rp->mapfd >= 0)
 		close(rp->mapfd);
+	pthread_mutex_destroy(&rp->mu);
+	pthread_cond_destroy(&rp->cv);
+	free(rp->busy);
 	free(rp);
 }
 
@@ -269,6 +297,73 @@ static uint64_t cache_walk(int cachefd, uint64_t bound, const char *keep)
 	return total;
 }
 
+int udos__rpack_peek(int *fd_out, uint8_t **map_out, uint64_t *nblk_out,
+		     udos_store *st, const udos__mpack *p)
+{
+	char name[96], map[128];
+	uint64_t nblk = (p->size + BLOCK - 1) / BLOCK;
+	uint8_t *m = NULL;
+	ssize_t got;
+	int dfd, fd = -1, mfd = -1, rc = UDOS_ENOTFOUND;
+
+	*fd_out = -1;
+	*map_out = NULL;
+	*nblk_out = 0;
+	snprintf(name, sizeof(name), "%" PRIu32 "-%.16s", p->id, p->sha);
+	snprintf(map, sizeof(map), "%s.map", name);
+	dfd = openat(st->dirfd, UDOS__CACHE_DIR,
+		     O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return UDOS_ENOTFOUND;
+	/* the map first: a block it says is cached is in whatever data file
+	 * is opened after it (data is written before its map byte) */
+	mfd = openat(dfd, map, O_RDONLY | O_CLOEXEC);
+	if (mfd >= 0)
+		fd = openat(dfd, name, O_RDONLY | O_CLOEXEC);
+	close(dfd);
+	if (fd < 0 || !nblk)
+		goto out;
+	m = udos__calloc(nblk, 1);
+	if (!m) {
+		rc = udos__err(-ENOMEM, "out of memory");
+		goto out;
+	}
+	got = udos__pread_full(mfd, m, nblk, 0);
+	if (got < 0) {
+		rc = UDOS_ENOTFOUND;
+		goto out;
+	}
+	*fd_out = fd;
+	*map_out = m;
+	*nblk_out = nblk;
+	fd = -1;
+	m = NULL;
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (mfd >= 0)
+		close(mfd);
+	free(m);
+	return rc;
+}
+
+bool udos__rpack_peek_has(const uint8_t *map, uint64_t nblk, uint64_t off,
+			  uint64_t len)
+{
+	uint64_t b1;
+
+	if (!len)
+		return true;
+	b1 = (off + len - 1) / BLOCK;
+	if (b1 >= nblk)
+		return false;
+	for (uint64_t b = off / BLOCK; b <= b1; b++)
+		if (map[b] != 1)
+			return false;
+	return true;
+}
+
 uint64_t udos__rpack_cached(udos_store *st)
 {
 	int fd = openat(st->dirfd, UDOS__CACHE_DIR,
@@ -282,14 +377,142 @@ uint64_t udos__rpack_cached(udos_store *st)
 	return total;
 }
 
-int udos__rpack_fetch(struct udos__rpack *rp, uint64_t off, uint64_t len)
+udos__rpack_fetch_fn udos__rpack_fetch_hook;
+
+/* An S3 client for this thread: an idle one, or a new one (remote.conf
+ * read again after a reset). *epoch_out tells put_client whether it is
+ * still current. */
+static int take_client(udos__s3 **out, uint64_t *epoch_out,
+		       struct udos__rpack *rp)
 {
 	udos__remote *rm = rp->rm;
-	udos__s3_req *reqs = NULL, **rv = NULL;
+	udos_remote_conf conf;
+	int rc = 0;
+
+	*out = NULL;
+	pthread_mutex_lock(&rm->mu);
+	if (!rm->loaded)
+		rc = load(rp->st, rm);
+	if (rc == 0 && !rm->have)
+		rc = udos__err(UDOS_ECORRUPT, "pack %" PRIu32 " of '%s' is "
+			       "evicted but the container has no remote any "
+			       "more", rp->p.id, rp->st->path);
+	*epoch_out = rm->epoch;
+	if (rc == 0 && rm->n_idle)
+		*out = rm->idle[--rm->n_idle];
+	conf = rm->conf;
+	pthread_mutex_unlock(&rm->mu);
+	if (rc < 0 || *out)
+		return rc;
+	return udos__remote_connect(out, &conf);
+}
+
+static void put_client(udos__remote *rm, udos__s3 *s, uint64_t epoch)
+{
+	if (!s)
+		return;
+	pthread_mutex_lock(&rm->mu);
+	if (epoch == rm->epoch && rm->n_idle < UDOS__RPACK_CLIENTS) {
+		rm->idle[rm->n_idle++] = s;
+		s = NULL;
+	}
+	pthread_mutex_unlock(&rm->mu);
+	udos__s3_free(s);
+}
+
+/* GET the claimed runs of blocks [s, e) into the cache file, then set their
+ * map bytes: data first, so that no reader takes a hole for data. */
+static int fetch_runs(struct udos__rpack *rp, const uint64_t *runs, size_t nr)
+{
+	udos__remote *rm = rp->rm;
+	udos__s3_req *reqs = udos__calloc(nr, sizeof(*reqs));
+	udos__s3_req **rv = udos__calloc(nr, sizeof(*rv));
+	uint8_t ones[256];
+	udos__s3 *s3 = NULL;
+	uint64_t epoch = 0, fetched = 0;
+	int rc;
+
+	if (!reqs || !rv) {
+		rc = udos__err(-ENOMEM, "out of memory");
+		goto out;
+	}
+	if (udos__rpack_fetch_hook) { /* tests: no S3 */
+		rc = 0;
+		for (size_t k = 0; rc == 0 && k < nr; k++) {
+			uint64_t s = runs[2 * k] * BLOCK;
+			uint64_t e = runs[2 * k + 1] * BLOCK;
+			e = e > rp->p.size ? rp->p.size : e;
+			rc = udos__rpack_fetch_hook(&rp->p, rp->fd, s, e - s);
+			reqs[k].range_len = e - s;
+		}
+		goto mark;
+	}
+	rc = take_client(&s3, &epoch, rp);
+	if (rc < 0)
+		goto out;
+	for (size_t k = 0; k < nr; k++) {
+		uint64_t s = runs[2 * k] * BLOCK, e = runs[2 * k + 1] * BLOCK;
+		if (e > rp->p.size)
+			e = rp->p.size;
+		udos__s3_req_init(&reqs[k], "GET", "");
+		udos__mpack_key(reqs[k].key, sizeof(reqs[k].key), &rp->p,
+				false);
+		reqs[k].range_off = s;
+		reqs[k].range_len = e - s;
+		reqs[k].out_fd = rp->fd;
+		reqs[k].out_off = s;
+		rv[k] = &reqs[k];
+	}
+	rc = udos__s3_run(s3, rv, nr, PARALLEL);
+	for (size_t k = 0; rc == 0 && k < nr; k++)
+		if (reqs[k].status != 206 && reqs[k].status != 200)
+			rc = udos__s3_status_err(s3, &reqs[k]);
+mark:
+	memset(ones, 1, sizeof(ones));
+	for (size_t k = 0; rc == 0 && k < nr; k++) {
+		uint64_t end = runs[2 * k + 1];
+		for (uint64_t b = runs[2 * k]; rc == 0 && b < end;) {
+			uint64_t n = end - b;
+			if (n > sizeof(ones))
+				n = sizeof(ones);
+			rc = udos__pwrite_all(rp->mapfd, ones, (size_t)n, b);
+			b += n;
+		}
+		if (rc < 0)
+			rc = udos__err(rc, "cannot write the cache map of "
+				       "pack %" PRIu32, rp->p.id);
+		fetched += reqs[k].range_len;
+	}
+	if (rc == 0)
+		futimens(rp->mapfd, NULL);
+out:
+	put_client(rm, s3, epoch);
+	for (size_t k = 0; reqs && k < nr; k++)
+		udos__s3_req_release(&reqs[k]);
+	free(reqs);
+	free(rv);
+	if (rc == 0 && fetched) {
+		uint64_t bound;
+		bool trim;
+		pthread_mutex_lock(&rm->mu);
+		bound = rm->conf.cache_size ? rm->conf.cache_size
+					    : UDOS__DEFAULT_CACHE;
+		rm->since_trim += fetched;
+		trim = rm->since_trim > bound / 8 && rm->cachefd >= 0;
+		if (trim) {
+			cache_walk(rm->cachefd, bound, rp->name);
+			rm->since_trim = 0;
+		}
+		pthread_mutex_unlock(&rm->mu);
+	}
+	return rc;
+}
+
+int udos__rpack_fetch(struct udos__rpack *rp, uint64_t off, uint64_t len)
+{
 	uint8_t *map = NULL;
-	uint64_t b0, b1, nb, fetched = 0;
-	size_t nr = 0;
-	ssize_t got;
+	uint64_t *runs = NULL;
+	uint64_t b0, b1, nb;
 	int rc = 0;
 
 	if (!len)
@@ -303,95 +526,59 @@ int udos__rpack_fetch(struct udos__rpack *rp, uint64_t off, uint64_t len)
 	b1 = (off + len - 1) / BLOCK;
 	nb = b1 - b0 + 1;
 	map = udos__alloc(nb);
-	if (!map)
+	/* at most one run per two blocks, and one more */
+	runs = udos__calloc(nb + 2, sizeof(*runs));
+	if (!map || !runs) {
+		free(map);
+		free(runs);
 		return udos__err(-ENOMEM, "out of memory");
-	pthread_mutex_lock(&rm->mu);
-	got = udos__pread_full(rp->mapfd, map, nb, b0);
-	if (got < 0) {
-		rc = udos__err((int)got, "cannot read the cache map of pack %"
-			       PRIu32, rp->p.id);
-		goto out;
 	}
-	if ((uint64_t)got < nb)
-		memset(map + got, 0, nb - (uint64_t)got);
-	/* runs of missing blocks, one GET each */
-	for (uint64_t i = 0; i < nb; i++)
-		if (map[i] != 1 && (i == 0 || map[i - 1] == 1))
-			nr++;
-	if (!nr)
-		goto out;
-	reqs = udos__calloc(nr, sizeof(*reqs));
-	rv = udos__calloc(nr, sizeof(*rv));
-	if (!reqs || !rv) {
-		rc = udos__err(-ENOMEM, "out of memory");
-		goto out;
-	}
-	/* remote set or pull reset it: read remote.conf again */
-	if (!rm->loaded && (rc = load(rp->st, rm)) < 0)
-		goto out;
-	if (!rm->s3 && (rc = udos__remote_connect(&rm->s3, &rm->conf)) < 0)
-		goto out;
-	nr = 0;
-	for (uint64_t i = 0; i < nb;) {
-		uint64_t j = i, s, e;
-		if (map[i] == 1) {
-			i++;
+	pthread_mutex_lock(&rp->mu);
+	for (;;) {
+		ssize_t got = udos__pread_full(rp->mapfd, map, nb, b0);
+		bool waiting = false;
+		size_t nr = 0;
+
+		if (got < 0) {
+			rc = udos__err((int)got, "cannot read the cache map "
+				       "of pack %" PRIu32, rp->p.id);
+			break;
+		}
+		if ((uint64_t)got < nb)
+			memset(map + got, 0, nb - (uint64_t)got);
+		/* claim the runs of missing blocks nobody here fetches */
+		for (uint64_t i = 0; i < nb; i++) {
+			bool want = map[i] != 1 && !rp->busy[b0 + i];
+			if (map[i] != 1 && rp->busy[b0 + i])
+				waiting = true;
+			if (!want)
+				continue;
+			if (!nr || runs[2 * nr - 1] != b0 + i) {
+				runs[2 * nr] = b0 + i;
+				nr++;
+			}
+			runs[2 * nr - 1] = b0 + i + 1;
+			rp->busy[b0 + i] = 1;
+		}
+		if (!nr && !waiting)
+			break; /* all cached */
+		if (!nr) {
+			pthread_cond_wait(&rp->cv, &rp->mu);
 			continue;
 		}
-		while (j < nb && map[j] != 1)
-			j++;
-		s = (b0 + i) * BLOCK;
-		e = (b0 + j) * BLOCK;
-		if (e > rp->p.size)
-			e = rp->p.size;
-		udos__s3_req_init(&reqs[nr], "GET", "");
-		udos__mpack_key(reqs[nr].key, sizeof(reqs[nr].key), &rp->p,
-				false);
-		reqs[nr].range_off = s;
-		reqs[nr].range_len = e - s;
-		reqs[nr].out_fd = rp->fd;
-		reqs[nr].out_off = s;
-		rv[nr] = &reqs[nr];
-		nr++;
-		i = j;
+		pthread_mutex_unlock(&rp->mu);
+		rc = fetch_runs(rp, runs, nr);
+		pthread_mutex_lock(&rp->mu);
+		for (size_t k = 0; k < nr; k++)
+			memset(rp->busy + runs[2 * k], 0,
+			       runs[2 * k + 1] - runs[2 * k]);
+		pthread_cond_broadcast(&rp->cv);
+		if (rc < 0)
+			break;
+		/* look again: blocks others were fetching may have failed */
 	}
-	rc = udos__s3_run(rm->s3, rv, nr, PARALLEL);
-	for (size_t k = 0; rc == 0 && k < nr; k++)
-		if (reqs[k].status != 206 && reqs[k].status != 200)
-			rc = udos__s3_status_err(rm->s3, &reqs[k]);
-	if (rc < 0)
-		goto out;
-	for (size_t k = 0; k < nr; k++) {
-		uint64_t s = reqs[k].range_off / BLOCK;
-		uint64_t e = (reqs[k].range_off + reqs[k].range_len + BLOCK -
-			      1) / BLOCK;
-		for (uint64_t i = s; i < e; i++)
-			map[i - b0] = 1;
-		fetched += reqs[k].range_len;
-	}
-	/* data first (written above), then the map */
-	rc = udos__pwrite_all(rp->mapfd, map, nb, b0);
-	if (rc < 0) {
-		rc = udos__err(rc, "cannot write the cache map of pack %" PRIu32,
-			       rp->p.id);
-		goto out;
-	}
-	futimens(rp->mapfd, NULL);
-	rm->since_trim += fetched;
-	{
-		uint64_t bound = rm->conf.cache_size ? rm->conf.cache_size
-						     : UDOS__DEFAULT_CACHE;
-		if (rm->since_trim > bound / 8) {
-			cache_walk(rm->cachefd, bound, rp->name);
-			rm->since_trim = 0;
-		}
-	}
-out:
-	pthread_mutex_unlock(&rm->mu);
-	for (size_t k = 0; reqs && k < nr; k++)
-		udos__s3_req_release(&reqs[k]);
-	free(reqs);
-	free(rv);
+	pthread_mutex_unlock(&rp->mu);
 	free(map);
+	free(runs);
 	return rc;
 }

@@ -23,6 +23,7 @@
 struct udos__s3 {
 	char *endpoint, *bucket, *prefix, *region;
 	char *access, *secret, *token;
+	char *cainfo; /* CA bundle for https, NULL: the system's */
 	char sigv4[96];
 	char url[1200];
 	CURLM *multi;
@@ -134,6 +135,12 @@ int udos__s3_new(udos__s3 **out, const udos__s3_conf *c)
 	s->access = dup_env("AWS_ACCESS_KEY_ID");
 	s->secret = dup_env("AWS_SECRET_ACCESS_KEY");
 	s->token = dup_env("AWS_SESSION_TOKEN");
+	/* the remote's own setting, then the variable (often set machine
+	 * wide to the system's bundle), then curl's default */
+	if (c->ca_bundle && *c->ca_bundle)
+		s->cainfo = strdup(c->ca_bundle);
+	else
+		s->cainfo = dup_env("AWS_CA_BUNDLE");
 	if (!s->access || !s->secret) {
 		free(s->access);
 		free(s->secret);
@@ -181,6 +188,7 @@ void udos__s3_free(udos__s3 *s)
 	free(s->access);
 	free(s->secret);
 	free(s->token);
+	free(s->cainfo);
 	free(s);
 }
 
@@ -385,6 +393,10 @@ static int req_start(udos__s3 *s, udos__s3_req *r)
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 10L);
+	r->cerr[0] = 0;
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->cerr);
+	if (s->cainfo)
+		curl_easy_setopt(e, CURLOPT_CAINFO, s->cainfo);
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, s->stall_s);
 	if (upload) {
@@ -431,6 +443,17 @@ static int req_finish(udos__s3 *s, udos__s3_req *r, CURLcode cc)
 	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
 	curl_easy_getinfo(r->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
 	r->length = cl >= 0 ? (uint64_t)cl : 0;
+	if (cc == CURLE_PEER_FAILED_VERIFICATION ||
+	    cc == CURLE_SSL_CACERT_BADFILE || cc == CURLE_SSL_CERTPROBLEM) {
+		/* no retry makes a certificate trusted */
+		snprintf(r->err, sizeof(r->err), "%s %s/%s: TLS: %s (the "
+			 "server's certificate is not trusted: give its CA "
+			 "with AWS_CA_BUNDLE or 'udos remote set --ca-bundle "
+			 "FILE')", r->method, s->url, r->key,
+			 *r->cerr ? r->cerr : curl_easy_strerror(cc));
+		r->rc = -EIO;
+		return -1;
+	}
 	if (cc != CURLE_OK) {
 		snprintf(r->err, sizeof(r->err), "%s %s/%s: %s", r->method,
 			 s->url, r->key, curl_easy_strerror(cc));

@@ -19,17 +19,19 @@ typedef struct udos__s3 udos__s3;
 	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 /* Where and how to reach a bucket: endpoint "http(s)://host[:port]",
- * bucket, key prefix (may be empty, no leading or trailing '/'), region. */
+ * bucket, key prefix (may be empty, no leading or trailing '/'), region,
+ * CA bundle for https (NULL or "": $AWS_CA_BUNDLE, else the system's). */
 typedef struct udos__s3_conf {
 	const char *endpoint;
 	const char *bucket;
 	const char *prefix;
 	const char *region;
+	const char *ca_bundle;
 } udos__s3_conf;
 
 /*
  * Credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
- * AWS_SESSION_TOKEN, else from the [default] (or $AWS_PROFILE) section of
+ * AWS_SESSION_TOKEN (sent, and signed, as x-amz-security-token), else from the [default] (or $AWS_PROFILE) section of
  * ~/.aws/credentials (or $AWS_SHARED_CREDENTIALS_FILE). -EACCES with a
  * detail when none are found. Tuning from the environment (tests):
  * UDOS_S3_TRIES (attempts per request, default 6), UDOS_S3_STALL (seconds
@@ -79,6 +81,7 @@ typedef struct udos__s3_req {
 	uint64_t pos;                  /* body bytes sent / received */
 	int tries;
 	uint64_t not_before_ms;
+	char cerr[256];                /* curl's message (CURL_ERROR_SIZE) */
 } udos__s3_req;
 
 /* A request with every field at its empty value (fds -1). */

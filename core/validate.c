@@ -2,6 +2,7 @@
  * record's header and checksum (and, in full mode, its decompressed hash),
  * and the index against the packs. Every problem is reported. */
 #include "internal.h"
+#include "remote_manifest.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -159,6 +160,12 @@ struct pack_scan {
 	uint64_t slots;    /* committed entries of packs/N.rec */
 	uint64_t scanned;  /* entries before this one were checked */
 	int recfd;         /* packs/N.rec, or -1 */
+	/* evicted: the data is on the remote; only what the read-through
+	 * cache holds (cfd, map of nblk blocks) is checked here */
+	bool evicted;
+	int cfd;
+	uint8_t *map;
+	uint64_t nblk;
 };
 
 struct val {
@@ -314,6 +321,15 @@ int udos__rec_read(udos__rec *rec, int fd, uint64_t slot)
 	return udos__rec_decode(rec, h);
 }
 
+/* Whether the bytes at [off, off + len) are here to be checked: always for
+ * a local pack, for an evicted one when the read-through cache holds them
+ * (checking never downloads). */
+static bool cached(const struct pack_scan *ps, uint64_t off, uint64_t len)
+{
+	return !ps->evicted ||
+	       (ps->map && udos__rpack_peek_has(ps->map, ps->nblk, off, len));
+}
+
 /* Walk packs/N.rec: every entry sound, the records back to back from offset
  * 0 to the committed end, each one's stored bytes checked. */
 static int scan_pack(struct val *v, uint32_t id)
@@ -327,14 +343,19 @@ static int scan_pack(struct val *v, uint32_t id)
 	udos__pack_relpath(rel, sizeof(rel), id);
 	udos__recs_relpath(rrel, sizeof(rrel), id);
 	ps->recfd = open_recs(v, id, rrel);
-	if (ps->recfd < 0 || udos__packfile_get(&pf, v->st, id) < 0)
+	if (ps->recfd < 0)
 		return v->stop; /* index entries are then checked one by one */
-	if (udos__packfile_need(pf, 0, ps->size) < 0) {
+	if (ps->evicted) {
+		fd = ps->cfd; /* never fetched: see cached() */
+	} else if (udos__packfile_get(&pf, v->st, id) < 0) {
+		return v->stop;
+	} else if (udos__packfile_need(pf, 0, ps->size) < 0) {
 		find(v, UDOS_FIND_IO, NULL, rel, 0, "%s", udos_error_detail());
 		udos__packfile_put(pf);
 		return v->stop;
+	} else {
+		fd = pf->fd;
 	}
-	fd = pf->fd;
 	for (uint64_t k = 0; k < ps->slots && !v->stop; k++) {
 		udos__rec rec, l;
 		int kind, rc;
@@ -355,9 +376,15 @@ static int scan_pack(struct val *v, uint32_t id)
 			     "offset %" PRIu64 ", expected %" PRIu64, rrel, k,
 			     rec.offset, expect);
 		expect = rec.offset + rec.stored_len;
-		v->res->records_checked++;
-		rc = udos__record_check(&rec, &kind, fd, ps->limit, v->full,
-					v->st->hash_type);
+		if (!cached(ps, rec.offset, rec.stored_len)) {
+			/* its bytes are on the remote: 'validate --remote' */
+			v->res->evicted_records++;
+			rc = 0;
+		} else {
+			v->res->records_checked++;
+			rc = udos__record_check(&rec, &kind, fd, ps->limit,
+						v->full, v->st->hash_type);
+		}
 		if (rc < 0)
 			find(v, kind, &rec.oid, rel, rec.offset, "pack '%s' "
 			     "offset %" PRIu64 ": %s", rel, rec.offset,
@@ -377,7 +404,8 @@ static int scan_pack(struct val *v, uint32_t id)
 			     "'udos repair'", udos__oid_fmt(hex, v->st,
 							    &rec.oid), rel);
 		}
-		tick(v, rec.stored_len);
+		tick(v, cached(ps, rec.offset, rec.stored_len) ? rec.stored_len
+							      : 0);
 		ps->scanned = k + 1;
 	}
 	if (!v->stop && expect != UINT64_MAX && expect != ps->limit)
@@ -436,6 +464,15 @@ static int val_index(void *ctx, const udos_oid *oid, const void *val,
 			return v->stop; /* its bytes were checked by the scan */
 	}
 	/* not reached by the scan: check the bytes on the index's word */
+	if (ps->evicted) {
+		if (cached(ps, l.offset, l.stored_len) &&
+		    udos__record_check(&l, &kind, ps->cfd, ps->size, v->full,
+				       v->st->hash_type) < 0)
+			find(v, kind, oid, rel, l.offset, "'%s' in pack '%s' "
+			     "offset %" PRIu64 ": %s", hex, rel, l.offset,
+			     udos_error_detail());
+		return v->stop;
+	}
 	if (udos__packfile_get(&pf, v->st, l.pack_id) < 0)
 		find(v, UDOS_FIND_IO, oid, rel, l.offset, "%s",
 		     udos_error_detail());
@@ -604,6 +641,7 @@ int udos_store_validate(udos_validate_result *out, udos_store *st,
 {
 	udos_validate_result local;
 	struct val v = { 0 };
+	udos__manifest man = { 0 };
 	udos__tail t = { 0 };
 	bool have_tail;
 	int64_t max;
@@ -634,28 +672,42 @@ int udos_store_validate(udos_validate_result *out, udos_store *st,
 	max = udos__packs_max_id(st);
 	if (max < -1)
 		return (int)max;
+	/* which packs are evicted (none when unreadable: they are then
+	 * missing packs, each a finding) */
+	if (udos__manifest_load(&man, st) < 0)
+		udos__err_clear();
 	v.n_packs = (size_t)(max + 1);
 	v.packs = udos__calloc(v.n_packs, sizeof(*v.packs));
-	if (!v.packs)
+	if (!v.packs) {
+		udos__manifest_release(&man);
 		return udos__err(-ENOMEM, "out of memory");
+	}
 	for (size_t id = 0; id < v.n_packs; id++) {
 		struct pack_scan *ps = &v.packs[id];
 		char rel[64], rrel[64];
 		struct stat sb, rs;
 
-		ps->recfd = -1;
+		ps->recfd = ps->cfd = -1;
 		udos__pack_relpath(rel, sizeof(rel), (uint32_t)id);
 		if (fstatat(st->dirfd, rel, &sb, 0) < 0) {
-			/* an evicted pack is checked through its remote */
-			udos__packfile *pf = NULL;
-			bool ok = errno == ENOENT &&
-				  udos__packfile_get(&pf, st, (uint32_t)id) ==
-					  0 &&
-				  pf->remote && fstat(pf->fd, &sb) == 0;
-			udos__packfile_put(pf);
-			udos__err_clear();
-			if (!ok)
+			/* evicted: its records are checked, its data only
+			 * where the read-through cache holds it (nothing is
+			 * downloaded: that is 'validate --remote') */
+			const udos__mpack *p = NULL;
+			/* as rpack.c: evicted means N.rec here, listed there
+			 * (a pack a repack removed is listed until a push) */
+			udos__recs_relpath(rrel, sizeof(rrel), (uint32_t)id);
+			if (errno == ENOENT &&
+			    faccessat(st->dirfd, rrel, F_OK, 0) == 0)
+				p = udos__manifest_find(&man, (uint32_t)id);
+			if (!p)
 				continue;
+			ps->evicted = true;
+			sb.st_size = (off_t)p->size;
+			out->evicted_packs++;
+			if (udos__rpack_peek(&ps->cfd, &ps->map, &ps->nblk, st,
+					     p) < 0)
+				udos__err_clear();
 		}
 		ps->present = true;
 		ps->size = ps->limit = (uint64_t)sb.st_size;
@@ -671,7 +723,7 @@ int udos_store_validate(udos_validate_result *out, udos_store *st,
 			ps->slots = ps->limit = 0;
 		}
 		out->tail_bytes += ps->size - ps->limit;
-		v.prog.bytes_total += ps->limit;
+		v.prog.bytes_total += ps->evicted ? 0 : ps->limit;
 		udos__recs_relpath(rrel, sizeof(rrel), (uint32_t)id);
 		if (ps->slots != UINT64_MAX)
 			v.prog.total += ps->slots;
@@ -700,10 +752,15 @@ int udos_store_validate(udos_validate_result *out, udos_store *st,
 		check_behind(&v, &t, have_tail);
 	if (rc == 0 && !v.stop)
 		check_strays(&v);
-	for (size_t id = 0; id < v.n_packs; id++)
+	for (size_t id = 0; id < v.n_packs; id++) {
 		if (v.packs[id].recfd >= 0)
 			close(v.packs[id].recfd);
+		if (v.packs[id].cfd >= 0)
+			close(v.packs[id].cfd);
+		free(v.packs[id].map);
+	}
 	free(v.packs);
+	udos__manifest_release(&man);
 	if (v.stop && rc == v.stop)
 		rc = 0;
 	return rc < 0 ? rc : 0;

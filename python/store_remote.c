@@ -89,19 +89,21 @@ PyObject *udos_py_store_pull(udos_py_store *s, PyObject *unused)
 
 static int fill_conf(udos_remote_conf *c, const char *url,
 		     const char *endpoint, const char *region,
-		     unsigned long long cache)
+		     unsigned long long cache, const char *ca_bundle)
 {
 	memset(c, 0, sizeof(*c));
 	if (strlen(url) >= sizeof(c->url) ||
 	    strlen(endpoint) >= sizeof(c->endpoint) ||
-	    strlen(region) >= sizeof(c->region)) {
-		PyErr_SetString(PyExc_ValueError, "url, endpoint or region "
-				"too long");
+	    strlen(region) >= sizeof(c->region) ||
+	    strlen(ca_bundle) >= sizeof(c->ca_bundle)) {
+		PyErr_SetString(PyExc_ValueError, "url, endpoint, region or "
+				"ca_bundle too long");
 		return -1;
 	}
 	strcpy(c->url, url);
 	strcpy(c->endpoint, endpoint);
 	strcpy(c->region, region);
+	strcpy(c->ca_bundle, ca_bundle);
 	c->cache_size = cache;
 	return 0;
 }
@@ -110,16 +112,16 @@ PyObject *udos_py_store_remote_set(udos_py_store *s, PyObject *args,
 				   PyObject *kw)
 {
 	static char *kwlist[] = { "url", "endpoint", "region", "cache_size",
-				  NULL };
-	const char *url, *endpoint, *region = "";
+				  "ca_bundle", NULL };
+	const char *url, *endpoint, *region = "", *ca = "";
 	unsigned long long cache = 0;
 	udos_remote_conf c;
 	int rc;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "ss|sK", kwlist, &url,
-					 &endpoint, &region, &cache))
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "ss|sKs", kwlist, &url,
+					 &endpoint, &region, &cache, &ca))
 		return NULL;
-	if (fill_conf(&c, url, endpoint, region, cache) < 0)
+	if (fill_conf(&c, url, endpoint, region, cache, ca) < 0)
 		return NULL;
 	if (udos_py_store_take(s) < 0)
 		return NULL;
@@ -147,8 +149,9 @@ PyObject *udos_py_store_remote_status(udos_py_store *s, PyObject *unused)
 		return udos_py_raise(rc, NULL);
 	if (!r.has_remote)
 		Py_RETURN_NONE;
-	return Py_BuildValue("{s:s,s:s,s:O,s:K,s:K,s:K,s:K,s:K,s:K,s:K}",
-			     "url", c.url, "endpoint", c.endpoint, "clone",
+	return Py_BuildValue("{s:s,s:s,s:s,s:O,s:K,s:K,s:K,s:K,s:K,s:K,s:K}",
+			     "url", c.url, "endpoint", c.endpoint, "ca_bundle",
+			     c.ca_bundle, "clone",
 			     c.clone ? Py_True : Py_False, "generation",
 			     (unsigned long long)r.generation, "packs_local",
 			     (unsigned long long)r.packs_local, "bytes_local",
@@ -164,8 +167,8 @@ PyObject *udos_py_store_remote_status(udos_py_store *s, PyObject *unused)
 PyObject *udos_py_clone(PyObject *self, PyObject *args, PyObject *kw)
 {
 	static char *kwlist[] = { "url", "path", "endpoint", "region",
-				  "cache_size", NULL };
-	const char *url, *endpoint, *region = "";
+				  "cache_size", "ca_bundle", NULL };
+	const char *url, *endpoint, *region = "", *ca = "";
 	unsigned long long cache = 0;
 	PyObject *pathobj = NULL;
 	udos_remote_conf c;
@@ -173,11 +176,11 @@ PyObject *udos_py_clone(PyObject *self, PyObject *args, PyObject *kw)
 	int rc;
 
 	(void)self;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "sO&s|sK", kwlist, &url,
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "sO&s|sKs", kwlist, &url,
 					 PyUnicode_FSConverter, &pathobj,
-					 &endpoint, &region, &cache))
+					 &endpoint, &region, &cache, &ca))
 		return NULL;
-	if (fill_conf(&c, url, endpoint, region, cache) < 0) {
+	if (fill_conf(&c, url, endpoint, region, cache, ca) < 0) {
 		Py_DECREF(pathobj);
 		return NULL;
 	}

@@ -2075,22 +2075,24 @@ static PyObject *store_lock_writer(udos_py_store *s, PyObject *unused)
 }
 
 static const char backup_doc[] =
-	"backup(dest, progress=None) -> dict of counts\n\n"
+	"backup(dest, progress=None, fetch_evicted=False) -> dict of counts\n\n"
 	"Make the folder dest an incremental, consistent copy of the container\n"
-	"(udos_store_backup). A writer lock taken with lock_writer() stays held.";
+	"(udos_store_backup_ex). Evicted packs stay on the remote (dest reads\n"
+	"them through it) unless fetch_evicted. A writer lock taken with\n"
+	"lock_writer() stays held.";
 
 static PyObject *store_backup(udos_py_store *s, PyObject *args, PyObject *kw)
 {
-	static char *kwlist[] = { "dest", "progress", NULL };
+	static char *kwlist[] = { "dest", "progress", "fetch_evicted", NULL };
 	PyObject *dest_o = NULL, *progress = Py_None;
 	struct progress pg = { NULL, { NULL, NULL, NULL } };
 	udos_backup_result r;
 	const char *dest;
-	int rc;
+	int fetch = 0, rc;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|O", kwlist,
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|Op", kwlist,
 					 PyUnicode_FSConverter, &dest_o,
-					 &progress))
+					 &progress, &fetch))
 		return NULL;
 	if (progress != Py_None)
 		pg.cb = progress;
@@ -2102,7 +2104,9 @@ static PyObject *store_backup(udos_py_store *s, PyObject *args, PyObject *kw)
 	}
 	udos_py_lock(s->wlock);
 	Py_BEGIN_ALLOW_THREADS
-	rc = udos_store_backup(&r, s->st, dest, byte_progress_fn, &pg);
+	rc = udos_store_backup_ex(&r, s->st, dest,
+				  fetch ? UDOS_BACKUP_FETCH_EVICTED : 0,
+				  byte_progress_fn, &pg);
 	Py_END_ALLOW_THREADS
 	PyThread_release_lock(s->wlock);
 	udos_py_store_drop(s);
@@ -2117,14 +2121,16 @@ static PyObject *store_backup(udos_py_store *s, PyObject *args, PyObject *kw)
 	}
 	Py_DECREF(dest_o);
 	return Py_BuildValue(
-		"{s:K,s:K,s:K,s:K,s:K,s:K,s:K}", "pack_files",
+		"{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}", "pack_files",
 		(unsigned long long)r.packs, "pack_bytes",
 		(unsigned long long)r.pack_bytes, "packs_recopied",
 		(unsigned long long)r.packs_recopied, "loose_copied",
 		(unsigned long long)r.loose_copied, "loose_bytes",
 		(unsigned long long)r.loose_bytes, "removed",
 		(unsigned long long)r.removed, "verified_bytes",
-		(unsigned long long)r.verified_bytes);
+		(unsigned long long)r.verified_bytes, "evicted",
+		(unsigned long long)r.evicted, "evicted_fetched",
+		(unsigned long long)r.evicted_fetched);
 }
 
 static PyObject *store_unlock_writer(udos_py_store *s, PyObject *unused)

@@ -19,7 +19,17 @@ typedef struct udos_backup_result {
 	uint64_t removed;        /* files of `dest` no longer in the source */
 	uint64_t verified_bytes; /* bytes of `dest` an unfinished backup left,
 				    read to check them */
+	uint64_t evicted;        /* evicted packs the copy reads through the
+				    remote (their record file copied alone) */
+	uint64_t evicted_fetched; /* evicted packs downloaded into the copy
+				    (UDOS_BACKUP_FETCH_EVICTED) */
 } udos_backup_result;
+
+enum udos_backup_flags {
+	/* download evicted packs (checked against their manifest SHA-256)
+	 * so that the copy needs no remote */
+	UDOS_BACKUP_FETCH_EVICTED = 1u << 0,
+};
 
 /*
  * Make `dest` (a folder; created if missing) a copy of the container as of
@@ -36,10 +46,25 @@ typedef struct udos_backup_result {
  * container, inside it, or holds it too (-EINVAL). progress counts files
  * (packs/N, packs/N.rec, loose objects) and bytes.
  * `out` may be NULL.
+ *
+ * A container with a remote: `dest` gets its remote.conf and
+ * remote.manifest. A pack evicted here (its data only on the remote) gets
+ * its record file alone, so `dest` reads it through the same remote, as
+ * this container does (a whole copy of its data already in `dest` is
+ * kept); a pack this container's manifest does not list yet its data is
+ * missing fails with UDOS_ECORRUPT.
  */
 UDOS_API int udos_store_backup(udos_backup_result *out, udos_store *st,
 			       const char *dest, udos_progress_fn progress,
 			       void *ctx);
+/* The same, with `flags` from enum udos_backup_flags:
+ * UDOS_BACKUP_FETCH_EVICTED reads evicted packs whole through the remote
+ * (and the read-through cache), checks their SHA-256 against the manifest
+ * and copies them, so that `dest` stands alone. Fails as a read of the
+ * remote does (-EIO, -EACCES with a detail) when it cannot be reached. */
+UDOS_API int udos_store_backup_ex(udos_backup_result *out, udos_store *st,
+				  const char *dest, unsigned flags,
+				  udos_progress_fn progress, void *ctx);
 
 #ifdef __cplusplus
 }

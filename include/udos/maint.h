@@ -237,6 +237,13 @@ typedef struct udos_validate_result {
 	uint64_t residue_files; /* temporary files of writers, backups and
 				   repairs that were interrupted; not a fault
 				   (the next one removes them) */
+	uint64_t evicted_packs; /* packs whose data is only on the remote:
+				   their record files are checked, their
+				   bytes only where the read-through cache
+				   holds them (udos_remote_validate checks
+				   the remote) */
+	uint64_t evicted_records; /* records of those whose bytes were not
+				   checked (not cached here) */
 } udos_validate_result;
 
 /*
@@ -244,7 +251,9 @@ typedef struct udos_validate_result {
  * Fast: record entries, XXH3 of every stored byte, index-to-pack agreement,
  * loose names against content. FULL adds decompression and re-hashing of
  * every record. Returns 0 when the walk completed (look at
- * out->findings), negative if it could not run.
+ * out->findings), negative if it could not run. Never downloads: the bytes
+ * of evicted packs are checked only where the read-through cache holds
+ * them (out->evicted_records counts the others).
  * progress counts loose objects and record entries, and their bytes.
  */
 UDOS_API int udos_store_validate(udos_validate_result *out, udos_store *st,

@@ -24,6 +24,9 @@ typedef struct udos_remote_conf {
 	char region[64];    /* default us-east-1 */
 	uint64_t cache_size; /* bytes of read-through cache; 0 = default */
 	bool clone;          /* made by udos_remote_clone: read-only */
+	/* PEM file of the certificate authorities to trust over https ("":
+	 * the one the AWS_CA_BUNDLE variable names, else the system's) */
+	char ca_bundle[512];
 } udos_remote_conf;
 
 /* Write remote.conf (temp file, fsync, rename). -EINVAL with a detail for a

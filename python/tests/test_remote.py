@@ -102,3 +102,109 @@ def test_clone_and_pull(tmp_path, server):
         stray.push(seal=True)
     other.close()
     cont.close()
+
+
+def test_threads_read_evicted_packs_at_once(tmp_path, server, proxy):
+    """Readers in threads fetch different packs (and blocks) at once, and a
+    block wanted by several threads is fetched once."""
+    import threading  # pylint: disable=import-outside-toplevel
+    cont, objs = filled(tmp_path)
+    url = f's3://{s3server.BUCKET}/py-{os.getpid()}-3'
+    cont.set_remote(url, proxy.endpoint)
+    npacks = cont.push(seal=True)['remote_packs']
+    cont.evict()
+    by_pack = {}
+    for key, meta in cont.get_objects_meta(list(objs)):
+        by_pack.setdefault(meta.pack_id, []).append(key)
+    assert len(by_pack) >= 3
+    # every GET waits a while in the proxy: serialised fetches would never
+    # overlap
+    proxy.stall_s = 0.4
+    proxy.rule = lambda m, p, n: 'stall' if m == 'GET' else None
+    proxy.reset()
+    firsts = [keys[0] for keys in by_pack.values()]
+    errors, barrier = [], threading.Barrier(len(firsts))
+
+    def one(key):
+        try:
+            barrier.wait()
+            assert cont.get_object_content(key) == objs[key]
+        except Exception as exc:  # pylint: disable=broad-except
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one, args=(k,)) for k in firsts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert proxy.max_inflight >= 2, proxy.log
+    # everything, from 8 threads at once (single reads and bulk reads over
+    # the same packs): right bytes, and no range fetched twice here
+    proxy.rule = lambda m, p, n: None
+    cont.close()
+    import shutil  # pylint: disable=import-outside-toplevel
+    shutil.rmtree(tmp_path / 'c' / 'cache')
+    proxy.reset()
+    keys = list(objs)
+    barrier = threading.Barrier(8)
+
+    def reader(i):
+        try:
+            barrier.wait()
+            if i % 2:
+                assert cont.get_objects_content(keys[i::3]) == {k: objs[k] for k in keys[i::3]}
+            else:
+                for k in keys[i % 3::3]:
+                    assert cont.get_object_content(k) == objs[k]
+        except Exception as exc:  # pylint: disable=broad-except
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reader, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    gets = [(p, r) for m, p, r in proxy.log if m == 'GET']
+    blocks = {}
+    for path, rng in gets:
+        lo, hi = (int(x) for x in rng.split('=')[1].split('-'))
+        for b in range(lo // 65536, hi // 65536 + 1):
+            blocks[(path, b)] = blocks.get((path, b), 0) + 1
+    assert blocks and max(blocks.values()) == 1, 'a block fetched twice'
+    assert len(gets) <= sum(1 for _ in blocks) and npacks >= 3
+    cont.close()
+
+
+def test_restore_and_backup_utils_with_evicted_packs(tmp_path, server):
+    """Container.restore reads evicted packs through the remote; the
+    backup_utils folders of such a container read them the same way."""
+    from udos import backup_utils  # pylint: disable=import-outside-toplevel
+    cont, objs = filled(tmp_path)
+    url = f's3://{s3server.BUCKET}/py-{os.getpid()}-4'
+    # a CA bundle is kept by its absolute path (plain http ignores it)
+    cont.set_remote(url, server.endpoint, ca_bundle='/etc/ssl/certs/../certs/ca-certificates.crt')
+    assert cont.remote_status()['ca_bundle'] == '/etc/ssl/certs/ca-certificates.crt'
+    cont.push(seal=True)
+    cont.evict()
+    keys = list(objs)
+    manifest = {f'd/{i}.h': k for i, k in enumerate(keys)}
+    res = cont.restore(manifest, tmp_path / 'out')
+    assert res['failed'] == 0
+    for path, key in manifest.items():
+        assert (tmp_path / 'out' / path).read_bytes() == objs[key]
+    manager = backup_utils.BackupManager(str(tmp_path / 'backups'), keep=1)
+    for _ in range(2):
+        manager.backup_auto_folders(
+            lambda path, prev: backup_utils.backup_container(manager, cont, path, prev))
+    last = (tmp_path / 'backups' / 'last-backup').resolve()
+    assert (last / 'remote.manifest').is_file()
+    assert not (last / 'cache').exists()
+    copy = udos.Container(last)
+    got = copy.get_objects_content(keys)
+    assert got == objs
+    res = copy.restore(manifest, tmp_path / 'out2')
+    assert res['failed'] == 0
+    cont.close()
+    copy.close()

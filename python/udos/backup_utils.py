@@ -233,8 +233,8 @@ def _seed_from_previous(source: Path, prev: Path, path: Path) -> None:
     """Fill the new folder ``path`` from the finished backup ``prev``: hard links to loose files
     and to the packs the C backup will keep as they are, copies of the packs of ``source`` that
     grew (it appends to them in place) and of the small files. The index and transient folders
-    are left out: a new checkpoint replaces them."""
-    skip = {'index', 'index.new', 'index.old', 'sandbox'}
+    are left out: a new checkpoint replaces them, and so is a read-through cache."""
+    skip = {'index', 'index.new', 'index.old', 'sandbox', 'cache'}
     for top, dirs, files in os.walk(prev):
         rel = Path(top).relative_to(prev)
         if rel == Path('.'):

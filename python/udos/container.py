@@ -903,10 +903,13 @@ class Container:  # pylint: disable=too-many-public-methods
 
     # ---- the S3 remote (docs/PYTHON.md "Remote") --------------------------
 
-    def set_remote(self, url: str, endpoint: str, region: str = '', cache_size: int = 0) -> None:
+    def set_remote(  # pylint: disable=too-many-arguments
+        self, url: str, endpoint: str, region: str = '', cache_size: int = 0, ca_bundle: str = ''
+    ) -> None:
         """Set the container's S3 remote (``s3://BUCKET/PREFIX``); credentials come from the
-        AWS_* variables or ~/.aws/credentials at each use, never stored."""
-        self._st().remote_set(url, endpoint, region, cache_size)
+        AWS_* variables or ~/.aws/credentials at each use, never stored. ``ca_bundle``: a PEM
+        file of the CAs to trust over https (else AWS_CA_BUNDLE's, else the system's)."""
+        self._st().remote_set(url, endpoint, region, cache_size, os.path.abspath(ca_bundle) if ca_bundle else '')
 
     def remote_status(self) -> dict | None:
         """The remote's url, generation, and local/remote/cached sizes; None without one."""
@@ -929,11 +932,12 @@ class Container:  # pylint: disable=too-many-public-methods
 
     @classmethod
     def clone(  # pylint: disable=too-many-arguments
-        cls, url: str, folder: str | Path, endpoint: str, region: str = '', cache_size: int = 0
+        cls, url: str, folder: str | Path, endpoint: str, region: str = '', cache_size: int = 0,
+        ca_bundle: str = '',
     ) -> Container:
         """Make ``folder`` a read-only clone of the remote and return it as a Container,
-        which reads the remote's packs transparently."""
-        _udos.clone(url, str(folder), endpoint, region, cache_size)
+        which reads the remote's packs transparently (``ca_bundle`` as for ``set_remote``)."""
+        _udos.clone(url, str(folder), endpoint, region, cache_size, os.path.abspath(ca_bundle) if ca_bundle else '')
         return cls(folder)
 
     def validate(self, callback: Callable | None = None) -> ValidationIssues:

@@ -55,8 +55,11 @@ def wait_port(port, up=True, timeout=30):
 
 
 class Server:
-    def __init__(self, exe, root):
+    """versitygw on 127.0.0.1; over https with cert and key (PEM files)."""
+
+    def __init__(self, exe, root, cert=None, key=None):
         self.exe = exe
+        self.cert, self.key = cert, key
         self.root = str(root)
         os.makedirs(self.root, exist_ok=True)
         self.port = free_port()
@@ -66,12 +69,15 @@ class Server:
 
     @property
     def endpoint(self):
-        return "http://127.0.0.1:%d" % self.port
+        return "%s://127.0.0.1:%d" % ("https" if self.cert else "http",
+                                      self.port)
 
     def start(self):
+        tls = ["--cert", str(self.cert), "--key", str(self.key)] \
+            if self.cert else []
         self.proc = subprocess.Popen(
             [self.exe, "--access", KEY, "--secret", SECRET, "--port",
-             "127.0.0.1:%d" % self.port, "posix", self.root],
+             "127.0.0.1:%d" % self.port] + tls + ["posix", self.root],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(self.port)
 
@@ -87,6 +93,8 @@ class Server:
                "--aws-sigv4", "aws:amz:us-east-1:s3", "--user",
                KEY + ":" + SECRET, "-H", "x-amz-content-sha256: " +
                "UNSIGNED-PAYLOAD", "-X", method, self.endpoint + path]
+        if self.cert:
+            cmd[1:1] = ["--cacert", str(self.cert)]
         r = subprocess.run(cmd, capture_output=True, timeout=60)
         return int(r.stdout or 0)
 
@@ -125,7 +133,10 @@ class FaultProxy:
         self.rule = lambda m, p, n: None
         self.stall_s = 5
         self.log = []
+        self.headers = []  # (method, path, {lowercase name: value})
         self.seen = {}
+        self.inflight = 0
+        self.max_inflight = 0  # requests forwarded at once, at most
         self.mu = threading.Lock()
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -150,7 +161,9 @@ class FaultProxy:
     def reset(self):
         with self.mu:
             self.log = []
+            self.headers = []
             self.seen = {}
+            self.max_inflight = 0
 
     def _accept(self):
         while self.running:
@@ -203,6 +216,16 @@ class FaultProxy:
             n = self.seen.get(k, 0)
             self.seen[k] = n + 1
             self.log.append((method, path, hdrs.get("range")))
+            self.headers.append((method, path, hdrs))
+            self.inflight += 1
+            self.max_inflight = max(self.max_inflight, self.inflight)
+        try:
+            self._answer(c, f, head, body, method, path, n)
+        finally:
+            with self.mu:
+                self.inflight -= 1
+
+    def _answer(self, c, f, head, body, method, path, n):
         what = self.rule(method, path, n)
         if what == "drop":
             return
