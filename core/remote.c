@@ -25,8 +25,8 @@ static uint64_t part_size_env(void)
 }
 
 /* the container's remote and an S3 client for it; a clone cannot write */
-static int open_remote(udos_remote_conf *conf, udos__s3 **s3, udos_store *st,
-		       bool write)
+int udos__remote_open(udos_remote_conf *conf, udos__s3 **s3, udos_store *st,
+		      bool write)
 {
 	int rc = udos__remote_conf_read(conf, st->dirfd);
 
@@ -268,7 +268,7 @@ static int upload(udos_push_result *out, udos__s3 *s, struct job *jobs,
 			uint64_t want = rec ? j->p.rec_size : j->p.size;
 			if (h->status != 200 && h->status != 404)
 				rc = udos__s3_status_err(s, h);
-			have[rec] = h->status == 200 && h->length == want;
+			have[rec] = udos__remote_resumable(h, want);
 		}
 		if (rc < 0)
 			break;
@@ -357,7 +357,7 @@ int udos_remote_push(udos_push_result *out, udos_store *st,
 	if (!opts)
 		opts = &defaults;
 	memset(out, 0, sizeof(*out));
-	rc = open_remote(&conf, &s, st, true);
+	rc = udos__remote_open(&conf, &s, st, true);
 	if (rc == 0)
 		rc = udos_store_lock_writer(st);
 	if (rc == 0 && opts->seal) {
@@ -376,7 +376,8 @@ int udos_remote_push(udos_push_result *out, udos_store *st,
 		rc = 0; /* nothing packed yet */
 	/* interrupted multipart uploads of earlier pushes */
 	if (rc == 0)
-		rc = udos__s3_sweep_uploads(s, "packs/", &swept);
+		rc = udos__s3_sweep_uploads(s, "packs/", INT64_MAX, false,
+					    &swept);
 	out->swept = swept;
 	if (rc == 0)
 		rc = udos__remote_newest(&newest, s);
@@ -394,9 +395,17 @@ int udos_remote_push(udos_push_result *out, udos_store *st,
 	m.generation = newest + 1;
 	for (size_t i = 0; i < n && rc == 0; i++)
 		rc = udos__manifest_add(&m, &jobs[i].p);
+	if (rc == 0)
+		rc = udos__dels_publish(&m, s, st, &l,
+					opts->part_size ? opts->part_size
+							: part_size_env(),
+					opts->parallel ? opts->parallel
+						       : DEFAULT_PARALLEL);
 	if (rc < 0)
 		goto out;
-	changed = m.n != l.n;
+	out->deletions = m.dels;
+	changed = m.n != l.n || m.dels != l.dels ||
+		  strcmp(m.dels_sha, l.dels_sha) != 0;
 	for (size_t i = 0; !changed && i < m.n; i++)
 		changed = m.packs[i].id != l.packs[i].id ||
 			  strcmp(m.packs[i].sha, l.packs[i].sha) != 0 ||
@@ -444,7 +453,7 @@ int udos_remote_evict(udos_evict_result *out, udos_store *st, uint64_t keep)
 	if (!out)
 		out = &local;
 	memset(out, 0, sizeof(*out));
-	rc = open_remote(&conf, &s, st, false);
+	rc = udos__remote_open(&conf, &s, st, false);
 	if (rc == 0)
 		rc = udos_store_lock_writer(st);
 	if (rc == 0)
@@ -614,7 +623,7 @@ int udos_remote_validate(udos_remote_check *out, udos_store *st, bool full)
 
 	UDOS_ASSERT_ARG(out && st);
 	memset(out, 0, sizeof(*out));
-	rc = open_remote(&conf, &s, st, false);
+	rc = udos__remote_open(&conf, &s, st, false);
 	if (rc == 0)
 		rc = udos__remote_newest(&newest, s);
 	if (rc == 0 && !newest)

@@ -198,6 +198,10 @@ static int apply(udos_pull_result *out, udos__s3 *s, udos_store *st,
 				rc = udos__packfile_remove(st,
 							   gone.packs[i].id);
 	}
+	/* after the new packs: their records may hold deleted ids */
+	if (rc == 0 && (na || m->dels != l->dels ||
+			strcmp(m->dels_sha, l->dels_sha)))
+		rc = udos__dels_apply(&out->deletions, s, st, m);
 	if (rc == 0) {
 		t.pack_id = m->n ? m->packs[m->n - 1].id + 1 : 0;
 		udos__batch_set_tail(b, &t);

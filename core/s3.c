@@ -322,6 +322,16 @@ static size_t on_header(char *buf, size_t sz, size_t nm, void *ctx)
 		     k++)
 			r->etag[k] = v[k];
 		r->etag[k] = 0;
+	} else if (n > 14 && !strncasecmp(buf, "last-modified:", 14)) {
+		char v[128];
+		snprintf(v, sizeof(v), "%.*s", (int)(n - 14), buf + 14);
+		time_t t = curl_getdate(v, NULL);
+		r->mtime = t > 0 ? (int64_t)t : 0;
+	} else if (n > 5 && !strncasecmp(buf, "date:", 5)) {
+		char v[128];
+		snprintf(v, sizeof(v), "%.*s", (int)(n - 5), buf + 5);
+		time_t t = curl_getdate(v, NULL);
+		r->date = t > 0 ? (int64_t)t : 0;
 	}
 	return n;
 }
@@ -355,6 +365,7 @@ static int req_start(udos__s3 *s, udos__s3_req *r)
 	r->pos = 0;
 	r->etag[0] = 0;
 	r->status = 0;
+	r->mtime = r->date = 0;
 	e = curl_easy_init();
 	if (!e)
 		return -ENOMEM;
@@ -368,6 +379,8 @@ static int req_start(udos__s3 *s, udos__s3_req *r)
 		rc |= add_hdr(r, "x-amz-security-token: %s", s->token);
 	if (r->if_none_match)
 		rc |= add_hdr(r, "If-None-Match: *");
+	if (r->content_md5)
+		rc |= add_hdr(r, "Content-MD5: %s", r->content_md5);
 	if (r->range_len)
 		rc |= add_hdr(r, "Range: bytes=%" PRIu64 "-%" PRIu64,
 			      r->range_off, r->range_off + r->range_len - 1);
