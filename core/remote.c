@@ -611,6 +611,32 @@ static int check_records(udos_remote_check *out, udos_store *st, int fd,
 	return 0;
 }
 
+/* the deletions object the manifest names: there, of its size */
+static int check_dels(udos_remote_check *out, char *last, size_t cap,
+		      udos__s3 *s, const udos__manifest *m)
+{
+	uint64_t want = UDOS__DELS_HDR + 32 * m->dels;
+	udos__s3_req h;
+	int rc;
+
+	udos__s3_req_init(&h, "HEAD", "");
+	udos__manifest_dels_key(h.key, sizeof(h.key), m);
+	rc = udos__s3_do(s, &h);
+	if (rc == 0 && h.status == 404) {
+		out->missing++;
+		snprintf(last, cap, "'%s/%s' is missing", udos__s3_url(s),
+			 h.key);
+	} else if (rc == 0 && h.status != 200) {
+		rc = udos__s3_status_err(s, &h);
+	} else if (rc == 0 && h.length != want) {
+		out->bad_size++;
+		snprintf(last, cap, "'%s/%s' is %" PRIu64 " bytes, not %" PRIu64,
+			 udos__s3_url(s), h.key, h.length, want);
+	}
+	udos__s3_req_release(&h);
+	return rc;
+}
+
 int udos_remote_validate(udos_remote_check *out, udos_store *st, bool full)
 {
 	udos_remote_conf conf;
@@ -633,6 +659,8 @@ int udos_remote_validate(udos_remote_check *out, udos_store *st, bool full)
 		rc = udos__remote_fetch_manifest(&m, s, newest);
 	if (rc == 0)
 		rc = udos__s3_list_objects(&ls, s, "packs/");
+	if (rc == 0 && m.dels)
+		rc = check_dels(out, last, sizeof(last), s, &m);
 	for (size_t i = 0; rc == 0 && i < m.n; i++) {
 		const udos__mpack *p = &m.packs[i];
 		bool ok = true;

@@ -919,8 +919,17 @@ class Container:  # pylint: disable=too-many-public-methods
         return self._st().evict(keep=keep)
 
     def pull(self) -> dict:
-        """Bring a clone up to its remote's newest manifest generation."""
+        """Bring a clone up to its remote's newest manifest generation (objects its
+        deletion marks name leave the clone)."""
         return self._st().pull()
+
+    def remote_gc(self, grace: int = 86400, dry_run: bool = False) -> dict:
+        """Delete from the remote what no reader can still need: manifest generations
+        that stopped being the newest more than ``grace`` seconds ago, and objects no kept
+        generation names that are older than ``grace`` (packs a repack dropped, uploads of
+        a writer that lost the race), and incomplete multipart uploads older than that.
+        ``dry_run`` only counts."""
+        return self._st().remote_gc(grace=grace, dry_run=dry_run)
 
     @classmethod
     def clone(  # pylint: disable=too-many-arguments

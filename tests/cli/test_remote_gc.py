@@ -74,6 +74,7 @@ def test_deletions_reach_clones(tmp_path, server):
     line = [x for x in text.splitlines() if x.startswith("deletions ")]
     assert len(line) == 1 and line[0].split()[1] == "30"
     check_manifest_complete(server, pfx)
+    assert u("validate", "--remote").returncode == 0
     # nothing changed: no new generation
     assert json.loads(u.ok("push", "--json").stdout)["generation"] == 2
     keep = {h: d for h, d in ids.items() if h not in gone}
@@ -145,6 +146,9 @@ def test_gc_after_repack(tmp_path, server):
     before = stored(objs)
     unnamed = before - named(text)
     assert unnamed, "the repack left old packs behind"
+    # a clone cannot collect: it does not write the remote
+    r = old("remote", "gc", "--grace", "0")
+    assert r.returncode == 3 and b"read-only clone" in r.stderr
     # dry run: counts, deletes nothing
     j = gc(u, "--grace", "0", "--dry-run")
     assert j["dry_run"] and j["objects_deleted"] == len(unnamed), j
