@@ -308,6 +308,17 @@ static size_t on_write(char *buf, size_t sz, size_t nm, void *ctx)
 	return n;
 }
 
+/* an HTTP date header value as unix seconds, 0 if unreadable */
+static int64_t http_date(const char *v, size_t n)
+{
+	char text[128];
+	time_t t;
+
+	snprintf(text, sizeof(text), "%.*s", (int)n, v);
+	t = curl_getdate(text, NULL);
+	return t > 0 ? (int64_t)t : 0;
+}
+
 static size_t on_header(char *buf, size_t sz, size_t nm, void *ctx)
 {
 	udos__s3_req *r = ctx;
@@ -323,15 +334,9 @@ static size_t on_header(char *buf, size_t sz, size_t nm, void *ctx)
 			r->etag[k] = v[k];
 		r->etag[k] = 0;
 	} else if (n > 14 && !strncasecmp(buf, "last-modified:", 14)) {
-		char v[128];
-		snprintf(v, sizeof(v), "%.*s", (int)(n - 14), buf + 14);
-		time_t t = curl_getdate(v, NULL);
-		r->mtime = t > 0 ? (int64_t)t : 0;
+		r->mtime = http_date(buf + 14, n - 14);
 	} else if (n > 5 && !strncasecmp(buf, "date:", 5)) {
-		char v[128];
-		snprintf(v, sizeof(v), "%.*s", (int)(n - 5), buf + 5);
-		time_t t = curl_getdate(v, NULL);
-		r->date = t > 0 ? (int64_t)t : 0;
+		r->date = http_date(buf + 5, n - 5);
 	}
 	return n;
 }
