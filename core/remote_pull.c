@@ -277,6 +277,31 @@ out:
 	return rc;
 }
 
+int udos_remote_refresh(udos_store *st)
+{
+	udos_remote_conf conf;
+	udos_pull_result r;
+	bool held;
+	int rc;
+
+	UDOS_ASSERT_ARG(st);
+	rc = udos__remote_conf_read(&conf, st->dirfd);
+	if (rc == 0 && !conf.clone)
+		rc = udos__err(-EPERM, "'%s' is not a clone", st->path);
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&st->mu);
+	held = st->primary;
+	pthread_mutex_unlock(&st->mu);
+	rc = udos_remote_pull(&r, st);
+	if (!held) {
+		int u = udos_store_unlock_writer(st);
+		if (rc == 0)
+			rc = u;
+	}
+	return rc;
+}
+
 int udos_remote_clone(udos_pull_result *out, const char *dir,
 		      const udos_remote_conf *conf)
 {

@@ -96,6 +96,14 @@ typedef struct udos_pull_result {
  * built from them; pack data stays remote (read through the cache). */
 UDOS_API int udos_remote_clone(udos_pull_result *out, const char *dir,
 			       const udos_remote_conf *conf);
+/*
+ * A read of a clone met a pack the remote no longer has (-ESTALE: a newer
+ * generation dropped it and 'remote gc' deleted it): pull the newest
+ * generation, taking the writer lock only for the pull (kept if the caller
+ * held it), so that the read can look again. -EPERM on a container that is
+ * not a clone; UDOS_ELOCKED when another process holds the clone's lock.
+ */
+UDOS_API int udos_remote_refresh(udos_store *st);
 /* Bring a clone up to the newest manifest generation, incrementally;
  * objects the generation's deletion marks name are gone from the clone. */
 UDOS_API int udos_remote_pull(udos_pull_result *out, udos_store *st);

@@ -13,6 +13,7 @@ objects from a disk-objectstore container.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -379,7 +380,26 @@ class Container:  # pylint: disable=too-many-public-methods
         store = self._store
         if store is None:
             store = self._open_store()
-        return store.get(hashkey)
+        try:
+            return store.get(hashkey)
+        except OSError as error:
+            if not self._refreshed(error):
+                raise
+            return store.get(hashkey)
+
+    def _refreshed(self, error: OSError) -> bool:
+        """A read of a clone met a pack that ``remote gc`` removed (ESTALE): pull the
+        newest generation so that the read can look again once; False if it cannot."""
+        if error.errno != errno.ESTALE:
+            return False
+        status = self.remote_status()
+        if not status or not status.get('clone'):
+            return False
+        try:
+            self.pull()
+        except OSError:
+            return False
+        return True
 
     def get_object_stream(self, hashkey: str) -> _udos.Reader:
         """A read-only binary stream on an object, to use as a context manager.
@@ -495,7 +515,12 @@ class Container:  # pylint: disable=too-many-public-methods
         store = self._store
         if store is None:
             store = self._open_store()
-        return store.get_many(hashkeys, skip_if_missing=skip_if_missing)
+        try:
+            return store.get_many(hashkeys, skip_if_missing=skip_if_missing)
+        except OSError as error:
+            if not self._refreshed(error):
+                raise
+            return store.get_many(hashkeys, skip_if_missing=skip_if_missing)
 
     def list_all_objects(self) -> Iterator[str]:
         """Every object's key, once (packed first, then loose-only)."""

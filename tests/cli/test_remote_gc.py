@@ -2,6 +2,7 @@
 period, and readers meeting packs that gc removed: against the real S3
 server of test_remote.py (versitygw on 127.0.0.1), directly and through the
 fault proxy. Data: this machine's /usr/include."""
+import fcntl
 import json
 import os
 import shutil
@@ -135,8 +136,9 @@ def test_gc_after_repack(tmp_path, server):
     remote(u, server.endpoint, pfx)
     u.ok("push", "--seal")
     u.ok("evict")
-    # a reader of generation 1, its cache empty
+    # readers of generation 1, their caches empty
     old = clone(tmp_path, "old", pfx, server.endpoint)
+    stuck = clone(tmp_path, "stuck", pfx, server.endpoint)
     gone = sorted(ids)[:100]
     u.ok("delete", *gone)
     u.ok("repack")
@@ -178,15 +180,22 @@ def test_gc_after_repack(tmp_path, server):
     shutil.rmtree(os.path.join(u.store, "cache"), ignore_errors=True)
     read_all(u, keep)
     assert u("validate").returncode == 0
-    # the old reader meets a removed pack: one clear line, then pull
+    # an old reader meets a removed pack: cat pulls and looks again; when
+    # it cannot (another process holds the clone's lock): one clear line
     h = sorted(keep)[0]
-    r = old("cat", h)
+    with open(os.path.join(stuck.store, "writer.lock"), "a+") as lk:
+        fcntl.flock(lk, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        r = stuck("cat", h)
     assert r.returncode == 3 and r.stdout == b""
     err = r.stderr.decode()
     assert "run 'udos pull'" in err and err.count("\n") == 1, err
-    old.ok("pull")
+    assert old.ok("cat", h).stdout == keep[h]
+    j = json.loads(old.ok("status", "--json").stdout)["remote"]
+    assert j["generation"] == 2
     read_all(old, keep)
     assert listed(old) == set(keep)
+    stuck.ok("pull")
+    read_all(stuck, keep)
     # a fresh clone
     read_all(clone(tmp_path, "new", pfx, server.endpoint), keep)
     # nothing more to collect
