@@ -58,6 +58,10 @@ again:
 		cli_msg(cli, "not found", hex);
 		return EXIT_NO;
 	}
+	if (rc == -ESTALE && !refreshed) {
+		got = rc;
+		goto stale;
+	}
 	if (rc < 0)
 		return cli_err(cli, rc, hex);
 	while ((got = udos_reader_read(r, buf, len)) > 0) {
@@ -72,6 +76,7 @@ again:
 	}
 	udos_reader_close(r);
 	r = NULL;
+stale:
 	if (got == -ESTALE && !written && !refreshed) {
 		/* a clone reading a pack gc removed: pull, look again once
 		 * (on failure, the read's own message says what to do) */
