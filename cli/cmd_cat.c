@@ -104,17 +104,25 @@ static int cat_one(struct cli *cli, const udos_oid *oid, const char *hex,
 		   char *buf, size_t len)
 {
 	udos_reader *r = NULL;
+	bool refreshed = false;
+	uint64_t written = 0;
 	ssize_t got;
 	int rc;
 
+again:
 	rc = udos_reader_open(&r, cli->st, oid, UDOS_READ_VERIFY);
 	if (rc == UDOS_ENOTFOUND) {
 		cli_msg(cli, "not found", hex);
 		return EXIT_NO;
 	}
+	if (rc == -ESTALE && !refreshed) {
+		got = rc;
+		goto stale;
+	}
 	if (rc < 0)
 		return cli_err(cli, rc, hex);
 	while ((got = udos_reader_read(r, buf, len)) > 0) {
+		written += (uint64_t)got;
 		rc = write_all(buf, (size_t)got);
 		if (rc < 0) {
 			udos_reader_close(r);
@@ -122,6 +130,19 @@ static int cat_one(struct cli *cli, const udos_oid *oid, const char *hex,
 		}
 	}
 	udos_reader_close(r);
+	r = NULL;
+stale:
+	if (got == -ESTALE && !written && !refreshed) {
+		/* a clone reading a pack gc removed: pull, look again once
+		 * (on failure, the read's own message says what to do) */
+		char keep[1024];
+		snprintf(keep, sizeof(keep), "%s", udos_error_detail());
+		refreshed = true;
+		if (udos_remote_refresh(cli->st) == 0)
+			goto again;
+		cli_msg(cli, keep, NULL);
+		return EXIT_STORE;
+	}
 	if (got < 0) {
 		/* corrupt or unreadable mid-stream: part was written */
 		cli_err(cli, (int)got, hex);

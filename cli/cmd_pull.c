@@ -47,9 +47,10 @@ static const struct opt_cmd clone_cmd = {
 	"downloaded and checked against it, and the index is built from them.\n"
 	"Pack data stays remote and is read through the cache. 'udos pull'\n"
 	"brings the clone to newer generations. Summary: generation, packs,\n"
-	"objects; with --json {\"generation\", \"packs_added\",\n"
-	"\"packs_removed\", \"objects\", \"requests\"}. --ca-bundle as for\n"
-	"'udos remote set'.\n",
+	"objects, deletion marks; with --json {\"generation\",\n"
+	"\"packs_added\", \"packs_removed\", \"objects\", \"deletions\",\n"
+	"\"requests\"}. Objects the manifest marks deleted are not in the\n"
+	"clone. --ca-bundle as for 'udos remote set'.\n",
 	clone_opts,
 };
 
@@ -67,14 +68,16 @@ static void summary(const udos_pull_result *r, bool json)
 	if (json)
 		printf("{\"generation\":%" PRIu64 ",\"packs_added\":%" PRIu64
 		       ",\"packs_removed\":%" PRIu64 ",\"objects\":%" PRIu64
-		       ",\"requests\":%" PRIu64 "}\n",
+		       ",\"deletions\":%" PRIu64 ",\"requests\":%" PRIu64
+		       "}\n",
 		       r->generation, r->packs_added, r->packs_removed,
-		       r->objects, r->requests);
+		       r->objects, r->deletions, r->requests);
 	else
 		printf("generation %" PRIu64 ": %" PRIu64 " packs added, %"
-		       PRIu64 " removed, %" PRIu64 " objects indexed\n",
+		       PRIu64 " removed, %" PRIu64 " objects indexed, %" PRIu64
+		       " deletion marks\n",
 		       r->generation, r->packs_added, r->packs_removed,
-		       r->objects);
+		       r->objects, r->deletions);
 }
 
 int cmd_clone(struct cli *cli, int argc, char **argv)

@@ -40,7 +40,9 @@ static const struct opt_cmd push_cmd = {
 	"resumed by running it again. The pack being appended to is not\n"
 	"sealed and not pushed unless --seal. Summary on stdout: packs, bytes,\n"
 	"resumed, generation; with --json {\"packs\", \"bytes\", \"resumed\",\n"
-	"\"swept\", \"generation\", \"remote_packs\", \"requests\"}.\n",
+	"\"swept\", \"generation\", \"remote_packs\", \"deletions\",\n"
+	"\"requests\"}. Deletion marks go too (docs/FORMAT.md): a clone or\n"
+	"pull of the new generation no longer shows deleted objects.\n",
 	push_opts,
 };
 
@@ -79,9 +81,10 @@ int cmd_push(struct cli *cli, int argc, char **argv)
 		printf("{\"packs\":%" PRIu64 ",\"bytes\":%" PRIu64
 		       ",\"resumed\":%" PRIu64 ",\"swept\":%" PRIu64
 		       ",\"generation\":%" PRIu64 ",\"remote_packs\":%" PRIu64
-		       ",\"requests\":%" PRIu64 "}\n",
+		       ",\"deletions\":%" PRIu64 ",\"requests\":%" PRIu64
+		       "}\n",
 		       r.packs, r.bytes, r.resumed, r.swept, r.generation,
-		       r.remote_packs, r.requests);
+		       r.remote_packs, r.deletions, r.requests);
 	else
 		printf("pushed %" PRIu64 " packs (%" PRIu64 " bytes), %" PRIu64
 		       " resumed; manifest generation %" PRIu64 " lists %"

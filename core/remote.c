@@ -25,8 +25,8 @@ static uint64_t part_size_env(void)
 }
 
 /* the container's remote and an S3 client for it; a clone cannot write */
-static int open_remote(udos_remote_conf *conf, udos__s3 **s3, udos_store *st,
-		       bool write)
+int udos__remote_open(udos_remote_conf *conf, udos__s3 **s3, udos_store *st,
+		      bool write)
 {
 	int rc = udos__remote_conf_read(conf, st->dirfd);
 
@@ -268,7 +268,7 @@ static int upload(udos_push_result *out, udos__s3 *s, struct job *jobs,
 			uint64_t want = rec ? j->p.rec_size : j->p.size;
 			if (h->status != 200 && h->status != 404)
 				rc = udos__s3_status_err(s, h);
-			have[rec] = h->status == 200 && h->length == want;
+			have[rec] = udos__remote_resumable(h, want);
 		}
 		if (rc < 0)
 			break;
@@ -357,7 +357,7 @@ int udos_remote_push(udos_push_result *out, udos_store *st,
 	if (!opts)
 		opts = &defaults;
 	memset(out, 0, sizeof(*out));
-	rc = open_remote(&conf, &s, st, true);
+	rc = udos__remote_open(&conf, &s, st, true);
 	if (rc == 0)
 		rc = udos_store_lock_writer(st);
 	if (rc == 0 && opts->seal) {
@@ -376,7 +376,8 @@ int udos_remote_push(udos_push_result *out, udos_store *st,
 		rc = 0; /* nothing packed yet */
 	/* interrupted multipart uploads of earlier pushes */
 	if (rc == 0)
-		rc = udos__s3_sweep_uploads(s, "packs/", &swept);
+		rc = udos__s3_sweep_uploads(s, "packs/", INT64_MAX, false,
+					    &swept);
 	out->swept = swept;
 	if (rc == 0)
 		rc = udos__remote_newest(&newest, s);
@@ -394,9 +395,17 @@ int udos_remote_push(udos_push_result *out, udos_store *st,
 	m.generation = newest + 1;
 	for (size_t i = 0; i < n && rc == 0; i++)
 		rc = udos__manifest_add(&m, &jobs[i].p);
+	if (rc == 0)
+		rc = udos__dels_publish(&m, s, st, &l,
+					opts->part_size ? opts->part_size
+							: part_size_env(),
+					opts->parallel ? opts->parallel
+						       : DEFAULT_PARALLEL);
 	if (rc < 0)
 		goto out;
-	changed = m.n != l.n;
+	out->deletions = m.dels;
+	changed = m.n != l.n || m.dels != l.dels ||
+		  strcmp(m.dels_sha, l.dels_sha) != 0;
 	for (size_t i = 0; !changed && i < m.n; i++)
 		changed = m.packs[i].id != l.packs[i].id ||
 			  strcmp(m.packs[i].sha, l.packs[i].sha) != 0 ||
@@ -444,7 +453,7 @@ int udos_remote_evict(udos_evict_result *out, udos_store *st, uint64_t keep)
 	if (!out)
 		out = &local;
 	memset(out, 0, sizeof(*out));
-	rc = open_remote(&conf, &s, st, false);
+	rc = udos__remote_open(&conf, &s, st, false);
 	if (rc == 0)
 		rc = udos_store_lock_writer(st);
 	if (rc == 0)
@@ -602,6 +611,32 @@ static int check_records(udos_remote_check *out, udos_store *st, int fd,
 	return 0;
 }
 
+/* the deletions object the manifest names: there, of its size */
+static int check_dels(udos_remote_check *out, char *last, size_t cap,
+		      udos__s3 *s, const udos__manifest *m)
+{
+	uint64_t want = UDOS__DELS_HDR + 32 * m->dels;
+	udos__s3_req h;
+	int rc;
+
+	udos__s3_req_init(&h, "HEAD", "");
+	udos__manifest_dels_key(h.key, sizeof(h.key), m);
+	rc = udos__s3_do(s, &h);
+	if (rc == 0 && h.status == 404) {
+		out->missing++;
+		snprintf(last, cap, "'%s/%s' is missing", udos__s3_url(s),
+			 h.key);
+	} else if (rc == 0 && h.status != 200) {
+		rc = udos__s3_status_err(s, &h);
+	} else if (rc == 0 && h.length != want) {
+		out->bad_size++;
+		snprintf(last, cap, "'%s/%s' is %" PRIu64 " bytes, not %" PRIu64,
+			 udos__s3_url(s), h.key, h.length, want);
+	}
+	udos__s3_req_release(&h);
+	return rc;
+}
+
 int udos_remote_validate(udos_remote_check *out, udos_store *st, bool full)
 {
 	udos_remote_conf conf;
@@ -614,7 +649,7 @@ int udos_remote_validate(udos_remote_check *out, udos_store *st, bool full)
 
 	UDOS_ASSERT_ARG(out && st);
 	memset(out, 0, sizeof(*out));
-	rc = open_remote(&conf, &s, st, false);
+	rc = udos__remote_open(&conf, &s, st, false);
 	if (rc == 0)
 		rc = udos__remote_newest(&newest, s);
 	if (rc == 0 && !newest)
@@ -624,6 +659,8 @@ int udos_remote_validate(udos_remote_check *out, udos_store *st, bool full)
 		rc = udos__remote_fetch_manifest(&m, s, newest);
 	if (rc == 0)
 		rc = udos__s3_list_objects(&ls, s, "packs/");
+	if (rc == 0 && m.dels)
+		rc = check_dels(out, last, sizeof(last), s, &m);
 	for (size_t i = 0; rc == 0 && i < m.n; i++) {
 		const udos__mpack *p = &m.packs[i];
 		bool ok = true;

@@ -17,6 +17,11 @@ void udos__mpack_key(char *out, size_t cap, const udos__mpack *p, bool rec)
 		 rec ? ".rec" : "");
 }
 
+void udos__manifest_dels_key(char *out, size_t cap, const udos__manifest *m)
+{
+	snprintf(out, cap, UDOS__DELS "%s", m->dels_sha);
+}
+
 void udos__manifest_key(char *out, size_t cap, uint64_t gen)
 {
 	snprintf(out, cap, UDOS__MANIFESTS "%016" PRIu64, gen);
@@ -66,13 +71,21 @@ int udos__manifest_format(udos_buf *out, const udos__manifest *m)
 	char line[400];
 	int k, rc;
 
+	/* version 2 only when it says more than version 1 can: readers of
+	 * version 1 keep reading manifests without deletion marks */
 	k = snprintf(line, sizeof(line),
-		     "udos-remote 1\ngeneration %" PRIu64 "\ncontainer %s\n"
+		     "udos-remote %d\ngeneration %" PRIu64 "\ncontainer %s\n"
 		     "hash_type %s\nloose_prefix_len %d\n"
 		     "pack_size_target %" PRIu64 "\ncompression %s\n",
-		     m->generation, m->container_id, m->hash_type,
-		     m->loose_prefix_len, m->pack_size_target, m->compression);
+		     m->dels ? 2 : 1, m->generation, m->container_id,
+		     m->hash_type, m->loose_prefix_len, m->pack_size_target,
+		     m->compression);
 	rc = udos_buf_append(out, line, (size_t)k);
+	if (rc == 0 && m->dels) {
+		k = snprintf(line, sizeof(line), "deletions %" PRIu64 " %s\n",
+			     m->dels, m->dels_sha);
+		rc = udos_buf_append(out, line, (size_t)k);
+	}
 	for (size_t i = 0; rc == 0 && i < m->n; i++) {
 		const udos__mpack *p = &m->packs[i];
 		k = snprintf(line, sizeof(line),
@@ -99,7 +112,7 @@ int udos__manifest_parse(udos__manifest *out, const char *text, size_t len,
 			 const char *what)
 {
 	char *copy = strndup(text, len), *line, *save = NULL;
-	int rc = 0, lineno = 0;
+	int rc = 0, lineno = 0, version = 0;
 	bool ended = false;
 
 	memset(out, 0, sizeof(*out));
@@ -116,7 +129,11 @@ int udos__manifest_parse(udos__manifest *out, const char *text, size_t len,
 		if (ended) {
 			rc = -1;
 		} else if (lineno == 1) {
-			rc = strcmp(line, "udos-remote 1") ? -1 : 0;
+			if (sscanf(line, "udos-remote %d%n", &version, &n) != 1 ||
+			    line[n])
+				rc = -1;
+			else if (version != 1 && version != 2)
+				break;
 		} else if (!strcmp(line, "end")) {
 			ended = true;
 		} else if (sscanf(line, "generation %llu%n", &x, &n) == 1 &&
@@ -134,6 +151,11 @@ int udos__manifest_parse(udos__manifest *out, const char *text, size_t len,
 			out->pack_size_target = x;
 		} else if (sscanf(line, "compression %31s%n", out->compression,
 				  &n) == 1 && !line[n]) {
+		} else if (version >= 2 && !out->dels && !out->n &&
+			   sscanf(line, "deletions %llu %79s%n", &x, a, &n) ==
+				   2 && !line[n] && x && is_hex64(a)) {
+			out->dels = x;
+			memcpy(out->dels_sha, a, 65);
 		} else if (sscanf(line,
 				  "pack %" SCNu32 " %" SCNu64 " %79s %" SCNu64
 				  " %79s%n",
@@ -147,6 +169,12 @@ int udos__manifest_parse(udos__manifest *out, const char *text, size_t len,
 		}
 	}
 	free(copy);
+	if (version > 2) {
+		udos__manifest_release(out);
+		return udos__err(UDOS_EFORMAT, "manifest '%s' has format "
+				 "version %d; this udos reads 1 and 2 "
+				 "(upgrade udos)", what, version);
+	}
 	if (rc == 0 && (!ended || !out->generation || !*out->container_id ||
 			!*out->hash_type))
 		rc = -1;

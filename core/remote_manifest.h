@@ -30,6 +30,9 @@ typedef struct udos__manifest {
 	int loose_prefix_len;
 	uint64_t pack_size_target;
 	char compression[32];
+	/* deletion marks: deletions/<dels_sha>, dels ids (0: no line) */
+	uint64_t dels;
+	char dels_sha[65];
 	udos__mpack *packs;   /* by id, ascending */
 	size_t n, cap;
 } udos__manifest;
@@ -47,6 +50,11 @@ int udos__manifest_save(udos_store *st, const udos__manifest *m);
 
 /* "packs/<id>-<sha>" or "packs/<id>-<sha>.rec" */
 void udos__mpack_key(char *out, size_t cap, const udos__mpack *p, bool rec);
+/* "deletions/<sha>" of the manifest's deletion marks */
+void udos__manifest_dels_key(char *out, size_t cap, const udos__manifest *m);
+#define UDOS__DELS "deletions/"
+#define UDOS__DELS_MAGIC "UDOSDELS"
+#define UDOS__DELS_HDR 16u
 /* "manifests/<generation, 16 digits>" */
 void udos__manifest_key(char *out, size_t cap, uint64_t gen);
 /* The newest generation listed under manifests/ (0 when none). */
@@ -55,9 +63,31 @@ int udos__remote_newest(uint64_t *out, udos__s3 *s);
 int udos__remote_fetch_manifest(udos__manifest *out, udos__s3 *s,
 				uint64_t gen);
 
+/* ---- remote_dels.c: deletion marks on the remote ------------------------ */
+
+/* A pushed object found by HEAD is reused only when younger than this: an
+ * older unlisted one may be deleted by a concurrent 'remote gc' (whose
+ * default grace is twice as long) between the HEAD and the publish. */
+#define UDOS__RESUME_MAX_S (12 * 3600)
+/* whether a HEAD answer shows the object whole and young enough to reuse */
+bool udos__remote_resumable(const udos__s3_req *h, uint64_t size);
+/* Set m's deletions line from st's marks (writer lock held), uploading
+ * the deletions object unless l names it already or it is there. */
+int udos__dels_publish(udos__manifest *m, udos__s3 *s, udos_store *st,
+		       const udos__manifest *l, uint64_t part_size,
+		       unsigned parallel);
+/* Apply m's deletion marks to a clone's index (keys deleted, marks set;
+ * marks m no longer carries cleared); *applied counts the marks. */
+int udos__dels_apply(uint64_t *applied, udos__s3 *s, udos_store *st,
+		     const udos__manifest *m);
+
 /* remote.conf of the container folder dirfd: UDOS_ENOTFOUND when none */
 int udos__remote_conf_read(udos_remote_conf *out, int dirfd);
 int udos__remote_conf_write(int dirfd, const udos_remote_conf *c);
+/* st's remote.conf and a client for it (UDOS_ENOTFOUND with "run 'udos
+ * remote set'" when none); with `write`, a clone is refused (-EPERM) */
+int udos__remote_open(udos_remote_conf *conf, udos__s3 **s3, udos_store *st,
+		      bool write);
 /* an S3 client for the conf's bucket and prefix */
 int udos__remote_connect(udos__s3 **out, const udos_remote_conf *c);
 

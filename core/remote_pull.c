@@ -198,6 +198,10 @@ static int apply(udos_pull_result *out, udos__s3 *s, udos_store *st,
 				rc = udos__packfile_remove(st,
 							   gone.packs[i].id);
 	}
+	/* after the new packs: their records may hold deleted ids */
+	if (rc == 0 && (na || m->dels != l->dels ||
+			strcmp(m->dels_sha, l->dels_sha)))
+		rc = udos__dels_apply(&out->deletions, s, st, m);
 	if (rc == 0) {
 		t.pack_id = m->n ? m->packs[m->n - 1].id + 1 : 0;
 		udos__batch_set_tail(b, &t);
@@ -270,6 +274,31 @@ out:
 	udos__manifest_release(&l);
 	udos__manifest_release(&m);
 	udos__s3_free(s);
+	return rc;
+}
+
+int udos_remote_refresh(udos_store *st)
+{
+	udos_remote_conf conf;
+	udos_pull_result r;
+	bool held;
+	int rc;
+
+	UDOS_ASSERT_ARG(st);
+	rc = udos__remote_conf_read(&conf, st->dirfd);
+	if (rc == 0 && !conf.clone)
+		rc = udos__err(-EPERM, "'%s' is not a clone", st->path);
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&st->mu);
+	held = st->primary;
+	pthread_mutex_unlock(&st->mu);
+	rc = udos_remote_pull(&r, st);
+	if (!held) {
+		int u = udos_store_unlock_writer(st);
+		if (rc == 0)
+			rc = u;
+	}
 	return rc;
 }
 

@@ -377,6 +377,23 @@ uint64_t udos__rpack_cached(udos_store *st)
 	return total;
 }
 
+/* The pack's object is gone: a newer generation dropped it (a repack) and
+ * 'remote gc' deleted it. A clone catches up by pulling. */
+static int gone_err(const struct udos__rpack *rp)
+{
+	const udos__remote *rm = rp->rm;
+
+	if (rm->conf.clone)
+		return udos__err(-ESTALE, "pack %" PRIu32 " is no longer on "
+				 "'%s' (a newer manifest generation dropped "
+				 "it): run 'udos pull' in '%s'", rp->p.id,
+				 rm->conf.url, rp->st->path);
+	return udos__err(-ESTALE, "pack %" PRIu32 " of manifest generation %"
+			 PRIu64 " is no longer on '%s' (deleted by another "
+			 "writer's 'remote gc')", rp->p.id,
+			 rm->man.generation, rm->conf.url);
+}
+
 udos__rpack_fetch_fn udos__rpack_fetch_hook;
 
 /* An S3 client for this thread: an idle one, or a new one (remote.conf
@@ -465,7 +482,9 @@ static int fetch_runs(struct udos__rpack *rp, const uint64_t *runs, size_t nr)
 	}
 	rc = udos__s3_run(s3, rv, nr, PARALLEL);
 	for (size_t k = 0; rc == 0 && k < nr; k++)
-		if (reqs[k].status != 206 && reqs[k].status != 200)
+		if (reqs[k].status == 404)
+			rc = gone_err(rp);
+		else if (reqs[k].status != 206 && reqs[k].status != 200)
 			rc = udos__s3_status_err(s3, &reqs[k]);
 mark:
 	memset(ones, 1, sizeof(ones));

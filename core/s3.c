@@ -316,6 +316,17 @@ static size_t on_write(char *buf, size_t sz, size_t nm, void *ctx)
 	return n;
 }
 
+/* an HTTP date header value as unix seconds, 0 if unreadable */
+static int64_t http_date(const char *v, size_t n)
+{
+	char text[128];
+	time_t t;
+
+	snprintf(text, sizeof(text), "%.*s", (int)n, v);
+	t = curl_getdate(text, NULL);
+	return t > 0 ? (int64_t)t : 0;
+}
+
 static size_t on_header(char *buf, size_t sz, size_t nm, void *ctx)
 {
 	udos__s3_req *r = ctx;
@@ -330,6 +341,10 @@ static size_t on_header(char *buf, size_t sz, size_t nm, void *ctx)
 		     k++)
 			r->etag[k] = v[k];
 		r->etag[k] = 0;
+	} else if (n > 14 && !strncasecmp(buf, "last-modified:", 14)) {
+		r->mtime = http_date(buf + 14, n - 14);
+	} else if (n > 5 && !strncasecmp(buf, "date:", 5)) {
+		r->date = http_date(buf + 5, n - 5);
 	}
 	return n;
 }
@@ -363,6 +378,7 @@ static int req_start(udos__s3 *s, udos__s3_req *r)
 	r->pos = 0;
 	r->etag[0] = 0;
 	r->status = 0;
+	r->mtime = r->date = 0;
 	e = curl_easy_init();
 	if (!e)
 		return -ENOMEM;
@@ -376,6 +392,8 @@ static int req_start(udos__s3 *s, udos__s3_req *r)
 		rc |= add_hdr(r, "x-amz-security-token: %s", s->token);
 	if (r->if_none_match)
 		rc |= add_hdr(r, "If-None-Match: *");
+	if (r->content_md5)
+		rc |= add_hdr(r, "Content-MD5: %s", r->content_md5);
 	if (r->range_len)
 		rc |= add_hdr(r, "Range: bytes=%" PRIu64 "-%" PRIu64,
 			      r->range_off, r->range_off + r->range_len - 1);

@@ -63,6 +63,7 @@ typedef struct udos__s3_req {
 	uint64_t body_off, body_len;
 	const char *body_sha256;
 	bool if_none_match;            /* If-None-Match: * (create only) */
+	const char *content_md5;       /* Content-MD5 (base64), or NULL */
 	/* GET: range [range_off, range_off + range_len), 0 = whole object;
 	 * into out_fd at out_off, else into resp (capped at resp_max) */
 	uint64_t range_off, range_len;
@@ -74,6 +75,8 @@ typedef struct udos__s3_req {
 	long status;                   /* HTTP status of the last attempt */
 	char etag[128];
 	uint64_t length;               /* Content-Length of a HEAD or GET */
+	int64_t mtime;                 /* Last-Modified, unix s (0: none) */
+	int64_t date;                  /* the server's Date, unix s (0: none) */
 	int rc;                        /* 0 or negative (detail in err) */
 	char err[3072];
 	/* internal */
@@ -103,14 +106,17 @@ int udos__s3_do(udos__s3 *s, udos__s3_req *r);
 /* An error for a request whose status the caller does not accept. */
 int udos__s3_status_err(udos__s3 *s, const udos__s3_req *r);
 
-/* A listing: keys (relative to the prefix) and sizes. */
+/* A listing: keys (relative to the prefix), sizes, LastModified, and the
+ * server's clock (Date of its first answer) to judge ages by. */
 typedef struct udos__s3_obj {
 	char *key;
 	uint64_t size;
+	int64_t mtime; /* unix seconds, 0 when the listing lacks it */
 } udos__s3_obj;
 typedef struct udos__s3_list {
 	udos__s3_obj *v;
 	size_t n, cap;
+	int64_t date;  /* unix seconds, 0 when the server sent no Date */
 } udos__s3_list;
 /* every object whose key starts with `under` (relative to the prefix) */
 int udos__s3_list_objects(udos__s3_list *out, udos__s3 *s, const char *under);
@@ -124,9 +130,20 @@ void udos__s3_list_release(udos__s3_list *l);
  */
 int udos__s3_upload_fd(udos__s3 *s, const char *key, int fd, uint64_t off,
 		       uint64_t len, uint64_t part_size, unsigned parallel);
-/* Abort every incomplete multipart upload under `under`; *n_out counts
- * them (may be NULL). */
-int udos__s3_sweep_uploads(udos__s3 *s, const char *under, size_t *n_out);
+/* Abort every incomplete multipart upload under `under` initiated before
+ * `before` (unix seconds; INT64_MAX: all); *n_out counts them (may be
+ * NULL). With `dry_run`, only count. */
+int udos__s3_sweep_uploads(udos__s3 *s, const char *under, int64_t before,
+			   bool dry_run, size_t *n_out);
+
+/* Delete n keys (relative to the prefix) by DeleteObjects, 1000 a call,
+ * `parallel` calls at a time; a key already gone counts as deleted.
+ * Fails naming the first key the server refused. */
+int udos__s3_delete_keys(udos__s3 *s, char *const *keys, size_t n,
+			 unsigned parallel);
+
+/* "2026-12-03T10:08:34.000Z" (S3's ISO 8601) as unix seconds, 0 if not */
+int64_t udos__s3_parse_time(const char *iso);
 
 /* The text between <tag> and </tag> from *pos on (advanced past it), or
  * NULL. Written into out (cap bytes, entities &amp; &lt; &gt; &quot;

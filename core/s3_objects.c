@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
 
 const char *udos__xml_next(char *out, size_t cap, const char **pos,
 			   const char *tag)
@@ -71,7 +74,27 @@ static void full_key(char *out, size_t cap, const udos__s3 *s,
 	snprintf(out, cap, "%s%s%s", prefix, *prefix ? "/" : "", rel);
 }
 
-static int list_add(udos__s3_list *l, const char *key, uint64_t size)
+int64_t udos__s3_parse_time(const char *iso)
+{
+	struct tm tm;
+	int y, mo, d, h, mi, sec;
+	time_t t;
+
+	if (sscanf(iso, "%d-%d-%dT%d:%d:%d", &y, &mo, &d, &h, &mi, &sec) != 6)
+		return 0;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	t = timegm(&tm);
+	return t > 0 ? (int64_t)t : 0;
+}
+
+static int list_add(udos__s3_list *l, const char *key, uint64_t size,
+		    int64_t mtime)
 {
 	if (l->n == l->cap) {
 		size_t c = l->cap ? 2 * l->cap : 64;
@@ -84,6 +107,7 @@ static int list_add(udos__s3_list *l, const char *key, uint64_t size)
 	l->v[l->n].key = strdup(key);
 	if (!l->v[l->n].key)
 		return udos__err(-ENOMEM, "out of memory");
+	l->v[l->n].mtime = mtime;
 	l->v[l->n++].size = size;
 	return 0;
 }
@@ -100,7 +124,7 @@ int udos__s3_list_objects(udos__s3_list *out, udos__s3 *s, const char *under)
 	qenc(epfx, sizeof(epfx), pfx);
 	for (;;) {
 		char etok[1200], trunc[16] = "", key[UDOS__S3_MAX_KEY];
-		char size[32], *xml;
+		char size[32], when[64], *xml;
 		const char *pos;
 
 		/* the bucket itself: no prefix in the path */
@@ -115,6 +139,8 @@ int udos__s3_list_objects(udos__s3_list *out, udos__s3 *s, const char *under)
 			rc = udos__s3_status_err(s, &r);
 		if (rc < 0)
 			break;
+		if (!out->date)
+			out->date = r.date;
 		xml = strndup((const char *)r.resp.data, r.resp.len);
 		if (!xml) {
 			rc = udos__err(-ENOMEM, "out of memory");
@@ -123,16 +149,26 @@ int udos__s3_list_objects(udos__s3_list *out, udos__s3 *s, const char *under)
 		pos = xml;
 		for (;;) {
 			const char *c = strstr(pos, "<Contents>");
-			if (!c)
+			const char *end = c ? strstr(c, "</Contents>") : NULL;
+			const char *p2 = c;
+			if (!c || !end)
 				break;
 			pos = c;
+			when[0] = 0;
 			if (!udos__xml_next(key, sizeof(key), &pos, "Key") ||
 			    !udos__xml_next(size, sizeof(size), &pos,
 					    "Size"))
 				break;
+			/* LastModified may come before or after Key */
+			if (!udos__xml_next(when, sizeof(when), &p2,
+					    "LastModified") || p2 > end + 11)
+				when[0] = 0;
+			if (pos < end + 11)
+				pos = end + 11;
 			if (strlen(key) >= plen &&
 			    (rc = list_add(out, key + plen,
-					   strtoull(size, NULL, 10))) < 0)
+					   strtoull(size, NULL, 10),
+					   udos__s3_parse_time(when))) < 0)
 				break;
 		}
 		pos = xml;
@@ -312,7 +348,8 @@ fail:
 	return rc;
 }
 
-int udos__s3_sweep_uploads(udos__s3 *s, const char *under, size_t *n_out)
+int udos__s3_sweep_uploads(udos__s3 *s, const char *under, int64_t before,
+			   bool dry_run, size_t *n_out)
 {
 	char pfx[UDOS__S3_MAX_KEY], epfx[UDOS__S3_MAX_KEY], *xml = NULL;
 	size_t plen = *udos__s3_prefix(s) ? strlen(udos__s3_prefix(s)) + 1 : 0;
@@ -336,22 +373,146 @@ int udos__s3_sweep_uploads(udos__s3 *s, const char *under, size_t *n_out)
 	}
 	pos = xml;
 	while (rc == 0) {
-		char key[UDOS__S3_MAX_KEY], id[600];
-		const char *u = strstr(pos, "<Upload>");
+		char key[UDOS__S3_MAX_KEY], id[600], when[64] = "";
+		const char *u = strstr(pos, "<Upload>"), *p2 = u, *end;
+		int64_t t;
 		if (!u)
 			break;
+		end = strstr(u, "</Upload>");
 		pos = u;
-		if (!udos__xml_next(key, sizeof(key), &pos, "Key") ||
+		if (!end || !udos__xml_next(key, sizeof(key), &pos, "Key") ||
 		    !udos__xml_next(id, sizeof(id), &pos, "UploadId"))
 			break;
-		if (strlen(key) < plen)
+		if (!udos__xml_next(when, sizeof(when), &p2, "Initiated") ||
+		    p2 > end + 9)
+			when[0] = 0;
+		if (pos < end + 9)
+			pos = end + 9;
+		t = udos__s3_parse_time(when);
+		/* an upload of unknown age is swept only when all are */
+		if (strlen(key) < plen ||
+		    (before != INT64_MAX && (!t || t >= before)))
 			continue;
-		rc = abort_upload(s, key + plen, id);
+		rc = dry_run ? 0 : abort_upload(s, key + plen, id);
 		n += rc == 0;
 	}
 	free(xml);
 	udos__s3_req_release(&r);
 	if (n_out)
 		*n_out = n;
+	return rc;
+}
+
+/* ---- DeleteObjects ------------------------------------------------------ */
+
+#define DEL_BATCH 1000
+
+static void md5_b64(char out[32], const void *data, size_t len)
+{
+	unsigned char md[16];
+	unsigned int ml = 0;
+
+	EVP_Digest(data, len, md, &ml, EVP_md5(), NULL);
+	EVP_EncodeBlock((unsigned char *)out, md, (int)ml);
+}
+
+/* the <Delete> body of keys[0..n) */
+static int delete_body(udos_buf *b, const udos__s3 *s, char *const *keys,
+		       size_t n)
+{
+	int rc = udos_buf_append(b, "<Delete><Quiet>true</Quiet>", 27);
+
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		char full[UDOS__S3_MAX_KEY];
+		full_key(full, sizeof(full), s, keys[i]);
+		rc = udos_buf_append(b, "<Object><Key>", 13);
+		for (const char *c = full; rc == 0 && *c; c++) {
+			if (*c == '&')
+				rc = udos_buf_append(b, "&amp;", 5);
+			else if (*c == '<')
+				rc = udos_buf_append(b, "&lt;", 4);
+			else if (*c == '>')
+				rc = udos_buf_append(b, "&gt;", 4);
+			else
+				rc = udos_buf_append(b, c, 1);
+		}
+		if (rc == 0)
+			rc = udos_buf_append(b, "</Key></Object>", 15);
+	}
+	if (rc == 0)
+		rc = udos_buf_append(b, "</Delete>", 9);
+	return rc < 0 ? udos__err(rc, "out of memory") : 0;
+}
+
+struct delcall {
+	udos__s3_req req;
+	udos_buf body;
+	char sha[65], md5[32];
+};
+
+int udos__s3_delete_keys(udos__s3 *s, char *const *keys, size_t n,
+			 unsigned parallel)
+{
+	size_t nc = (n + DEL_BATCH - 1) / DEL_BATCH;
+	struct delcall *c = udos__calloc(nc ? nc : 1, sizeof(*c));
+	udos__s3_req **rv = udos__calloc(nc ? nc : 1, sizeof(*rv));
+	int rc = 0;
+
+	if (!c || !rv) {
+		rc = udos__err(-ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < nc && rc == 0; i++) {
+		size_t k0 = i * DEL_BATCH;
+		size_t k = n - k0 < DEL_BATCH ? n - k0 : DEL_BATCH;
+		rc = delete_body(&c[i].body, s, keys + k0, k);
+		if (rc < 0)
+			break;
+		sha256_hex(c[i].sha, c[i].body.data, c[i].body.len);
+		md5_b64(c[i].md5, c[i].body.data, c[i].body.len);
+		udos__s3_req_init(&c[i].req, "POST", "");
+		c[i].req.at_bucket = true;
+		snprintf(c[i].req.query, sizeof(c[i].req.query), "delete=");
+		c[i].req.body = c[i].body.data;
+		c[i].req.body_len = c[i].body.len;
+		c[i].req.body_sha256 = c[i].sha;
+		c[i].req.content_md5 = c[i].md5;
+		rv[i] = &c[i].req;
+	}
+	if (rc == 0)
+		rc = udos__s3_run(s, rv, nc, parallel ? parallel : 4);
+	for (size_t i = 0; rc == 0 && i < nc; i++) {
+		udos__s3_req *r = &c[i].req;
+		char *xml;
+		const char *pos;
+		if (r->status != 200) {
+			rc = udos__s3_status_err(s, r);
+			break;
+		}
+		/* Quiet: only the keys that failed come back, as <Error> */
+		xml = strndup((const char *)r->resp.data, r->resp.len);
+		if (!xml) {
+			rc = udos__err(-ENOMEM, "out of memory");
+			break;
+		}
+		pos = strstr(xml, "<Error>");
+		if (pos) {
+			char key[UDOS__S3_MAX_KEY] = "", code[64] = "";
+			const char *p2 = pos;
+			udos__xml_next(key, sizeof(key), &p2, "Key");
+			p2 = pos;
+			udos__xml_next(code, sizeof(code), &p2, "Code");
+			rc = udos__err(-EIO, "DELETE %s/%s: %s (DeleteObjects)",
+				       udos__s3_url(s), key, code);
+		}
+		free(xml);
+	}
+out:
+	for (size_t i = 0; c && i < nc; i++) {
+		udos__s3_req_release(&c[i].req);
+		udos_buf_release(&c[i].body);
+	}
+	free(c);
+	free(rv);
 	return rc;
 }

@@ -1,5 +1,6 @@
 /*
- * python/store_remote.c - Store.push/evict/pull/remote_set/remote_status and
+ * python/store_remote.c - Store.push/evict/pull/remote_gc/remote_set/
+ * remote_status and
  * the module's clone(): the S3 remote (include/udos/remote.h) for Python.
  * Writers take the Store's wlock, as the packing calls do, and give the
  * pack-writer lock back at the end.
@@ -36,13 +37,51 @@ PyObject *udos_py_store_push(udos_py_store *s, PyObject *args, PyObject *kw)
 	WRITER_CALL(s, rc, udos_remote_push(&r, s->st, &o));
 	if (rc < 0)
 		return udos_py_raise(rc, NULL);
-	return Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:K,s:K}", "packs",
+	return Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}", "packs",
 			     (unsigned long long)r.packs, "bytes",
 			     (unsigned long long)r.bytes, "resumed",
 			     (unsigned long long)r.resumed, "swept",
 			     (unsigned long long)r.swept, "generation",
 			     (unsigned long long)r.generation, "remote_packs",
-			     (unsigned long long)r.remote_packs, "requests",
+			     (unsigned long long)r.remote_packs, "deletions",
+			     (unsigned long long)r.deletions, "requests",
+			     (unsigned long long)r.requests);
+}
+
+PyObject *udos_py_store_remote_gc(udos_py_store *s, PyObject *args,
+				  PyObject *kw)
+{
+	static char *kwlist[] = { "grace", "dry_run", NULL };
+	udos_remote_gc_opts o = UDOS_REMOTE_GC_OPTS_INIT;
+	udos_remote_gc_result r;
+	long long grace = UDOS_REMOTE_GC_GRACE;
+	int dry = 0, rc;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|Lp", kwlist, &grace,
+					 &dry))
+		return NULL;
+	if (grace < 0) {
+		PyErr_SetString(PyExc_ValueError, "grace must not be negative");
+		return NULL;
+	}
+	o.grace = (int64_t)grace;
+	o.dry_run = dry;
+	WRITER_CALL(s, rc, udos_remote_gc(&r, s->st, &o));
+	if (rc < 0)
+		return udos_py_raise(rc, NULL);
+	return Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}",
+			     "generation", (unsigned long long)r.generation,
+			     "manifests_kept",
+			     (unsigned long long)r.manifests_kept,
+			     "manifests_deleted",
+			     (unsigned long long)r.manifests_deleted,
+			     "objects_named", (unsigned long long)r.objects_named,
+			     "objects_young", (unsigned long long)r.objects_young,
+			     "objects_deleted",
+			     (unsigned long long)r.objects_deleted,
+			     "bytes_deleted", (unsigned long long)r.bytes_deleted,
+			     "uploads_aborted",
+			     (unsigned long long)r.uploads_aborted, "requests",
 			     (unsigned long long)r.requests);
 }
 
@@ -66,12 +105,13 @@ PyObject *udos_py_store_evict(udos_py_store *s, PyObject *args, PyObject *kw)
 
 static PyObject *pull_dict(const udos_pull_result *r)
 {
-	return Py_BuildValue("{s:K,s:K,s:K,s:K,s:K}", "generation",
+	return Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:K}", "generation",
 			     (unsigned long long)r->generation, "packs_added",
 			     (unsigned long long)r->packs_added,
 			     "packs_removed",
 			     (unsigned long long)r->packs_removed, "objects",
-			     (unsigned long long)r->objects, "requests",
+			     (unsigned long long)r->objects, "deletions",
+			     (unsigned long long)r->deletions, "requests",
 			     (unsigned long long)r->requests);
 }
 

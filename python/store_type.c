@@ -2200,6 +2200,9 @@ static PyMethodDef store_methods[] = {
 	  "evict(keep=0) -> dict: drop local copies of pushed packs" },
 	{ "pull", (PyCFunction)udos_py_store_pull, METH_NOARGS,
 	  "pull() -> dict: bring a clone to the remote's newest manifest" },
+	{ "remote_gc", KWFN(udos_py_store_remote_gc), KW,
+	  "remote_gc(grace=86400, dry_run=False) -> dict: delete what no "
+	  "reader needs" },
 	{ "remote_set", KWFN(udos_py_store_remote_set), KW,
 	  "remote_set(url, endpoint, region='', cache_size=0)" },
 	{ "remote_status", (PyCFunction)udos_py_store_remote_status,

@@ -54,6 +54,7 @@ typedef struct udos_push_result {
 	uint64_t swept;      /* incomplete multipart uploads aborted */
 	uint64_t generation; /* the manifest generation published (0: none) */
 	uint64_t remote_packs; /* packs the manifest lists */
+	uint64_t deletions;  /* deletion marks the manifest carries */
 	uint64_t requests;   /* S3 requests sent */
 } udos_push_result;
 
@@ -89,6 +90,7 @@ typedef struct udos_pull_result {
 	uint64_t packs_added;
 	uint64_t packs_removed;
 	uint64_t objects;    /* index entries written */
+	uint64_t deletions;  /* deletion marks applied */
 	uint64_t requests;
 } udos_pull_result;
 
@@ -97,8 +99,56 @@ typedef struct udos_pull_result {
  * built from them; pack data stays remote (read through the cache). */
 UDOS_API int udos_remote_clone(udos_pull_result *out, const char *dir,
 			       const udos_remote_conf *conf);
-/* Bring a clone up to the newest manifest generation, incrementally. */
+/*
+ * A read of a clone met a pack the remote no longer has (-ESTALE: a newer
+ * generation dropped it and 'remote gc' deleted it): pull the newest
+ * generation, taking the writer lock only for the pull (kept if the caller
+ * held it), so that the read can look again. -EPERM on a container that is
+ * not a clone; UDOS_ELOCKED when another process holds the clone's lock.
+ */
+UDOS_API int udos_remote_refresh(udos_store *st);
+/* Bring a clone up to the newest manifest generation, incrementally;
+ * objects the generation's deletion marks name are gone from the clone. */
 UDOS_API int udos_remote_pull(udos_pull_result *out, udos_store *st);
+
+/* Default grace of udos_remote_gc: one day (docs/DECISIONS.md). */
+#define UDOS_REMOTE_GC_GRACE (24 * 3600)
+
+typedef struct udos_remote_gc_opts {
+	int64_t grace;     /* seconds; see udos_remote_gc */
+	bool dry_run;      /* count what would go, delete nothing */
+	unsigned parallel; /* delete calls at once (0: 4) */
+} udos_remote_gc_opts;
+#define UDOS_REMOTE_GC_OPTS_INIT { UDOS_REMOTE_GC_GRACE, false, 0 }
+
+typedef struct udos_remote_gc_result {
+	uint64_t generation;        /* the newest manifest generation */
+	uint64_t manifests_kept;    /* generations readers may still hold */
+	uint64_t manifests_deleted;
+	uint64_t objects_named;     /* objects a kept generation names */
+	uint64_t objects_young;     /* unnamed, younger than the grace: kept */
+	uint64_t objects_deleted;   /* unnamed and older than the grace */
+	uint64_t bytes_deleted;
+	uint64_t uploads_aborted;   /* incomplete multipart uploads */
+	uint64_t requests;
+} udos_remote_gc_result;
+
+/*
+ * Delete from the remote what no reader can need any more. A manifest
+ * generation is kept while it is the newest, or was the newest less than
+ * `grace` seconds ago (its successor is younger than the grace): a reader
+ * may have taken it and still fetch what it names. Objects under packs/
+ * and deletions/ that no kept generation (nor this container's own
+ * remote.manifest) names and that are older than the grace go: packs
+ * dropped by a repack, and the uploads of a writer that lost the race or
+ * was interrupted; so do incomplete multipart uploads older than the
+ * grace and the generations not kept. Ages are judged by the server's
+ * clock (LastModified against its Date). Needs the writer lock (so no
+ * push of this container runs meanwhile); refused on a clone (-EPERM).
+ * Safe beside other writers' pushes while the grace exceeds 12 hours.
+ */
+UDOS_API int udos_remote_gc(udos_remote_gc_result *out, udos_store *st,
+			    const udos_remote_gc_opts *opts);
 
 typedef struct udos_remote_status {
 	bool has_remote;

@@ -208,3 +208,38 @@ def test_restore_and_backup_utils_with_evicted_packs(tmp_path, server):
     assert res['failed'] == 0
     cont.close()
     copy.close()
+
+
+def test_deletions_and_remote_gc(tmp_path, server):
+    cont, objs = filled(tmp_path)
+    url = f's3://{s3server.BUCKET}/py-{os.getpid()}-5'
+    cont.set_remote(url, server.endpoint)
+    cont.push(seal=True)
+    other = udos.Container.clone(url, tmp_path / 'clone', server.endpoint)
+    gone = sorted(objs)[:20]
+    cont.delete_objects(gone)
+    assert cont.push()['deletions'] == 20
+    assert other.pull()['deletions'] == 20
+    assert not any(other.has_objects(gone))
+    cont.repack()
+    assert cont.push(seal=True)['deletions'] == 0
+    assert cont.remote_gc()['objects_deleted'] == 0  # a day of grace
+    dry = cont.remote_gc(grace=0, dry_run=True)
+    assert dry['objects_deleted'] >= 2 and dry['manifests_deleted'] == 2
+    res = cont.remote_gc(grace=0)
+    assert res['objects_deleted'] == dry['objects_deleted'] and res['manifests_deleted'] == 2
+    assert cont.remote_gc(grace=0)['objects_deleted'] == 0
+    with pytest.raises(ValueError):
+        cont.remote_gc(grace=-1)
+    # the clone still holds generation 2, whose packs gc removed: its reads
+    # pull the newest generation and look again
+    keep = {k: v for k, v in objs.items() if k not in gone}
+    first = sorted(keep)[0]
+    assert other.get_object_content(first) == keep[first]
+    assert other.remote_status()['generation'] == 3
+    assert other.get_objects_content(list(keep)) == keep
+    fresh = udos.Container.clone(url, tmp_path / 'fresh', server.endpoint)
+    assert fresh.get_objects_content(list(keep)) == keep
+    assert not any(fresh.has_objects(gone))
+    for c in (cont, other, fresh):
+        c.close()

@@ -13,6 +13,7 @@ objects from a disk-objectstore container.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -379,7 +380,26 @@ class Container:  # pylint: disable=too-many-public-methods
         store = self._store
         if store is None:
             store = self._open_store()
-        return store.get(hashkey)
+        try:
+            return store.get(hashkey)
+        except OSError as error:
+            if not self._refreshed(error):
+                raise
+            return store.get(hashkey)
+
+    def _refreshed(self, error: OSError) -> bool:
+        """A read of a clone met a pack that ``remote gc`` removed (ESTALE): pull the
+        newest generation so that the read can look again once; False if it cannot."""
+        if error.errno != errno.ESTALE:
+            return False
+        status = self.remote_status()
+        if not status or not status.get('clone'):
+            return False
+        try:
+            self.pull()
+        except OSError:
+            return False
+        return True
 
     def get_object_stream(self, hashkey: str) -> _udos.Reader:
         """A read-only binary stream on an object, to use as a context manager.
@@ -495,7 +515,12 @@ class Container:  # pylint: disable=too-many-public-methods
         store = self._store
         if store is None:
             store = self._open_store()
-        return store.get_many(hashkeys, skip_if_missing=skip_if_missing)
+        try:
+            return store.get_many(hashkeys, skip_if_missing=skip_if_missing)
+        except OSError as error:
+            if not self._refreshed(error):
+                raise
+            return store.get_many(hashkeys, skip_if_missing=skip_if_missing)
 
     def list_all_objects(self) -> Iterator[str]:
         """Every object's key, once (packed first, then loose-only)."""
@@ -927,8 +952,17 @@ class Container:  # pylint: disable=too-many-public-methods
         return self._st().evict(keep=keep)
 
     def pull(self) -> dict:
-        """Bring a clone up to its remote's newest manifest generation."""
+        """Bring a clone up to its remote's newest manifest generation (objects its
+        deletion marks name leave the clone)."""
         return self._st().pull()
+
+    def remote_gc(self, grace: int = 86400, dry_run: bool = False) -> dict:
+        """Delete from the remote what no reader can still need: manifest generations
+        that stopped being the newest more than ``grace`` seconds ago, and objects no kept
+        generation names that are older than ``grace`` (packs a repack dropped, uploads of
+        a writer that lost the race), and incomplete multipart uploads older than that.
+        ``dry_run`` only counts."""
+        return self._st().remote_gc(grace=grace, dry_run=dry_run)
 
     @classmethod
     def clone(  # pylint: disable=too-many-arguments
