@@ -15,11 +15,15 @@
 # none), disk-objectstore's add_streamed_objects_to_pack with compress off
 # (dos) and on (dos-z), rsdos (add_objects_to_pack on batches of about
 # 64 MiB read into memory: its stream calls commit every object). The Python peers run through
-# bench/peer_py.py in $peer_python (a venv with disk-objectstore and rsdos).
+# bench/peer_py.py in $peer_python (a venv with disk-objectstore and rsdos;
+# udos-py runs the same disk-objectstore calls on udos.Container from
+# $UDOS_BENCH_PYPATH, default build/python).
 
 peer_raw=$work/peers.tsv
 : > "$peer_raw"
 peer_python=${UDOS_BENCH_PYTHON:-/tmp/dosvenv/bin/python}
+# udos-py: the Python module of a build with -DUDOS_PYTHON=ON
+peer_pypath=${UDOS_BENCH_PYPATH:-$root/build/python}
 udos_bin=$build/udos
 [ -x "$udos_bin" ] || udos_bin=$build/cli/udos
 export RESTIC_PASSWORD=bench BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes \
@@ -32,6 +36,8 @@ peer_have() {
 	borg) command -v borg >/dev/null ;;
 	dos|dos-z) "$peer_python" -c 'import disk_objectstore' 2>/dev/null ;;
 	rsdos) "$peer_python" -c 'import rsdos' 2>/dev/null ;;
+	udos-py) PYTHONPATH=$peer_pypath "$peer_python" -c \
+		'import udos, disk_objectstore' 2>/dev/null ;;
 	*) return 1 ;;
 	esac
 }
@@ -62,7 +68,13 @@ peer_cmd() {
 	borg:again) echo "cd $src && BORG_BASE_DIR=$s.base borg create --compression zstd,1 $s::a2 ." ;;
 	borg:read) echo "BORG_BASE_DIR=$s.base borg export-tar $s::a1 - > /dev/null" ;;
 	borg:restore) echo "mkdir -p $d && cd $d && BORG_BASE_DIR=$s.base borg extract $s::a1" ;;
-	dos:init|dos-z:init|rsdos:init) echo "true" ;;
+	dos:init|dos-z:init|rsdos:init|udos-py:init) echo "true" ;;
+	udos-py:*) py="PYTHONPATH=$peer_pypath $py"
+		case $op in
+		ingest|again) echo "$py $t ingest $src $s $s.m" ;;
+		read) echo "$py $t read $s $s.m" ;;
+		restore) echo "$py $t restore $s $s.m $d" ;;
+		esac ;;
 	*:ingest|*:again) echo "$py $t ingest $src $s $s.m" ;;
 	*:read) echo "$py $t read $s $s.m" ;;
 	*:restore) echo "$py $t restore $s $s.m $d" ;;

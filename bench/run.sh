@@ -3,7 +3,7 @@
 #
 #   bench/run.sh [--quick] [--small N] [--large K] [--large-mib M] [--reps R]
 #                [--data DIR] [--out FILE] [--no-cold] [--scale N]
-#                [--peers "udos tar git restic borg dos dos-z rsdos"|none]
+#                [--peers "udos tar git restic borg dos dos-z rsdos udos-py"|none]
 #                [--peer-reps R] [--src "DIR..."]
 #
 # Scenarios run alternating (round-robin per repetition); the table gives the
@@ -21,7 +21,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 small=100000 large=2 large_mib=1024 reps=3 quick=0 cold=1 scale=0
-data=/work/bench-data out="" peers="udos tar git restic borg dos dos-z rsdos"
+data=/work/bench-data out="" peers="udos tar git restic borg dos dos-z rsdos udos-py"
 peer_reps=3 srcdirs="/usr/include /usr/share"
 while [ $# -gt 0 ]; do
 	case $1 in
