@@ -19,8 +19,9 @@ echo "== udos add -r ${src[*]} (to packs: parallel read, hash, compress; symlink
 # stdout is the manifest (sha256sum format); the progress line shows on a
 # terminal, the summary line (files/s, MB/s) comes last on stderr
 "$udos" -C "$store" add -r "${src[@]}" >"$work/manifest" 2>"$work/warnings" || true
-echo "   $(wc -l <"$work/manifest") files added; $(grep -c skipping "$work/warnings" || true) symlinks or special files skipped (first 3:)"
-grep -m3 skipping "$work/warnings" | sed 's/^/   /'
+echo "   $(wc -l <"$work/manifest") files added"
+# what was skipped, counted by kind (add -v lists each one)
+{ grep -m1 '^udos add: skipped' "$work/warnings" || true; } | sed 's/^/   /'
 tail -1 "$work/warnings" | sed 's/^/   /'   # the summary line
 echo "== udos validate --full (every record decompressed and re-hashed)"
 time "$udos" -C "$store" validate --full
