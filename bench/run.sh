@@ -195,7 +195,7 @@ for (set_, cache), items in groups.items():
         print(f"| {name.replace('|', chr(92) + '|')} | {med:.2f} ({min(r['secs']):.2f}..{max(r['secs']):.2f}) | {fps:,.0f} | {mbs:,.0f} | {max(r['rss'])/1024:.0f} | {r['stored']/1e6:,.0f} | {ratio} |")
     print()
 PY
-	[ -n "$peers" ] && peer_report
+	if [ -n "$peers" ]; then peer_report; fi
 } | tee "${out:-/dev/null}"
 
 if [ "$scale" != 0 ]; then
