@@ -6,6 +6,7 @@ import fcntl
 import json
 import os
 import shutil
+import time
 
 import s3server
 from conftest import sha
@@ -227,6 +228,9 @@ def test_gc_sweeps_lost_race_and_uploads(tmp_path, server, proxy):
     # an incomplete multipart upload, as a killed push leaves
     assert server.s3("POST", "/%s/%s/packs/9-x?uploads=" %
                      (s3server.BUCKET, pfx)) == 200
+    # ages are whole seconds of the server's clock, whose Date header may
+    # lag by up to a second: let the upload be older than "now" for grace 0
+    time.sleep(2.1)
     j = gc(u, "--grace", "0", "--dry-run")
     assert j["objects_deleted"] == len(lost) and j["uploads_aborted"] == 1
     j = gc(u, "--grace", "1d")
