@@ -316,15 +316,6 @@ static int src_next(void *ctx, const char **path_out)
 
 /* ---- engine callbacks -------------------------------------------------- */
 
-/* Failures of the store (or of the run), as opposed to one input file's:
- * the run stops; they are said once. */
-static bool is_store_error(int code)
-{
-	return (code <= -5000 && code != UDOS_ECHANGED) || code == -ENOSPC ||
-	       code == -EDQUOT || code == -EROFS || code == -ECANCELED ||
-	       code == -ENOMEM;
-}
-
 /* Does the detail name a file of the container, not the input file (which
  * could lie in the container's folder)? */
 static bool in_store(const struct add_state *s, const udos_ingest_file *f)
@@ -377,7 +368,7 @@ static void file_error(struct add_state *s, const udos_ingest_file *f)
 		s->cancelled = true;
 		return;
 	}
-	if (f->stopped || is_store_error(f->error) || in_store(s, f)) {
+	if (f->stopped) { /* the engine says: the store failed */
 		if (s->store_err)
 			return; /* a consequence of the first */
 		s->store_err = f->error;
