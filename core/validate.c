@@ -528,7 +528,7 @@ static void check_behind(struct val *v, const udos__tail *t, bool have_tail)
 /* what may sit in the container's folder (docs/FORMAT.md) */
 static const char *const root_names[] = {
 	"config.json", "loose", "sandbox", "packs", "index", "writer.lock",
-	"index.gen", "index.filter", "index.filter.tmp", "backup.state",
+	"index.gen", "index.filter", "backup.state",
 	"remote.conf", "remote.manifest", "cache", "stat.cache",
 };
 
