@@ -39,10 +39,7 @@ struct udos__idfilter {
 
 static uint64_t get64(const udos_oid *oid, size_t at)
 {
-	uint64_t v;
-
-	memcpy(&v, oid->id + at, 8);
-	return v;
+	return udos__get_le64(oid->id + at);
 }
 
 static const uint64_t *block_of(const struct seg *s, uint64_t h)
@@ -257,7 +254,8 @@ int udos__idfilter_save(const udos__idfilter *f, udos_store *st, bool sync)
 	for (size_t i = 0; i < f->nseg; i++) {
 		size_t n = f->seg[i].nblocks * IDF_WORDS * 8;
 
-		memcpy(at, f->seg[i].w, n); /* host order: x86-64, LE */
+		for (size_t j = 0; j < n / 8; j++)
+			udos__put_le64(at + 8 * j, f->seg[i].w[j]);
 		at += n;
 	}
 	udos__put_le64(at, udos__xxh3(p, (size_t)(at - p)));
@@ -324,7 +322,8 @@ static udos__idfilter *parse(const uint8_t *p, size_t len, uint64_t nonce,
 			udos__idfilter_free(f);
 			return NULL;
 		}
-		memcpy(s->w, at, n);
+		for (size_t j = 0; j < n / 8; j++)
+			s->w[j] = udos__get_le64(at + 8 * j);
 		at += n;
 	}
 	return f;
