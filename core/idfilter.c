@@ -3,7 +3,13 @@
  * that new content costs no index look-up. A blocked Bloom filter keyed
  * by the id's own bits (SHA-256 and SHA-1 output is uniform): one 64-byte
  * block per look-up and IDF_K bits in it. Persisted in `index.filter` and
- * believed only when its stamp matches the index (see udos__idfilter_load). */
+ * believed only when its stamp matches the index (see udos__idfilter_load).
+ *
+ * One thread adds (the writer's owner); any number may ask maybe() at the
+ * same time: bits are set and read with atomic operations and a segment is
+ * published (nseg) only once it is set up. A look-up racing the add of the
+ * same id may answer "absent": callers beside the owner use it as a hint
+ * checked again by the owner (see udos__writer_maybe_has). */
 #include "internal.h"
 
 #include <errno.h>
@@ -64,7 +70,7 @@ static int seg_add(udos__idfilter *f, uint64_t cap)
 	if (!s->w)
 		return udos__err(-ENOMEM, "out of memory (id filter of %llu "
 				 "ids)", (unsigned long long)cap);
-	f->nseg++;
+	__atomic_store_n(&f->nseg, f->nseg + 1, __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -117,7 +123,8 @@ int udos__idfilter_add(udos__idfilter *f, const udos_oid *oid)
 	for (int j = 0; j < IDF_K; j++) {
 		unsigned bit = (unsigned)(b >> (9 * j)) & 511;
 
-		blk[bit >> 6] |= 1ull << (bit & 63);
+		__atomic_fetch_or(&blk[bit >> 6], 1ull << (bit & 63),
+				  __ATOMIC_RELAXED);
 	}
 	s->n++;
 	f->n++;
@@ -128,14 +135,15 @@ bool udos__idfilter_maybe(const udos__idfilter *f, const udos_oid *oid)
 {
 	uint64_t h = get64(oid, 0), b = get64(oid, 8);
 
-	for (size_t i = f->nseg; i-- > 0;) {
+	for (size_t i = __atomic_load_n(&f->nseg, __ATOMIC_ACQUIRE); i-- > 0;) {
 		const uint64_t *blk = block_of(&f->seg[i], h);
 		int j;
 
 		for (j = 0; j < IDF_K; j++) {
 			unsigned bit = (unsigned)(b >> (9 * j)) & 511;
 
-			if (!(blk[bit >> 6] & (1ull << (bit & 63))))
+			if (!(__atomic_load_n(&blk[bit >> 6], __ATOMIC_RELAXED) &
+			      (1ull << (bit & 63))))
 				break;
 		}
 		if (j == IDF_K)

@@ -21,6 +21,12 @@
 #define READ_CHUNK (256u * 1024)
 #define DEFAULT_COMMIT_OBJECTS 20000
 #define DEFAULT_COMMIT_BYTES (256ull << 20)
+/* The id filter costs a scan of the index: a writer opened on an index of
+ * fewer ids than FILTER_SCAN_NOW (a few ms) builds it at once; otherwise
+ * after FILTER_AFTER index look-ups, so that a small add to a large
+ * container without a saved filter does not pay for the scan. */
+#define FILTER_SCAN_NOW 262144
+#define FILTER_AFTER 4096
 
 /* one of a pack's two files, appended through a buffer */
 struct pfile {
@@ -69,6 +75,8 @@ struct udos_writer {
 	udos_buf cbuf;         /* compressed output staging */
 	uint8_t *rbuf;         /* read staging */
 };
+
+static int build_filter(udos_writer *w);
 
 /* ---- pack files ---------------------------------------------------------- */
 
@@ -513,6 +521,9 @@ int udos_writer_open(udos_writer **out, udos_store *st,
 	/* after recover(): what it indexed is in the index, so a file made
 	 * before that no longer matches it */
 	rc = udos__idfilter_load(&w->filter, st);
+	if (rc == UDOS_ENOTFOUND && udos__index_estimate_keys(st->ix) <
+					    FILTER_SCAN_NOW)
+		rc = build_filter(w); /* cheap now; else after FILTER_AFTER */
 	if (rc < 0 && rc != UDOS_ENOTFOUND)
 		goto fail;
 	*out = w;
@@ -619,23 +630,23 @@ bool udos__writer_pending(const udos_writer *w, const udos_oid *oid)
 	return udos__oidset_has(&w->pending, oid);
 }
 
-/* Index look-ups a writer makes before it builds its filter: a small add
- * to a large container does not pay for a scan of the whole index. */
-#define FILTER_AFTER 4096
 
 /* The filter from the index and what is pending (not in the index yet,
  * but in it once committed). A failure leaves the writer without one. */
 static int build_filter(udos_writer *w)
 {
-	int rc = udos__idfilter_build(&w->filter, w->st);
+	udos__idfilter *f = NULL;
+	int rc = udos__idfilter_build(&f, w->st);
 
 	for (size_t i = 0; rc == 0 && i < w->n_pend; i++)
-		rc = udos__idfilter_add(w->filter, &w->pend[i].oid);
+		rc = udos__idfilter_add(f, &w->pend[i].oid);
 	if (rc < 0) {
-		udos__idfilter_free(w->filter);
-		w->filter = NULL;
+		udos__idfilter_free(f);
+		return rc;
 	}
-	return rc;
+	/* whole before other threads see it (udos__writer_maybe_has) */
+	__atomic_store_n(&w->filter, f, __ATOMIC_RELEASE);
+	return 0;
 }
 
 /* The one "already stored?" decision of a pack writer: pending in this
@@ -659,6 +670,13 @@ int udos__writer_has(udos_writer *w, const udos_oid *oid)
 	if (rc == UDOS_ENOTFOUND)
 		return 0;
 	return rc < 0 ? rc : 1;
+}
+
+int udos__writer_maybe_has(const udos_writer *w, const udos_oid *oid)
+{
+	const udos__idfilter *f = __atomic_load_n(&w->filter, __ATOMIC_ACQUIRE);
+
+	return !f || udos__idfilter_maybe(f, oid);
 }
 
 void udos__writer_set_dedup(udos_writer *w, bool on)

@@ -164,9 +164,10 @@ static void do_whole(struct worker *wk, struct ing_file *f)
 		hand_over(wk, f);
 		return;
 	}
-	/* Already indexed: nothing to compress or write. */
+	/* Already indexed: nothing to compress or write. The writer's
+	 * filter answers "surely not" for new content without a look-up. */
 	f->check_seq = atomic_load(&r->commit_seq);
-	{
+	if (udos__writer_maybe_has(r->w, &f->oid)) {
 		udos__rec loc;
 
 		rc = udos__store_index_get(&loc, r->st, &f->oid);
