@@ -10,8 +10,9 @@
  * read reached end of file (regular files only read short at EOF), so the
  * file is whole; a full head means a bigger file, which is statx'ed and
  * then either read whole into one buffer (<= ING_MED_MAX) or streamed in
- * ING_CHUNK pieces. The last read of a file asks for one byte more than the
- * size statx gave: getting it, or getting less, means the file changed.
+ * ING_CHUNK pieces (ring_stream.c). The last read of a file asks for one
+ * byte more than the size statx gave: getting it, or getting less, means
+ * the file changed.
  *
  * Fixed-file slots and SQEs are taken only when there: each step first
  * asks need() for the SQEs and slot it is about to use, and a file that
@@ -19,78 +20,15 @@
  * this thread takes and gives slots, so a parked file is retried at the
  * top of the loop after the completions that freed them.
  */
-#include "ingest_int.h"
+#include "ring_int.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <liburing.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
-
-/* user_data tags (low bits of a pointer aligned to at least 8) */
-enum {
-	OP_H_OPEN = 1, /* head chain, data = struct ing_file */
-	OP_H_READ = 2,
-	OP_H_CLOSE = 3,
-	OP_STATX = 4,  /* data = struct rd */
-	OP_OPEN = 5,
-	OP_READ = 6,
-	OP_CLOSE = 7,
-	OP_SREAD = 8,  /* stream chunk read, data = struct ing_chunk */
-	OP_WAKE = 9,   /* read of the wake eventfd, no data */
-};
-/* malloc'd pointers are 16-byte aligned */
-#define TAG_MASK 15ull
-/* chunk reads in flight per stream */
-#define RD_MAXR 4
-
-/* Reader-side state of a file bigger than its head. It outlives the
- * ing_file for streams: once the last chunk is handed over the appender
- * owns (and frees) the file, but the reader still has to close it. */
-struct rd {
-	struct rd *next;         /* parked list */
-	struct ing_file *f;
-	struct ing_stream *s;
-	int fslot;
-	int state;               /* RD_* */
-	uint64_t size, off;
-	uint64_t want;           /* medium: bytes expected from the read */
-	/* stream: chunks issued, in file order (in flight or done but not
-	 * yet handed over) */
-	struct ing_chunk *fifo_head, *fifo_tail;
-	unsigned nin;
-	int err;
-	int pending;             /* completions still to come */
-	struct statx stx;
-};
-enum { RD_STAT = 1, RD_WANT_BUDGET, RD_MED, RD_WANT_STREAM, RD_OPENING,
-       RD_WANT_ROOM, RD_READING, RD_CLOSING,
-       RD_WANT_STAT,   /* no SQE for the statx */
-       RD_WANT_SLOT,   /* no fixed-file slot or SQEs for the next open */
-       RD_WANT_CLOSE }; /* no SQE for the close */
-
-struct rr {
-	struct ing_run *r;
-	struct io_uring ring;
-	bool ring_ok;
-	bool fixed_bufs;
-	int *ffree;              /* free fixed-file slots */
-	unsigned n_ffree, n_fixed;
-	unsigned heads;          /* head chains in flight */
-	unsigned ops;            /* completions outstanding */
-	struct rd *parked;       /* waiting for budget, a stream or room */
-	unsigned open_flags;
-	unsigned statx_flags;
-	/* whole files for the workers, handed over once per reap */
-	struct ing_node *disp_first, *disp_last;
-	size_t disp_n;
-	bool wake_armed;
-	uint64_t wake_buf;
-};
 
 static void dispatch(struct rr *x, struct ing_file *f)
 {
@@ -228,50 +166,6 @@ static void teardown(struct rr *x)
 	free(x->ffree);
 }
 
-static int open_flags(const struct rr *x, const struct ing_file *f)
-{
-	return (int)(f->follow ? x->open_flags & ~(unsigned)O_NOFOLLOW
-			       : x->open_flags);
-}
-
-/* Callers have made sure of the room with need() or sq_room(). */
-static struct io_uring_sqe *sqe_get(struct rr *x)
-{
-	return io_uring_get_sqe(&x->ring);
-}
-
-static void set_data(struct io_uring_sqe *sqe, void *p, unsigned op)
-{
-	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)p | op);
-}
-
-/* Room for n more SQEs without submitting in between. */
-static bool sq_room(struct rr *x, unsigned n)
-{
-	return io_uring_sq_space_left(&x->ring) >= n;
-}
-
-/* n SQEs (submitting what is queued to make room) and, with slot, a free
- * fixed-file slot. false: the caller parks and retries later. */
-static bool need(struct rr *x, unsigned n, bool slot)
-{
-	if (slot && !x->n_ffree)
-		return false;
-	if (!sq_room(x, n))
-		io_uring_submit(&x->ring);
-	return sq_room(x, n);
-}
-
-static int slot_take(struct rr *x)
-{
-	return x->ffree[--x->n_ffree];
-}
-
-static void slot_give(struct rr *x, int fslot)
-{
-	x->ffree[x->n_ffree++] = fslot;
-}
-
 /* openat -> read -> close, hard-linked. The caller made sure of three SQEs
  * and a fixed-file slot. */
 static void start_head(struct rr *x, struct ing_file *f)
@@ -309,13 +203,7 @@ static void start_head(struct rr *x, struct ing_file *f)
 	x->ops += 3;
 }
 
-static void park(struct rr *x, struct rd *d)
-{
-	d->next = x->parked;
-	x->parked = d;
-}
-
-static void rd_free(struct rr *x, struct rd *d)
+void ring_rd_free(struct rr *x, struct rd *d)
 {
 	if (d->fslot >= 0)
 		slot_give(x, d->fslot);
@@ -369,7 +257,7 @@ static void submit_medium(struct rr *x, struct rd *d)
 	x->ops += 3;
 }
 
-static void submit_close(struct rr *x, struct rd *d)
+void ring_submit_close(struct rr *x, struct rd *d)
 {
 	struct io_uring_sqe *sqe;
 
@@ -383,159 +271,6 @@ static void submit_close(struct rr *x, struct rd *d)
 	io_uring_prep_close_direct(sqe, (unsigned)d->fslot);
 	set_data(sqe, d, OP_CLOSE);
 	x->ops++;
-}
-
-static unsigned stream_held(struct ing_stream *s)
-{
-	unsigned h;
-
-	pthread_mutex_lock(&s->mu);
-	h = s->held;
-	pthread_mutex_unlock(&s->mu);
-	return h;
-}
-
-/* A failed or cancelled stream: once no read is in flight any more, tell
- * the appender and close the file. */
-static void stream_settle_err(struct rr *x, struct rd *d)
-{
-	struct ing_run *r = x->r;
-	const char *p = d->f->path;
-
-	if (d->nin)
-		return;
-	if (d->err == UDOS_ECHANGED)
-		ing_stream_fail(r, d->s, UDOS_ECHANGED,
-				"'%s' changed while being read (size %llu)", p,
-				(unsigned long long)d->size);
-	else if (d->err == -ECANCELED)
-		ing_stream_fail(r, d->s, -ECANCELED, "'%s': %s", p,
-				"ingest stopped");
-	else if (d->err == -ENOMEM)
-		ing_stream_fail(r, d->s, -ENOMEM, "'%s': out of memory", p);
-	else
-		ing_stream_fail(r, d->s, d->err, "read '%s': %s", p,
-				strerror(-d->err));
-	d->s = NULL;
-	d->f = NULL;
-	submit_close(x, d);
-}
-
-/*
- * Issue chunk reads while the stream has room: up to RD_MAXR in flight,
- * and chunks held downstream plus reads in flight within the stream's
- * quota. With nothing in flight and no room, the stream parks until
- * ing_wake says a chunk was freed.
- */
-/* The appender gave the stream up (a store error): stop reading it. */
-static bool stream_cancelled(struct ing_stream *s)
-{
-	bool c;
-
-	pthread_mutex_lock(&s->mu);
-	c = s->err != 0;
-	pthread_mutex_unlock(&s->mu);
-	return c;
-}
-
-static void stream_fill(struct rr *x, struct rd *d)
-{
-	struct ing_run *r = x->r;
-	unsigned held = stream_held(d->s);
-
-	if (!d->err && (atomic_load(&r->stop) || stream_cancelled(d->s)))
-		d->err = -ECANCELED;
-	while (!d->err && d->off < d->size && d->nin < RD_MAXR &&
-	       held + d->nin < ING_STREAM_QUOTA && need(x, 1, false)) {
-		uint64_t left = d->size - d->off;
-		size_t want = left < ING_CHUNK ? (size_t)left : ING_CHUNK;
-		bool last = want == left;
-		struct io_uring_sqe *sqe;
-		struct ing_chunk *c = calloc(1, sizeof(*c));
-
-		if (c)
-			c->heap = malloc(want + 1);
-		if (!c || !c->heap) {
-			free(c);
-			d->err = -ENOMEM;
-			break;
-		}
-		c->slot = -1;
-		c->data = c->heap;
-		c->len = want;
-		c->last = last;
-		c->rd = d;
-		c->next = NULL;
-		if (d->fifo_tail)
-			d->fifo_tail->next = c;
-		else
-			d->fifo_head = c;
-		d->fifo_tail = c;
-		d->nin++;
-		sqe = sqe_get(x);
-		io_uring_prep_read(sqe, d->fslot, c->heap,
-				   (unsigned)(want + (last ? 1 : 0)), d->off);
-		sqe->flags |= IOSQE_FIXED_FILE;
-		set_data(sqe, c, OP_SREAD);
-		x->ops++;
-		d->off += want;
-	}
-	if (d->err) {
-		stream_settle_err(x, d);
-		return;
-	}
-	if (!d->nin) {
-		d->state = RD_WANT_ROOM;
-		park(x, d);
-	} else {
-		d->state = RD_READING;
-	}
-}
-
-/* A chunk read completed: hand over the chunks that are complete in file
- * order, then read more. */
-static void on_chunk_cqe(struct rr *x, struct ing_chunk *c, int res)
-{
-	struct ing_run *r = x->r;
-	struct rd *d = c->rd;
-
-	c->done = true;
-	if (res < 0) {
-		if (!d->err)
-			d->err = res;
-	} else if ((size_t)res != c->len) {
-		if (!d->err)
-			d->err = UDOS_ECHANGED;
-	}
-	if (!d->err && stream_cancelled(d->s))
-		d->err = -ECANCELED;
-	while ((c = d->fifo_head) && c->done) {
-		bool last = c->last;
-
-		d->fifo_head = c->next;
-		if (!d->fifo_head)
-			d->fifo_tail = NULL;
-		d->nin--;
-		if (d->err) {
-			ing_chunk_free(r, c);
-			continue;
-		}
-		c->rd = NULL;
-		ing_stream_push(r, d->s, c);
-		if (last) {
-			/* the appender owns the file now */
-			d->s = NULL;
-			d->f = NULL;
-			submit_close(x, d);
-			return;
-		}
-	}
-	if (d->err) {
-		stream_settle_err(x, d);
-		return;
-	}
-	if (d->state != RD_WANT_ROOM)
-		stream_fill(x, d);
 }
 
 /* After statx: medium (needs budget) or stream (needs a stream permit);
@@ -564,7 +299,7 @@ static void advance(struct rr *x, struct rd *d)
 		if (!f->heap) {
 			ing_file_fail(r, f, -ENOMEM, "'%s': out of memory",
 				      f->path);
-			rd_free(x, d);
+			ring_rd_free(x, d);
 			return;
 		}
 		memcpy(f->heap, ing_slot_ptr(r, f->slot), ING_HEAD);
@@ -578,38 +313,7 @@ static void advance(struct rr *x, struct rd *d)
 		park(x, d);
 		return;
 	}
-	{
-		struct ing_chunk *c = calloc(1, sizeof(*c));
-
-		f->stat_size = d->size;
-		d->s = c ? ing_stream_new(r, f) : NULL;
-		if (!d->s) {
-			free(c);
-			ing_budget_give(&r->streams, 1);
-			ing_file_fail(r, f, -ENOMEM, "'%s': out of memory",
-				      f->path);
-			rd_free(x, d);
-			return;
-		}
-		/* chunk 0 is the head, already read */
-		c->slot = f->slot;
-		f->slot = -1;
-		c->data = ing_slot_ptr(r, c->slot);
-		c->len = ING_HEAD;
-		ing_stream_push(r, d->s, c);
-	}
-	d->off = ING_HEAD;
-	d->state = RD_OPENING;
-	d->fslot = slot_take(x);
-	{
-		struct io_uring_sqe *sqe = sqe_get(x);
-
-		io_uring_prep_openat_direct(sqe, ing_file_dirfd(f),
-					    ing_file_rel(f), open_flags(x, f), 0,
-					    (unsigned)d->fslot);
-		set_data(sqe, d, OP_OPEN);
-		x->ops++;
-	}
+	ring_stream_start(x, d);
 }
 
 static void retry_parked(struct rr *x)
@@ -622,13 +326,13 @@ static void retry_parked(struct rr *x)
 		list = d->next;
 		switch (d->state) {
 		case RD_WANT_ROOM:
-			stream_fill(x, d);
+			ring_stream_fill(x, d);
 			break;
 		case RD_WANT_STAT:
 			submit_statx(x, d);
 			break;
 		case RD_WANT_CLOSE:
-			submit_close(x, d);
+			ring_submit_close(x, d);
 			break;
 		default: /* RD_WANT_SLOT, RD_WANT_BUDGET, RD_WANT_STREAM */
 			advance(x, d);
@@ -707,20 +411,20 @@ static void on_rd_cqe(struct rr *x, struct rd *d, unsigned op, int res)
 		if (res < 0) {
 			ing_file_fail(r, f, res, "statx '%s': %s", f->path,
 				      strerror(-res));
-			rd_free(x, d);
+			ring_rd_free(x, d);
 			return;
 		}
 		if (!S_ISREG(d->stx.stx_mode)) {
 			ing_file_fail(r, f, -EINVAL,
 				      "'%s' is no longer a regular file",
 				      f->path);
-			rd_free(x, d);
+			ring_rd_free(x, d);
 			return;
 		}
 		d->size = d->stx.stx_size;
 		if (d->size < ING_HEAD) {
 			changed(r, f, d->size, ING_HEAD);
-			rd_free(x, d);
+			ring_rd_free(x, d);
 			return;
 		}
 		advance(x, d);
@@ -737,10 +441,10 @@ static void on_rd_cqe(struct rr *x, struct rd *d, unsigned op, int res)
 			d->fslot = -1;
 			ing_stream_fail(r, d->s, res, "open '%s': %s", f->path,
 					strerror(-res));
-			rd_free(x, d);
+			ring_rd_free(x, d);
 			return;
 		}
-		stream_fill(x, d);
+		ring_stream_fill(x, d);
 		return;
 	case OP_READ:
 		if (d->state == RD_MED) {
@@ -756,7 +460,7 @@ static void on_rd_cqe(struct rr *x, struct rd *d, unsigned op, int res)
 	case OP_CLOSE:
 		if (d->state == RD_MED)
 			break;
-		rd_free(x, d);
+		ring_rd_free(x, d);
 		return;
 	}
 	/* medium chain: 3 completions */
@@ -776,7 +480,7 @@ static void on_rd_cqe(struct rr *x, struct rd *d, unsigned op, int res)
 		f->stat_size = d->size;
 		dispatch(x, f);
 	}
-	rd_free(x, d);
+	ring_rd_free(x, d);
 }
 
 static void reap(struct rr *x)
@@ -796,7 +500,7 @@ static void reap(struct rr *x)
 		}
 		x->ops--;
 		if (op == OP_SREAD)
-			on_chunk_cqe(x, p, cqe->res);
+			ring_on_chunk_cqe(x, p, cqe->res);
 		else if (op <= OP_H_CLOSE)
 			on_head_cqe(x, p, op, cqe->res);
 		else
@@ -868,7 +572,7 @@ int ing_ring_read(struct ing_run *r)
 				else if (d->f)
 					ing_file_free(r, d->f);
 				d->fslot = -1;
-				rd_free(&x, d);
+				ring_rd_free(&x, d);
 			}
 			break;
 		}
