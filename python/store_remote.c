@@ -1,7 +1,7 @@
 /*
- * python/store_remote.c - Store.push/evict/pull/remote_gc/remote_set/
- * remote_status and
- * the module's clone(): the S3 remote (include/udos/remote.h) for Python.
+ * python/store_remote.c - Store.push/evict/pull/refresh/remote_gc/
+ * remote_set/remote_status and the module's clone(): the S3 remote
+ * (include/udos/remote.h) for Python.
  * Writers take the Store's wlock, as the packing calls do, and give the
  * pack-writer lock back at the end.
  */
@@ -125,6 +125,19 @@ PyObject *udos_py_store_pull(udos_py_store *s, PyObject *unused)
 	if (rc < 0)
 		return udos_py_raise(rc, NULL);
 	return pull_dict(&r);
+}
+
+/* The one rule of "pull and read again" (udos_remote_refresh): a clone
+ * pulls, anything else says why not. */
+PyObject *udos_py_store_refresh(udos_py_store *s, PyObject *unused)
+{
+	int rc;
+
+	(void)unused;
+	WRITER_CALL(s, rc, udos_remote_refresh(s->st));
+	if (rc < 0)
+		return udos_py_raise(rc, NULL);
+	Py_RETURN_NONE;
 }
 
 static int fill_conf(udos_remote_conf *c, const char *url,

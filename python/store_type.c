@@ -208,6 +208,9 @@ static PyMethodDef store_methods[] = {
 	  "evict(keep=0) -> dict: drop local copies of pushed packs" },
 	{ "pull", (PyCFunction)udos_py_store_pull, METH_NOARGS,
 	  "pull() -> dict: bring a clone to the remote's newest manifest" },
+	{ "refresh", (PyCFunction)udos_py_store_refresh, METH_NOARGS,
+	  "refresh(): pull a clone after a read met a pack the remote no "
+	  "longer has (raises if this is not a clone)" },
 	{ "remote_gc", KWFN(udos_py_store_remote_gc), KW,
 	  "remote_gc(grace=86400, dry_run=False) -> dict: delete what no "
 	  "reader needs" },

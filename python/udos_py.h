@@ -84,6 +84,7 @@ PyObject *udos_py_restore(udos_py_store *s, PyObject *args, PyObject *kw);
 PyObject *udos_py_store_push(udos_py_store *s, PyObject *args, PyObject *kw);
 PyObject *udos_py_store_evict(udos_py_store *s, PyObject *args, PyObject *kw);
 PyObject *udos_py_store_pull(udos_py_store *s, PyObject *unused);
+PyObject *udos_py_store_refresh(udos_py_store *s, PyObject *unused);
 PyObject *udos_py_store_remote_gc(udos_py_store *s, PyObject *args,
 				  PyObject *kw);
 PyObject *udos_py_store_remote_set(udos_py_store *s, PyObject *args,

@@ -241,5 +241,8 @@ def test_deletions_and_remote_gc(tmp_path, server):
     fresh = udos.Container.clone(url, tmp_path / 'fresh', server.endpoint)
     assert fresh.get_objects_content(list(keep)) == keep
     assert not any(fresh.has_objects(gone))
+    # the writer is no clone: nothing to pull from, so nothing is retried
+    with pytest.raises(OSError, match='not a clone'):
+        cont._st().refresh()  # pylint: disable=protected-access
     for c in (cont, other, fresh):
         c.close()

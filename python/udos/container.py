@@ -392,11 +392,8 @@ class Container:  # pylint: disable=too-many-public-methods
         newest generation so that the read can look again once; False if it cannot."""
         if error.errno != errno.ESTALE:
             return False
-        status = self.remote_status()
-        if not status or not status.get('clone'):
-            return False
         try:
-            self.pull()
+            self._st().refresh()
         except OSError:
             return False
         return True
