@@ -37,7 +37,7 @@ echo "== build (ThreadSanitizer)"
 scripts/build.sh build-tsan -DCMAKE_BUILD_TYPE=Debug -DUDOS_TSAN=ON \
 	-DUDOS_PYTHON=OFF
 echo "== threaded tests under ThreadSanitizer"
-TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp \
 	ctest --test-dir build-tsan --output-on-failure -j"$jobs" \
 	-R '^(test_ingest|test_ingest_threads|test_ingest_mix|test_object)$'
 echo "== pip install . (the Python module as users install it)"
