@@ -446,9 +446,9 @@ static int stat_many_fn(void *ctx, size_t index, const udos_oid *oid,
 }
 
 const char udos_py_stat_many_doc[] =
-"stat_many(keys, skip_if_missing=True) -> list of (key, loc, size, pack_id,\n"
-"codec, offset, stored_size), in storage order (loose first, then by pack\n"
-"and offset; missing keys last).";
+"stat_many(keys, skip_if_missing=True) -> list of (key, (loc, size,\n"
+"pack_id, codec, offset, stored_size)), in storage order (loose first,\n"
+"then by pack and offset; missing keys last).";
 
 PyObject *udos_py_store_stat_many(udos_py_store *s, PyObject *args,
 				 PyObject *kw)

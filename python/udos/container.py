@@ -24,7 +24,7 @@ import weakref
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, BinaryIO, Callable, Generator, Iterable, Iterator, Mapping, Sequence
 
 from . import _udos
 from .dataclasses import ObjectCount, ObjectMeta, TotalSize, ValidationIssues
@@ -435,7 +435,7 @@ class Container:  # pylint: disable=too-many-public-methods
                 missing.append(hashkey)
         return packed, loose, missing
 
-    def _objects_stream_meta(self, hashkeys: Sequence[str], skip_if_missing: bool) -> Iterator[tuple]:
+    def _objects_stream_meta(self, hashkeys: Sequence[str], skip_if_missing: bool) -> Generator[tuple, None, None]:
         store = self._st()
         packed, loose, missing = self._storage_order(store, hashkeys)
         for hashkey in [key for key, _ in packed] + loose:
@@ -1090,10 +1090,10 @@ class Container:  # pylint: disable=too-many-public-methods
                 progress.close()
                 _final_flush(callback, new_count)
             return {key: key for key in imported}
-        progress = ProgressAdapter(callback, 'Copy objects', total=len(keys)) if callback else None
-        mapping = self._import_foreign(store, keys, source_container, mode, target_memory_bytes, do_fsync, progress)
-        if progress is not None:
-            progress.close()
+        adapter = ProgressAdapter(callback, 'Copy objects', total=len(keys)) if callback else None
+        mapping = self._import_foreign(store, keys, source_container, mode, target_memory_bytes, do_fsync, adapter)
+        if adapter is not None:
+            adapter.close()
             _final_flush(callback, len(mapping))
         return mapping
 
@@ -1200,9 +1200,9 @@ class Container:  # pylint: disable=too-many-public-methods
         return mapping
 
 
-def _final_flush(callback: Callable, count: int) -> None:
+def _final_flush(callback: Callable | None, count: int) -> None:
     """The last progress group of an import, as disk-objectstore reports it."""
-    if count:
+    if callback is not None and count:
         callback(action='init', value={'total': count, 'description': 'Final flush'})
         callback(action='update', value=count)
         callback(action='close', value=None)

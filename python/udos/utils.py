@@ -58,8 +58,9 @@ class LazyOpener:
     def __enter__(self) -> BinaryIO:
         if self._fhandle is not None:
             raise OSError(f'File {self.path} already open')
-        self._fhandle = open(self.path, mode=self.mode)  # pylint: disable=consider-using-with
-        return self._fhandle
+        fhandle = open(self.path, mode='rb')  # pylint: disable=consider-using-with
+        self._fhandle = fhandle
+        return fhandle
 
     def __exit__(self, exc_type, value, traceback) -> None:
         if self._fhandle is not None and not self._fhandle.closed:

@@ -86,7 +86,9 @@ class _UdosRepositoryMixin:
     def _backup(self, dest: str, keep: Optional[int] = None) -> None:
         try:
             manager = backup_utils.BackupManager(dest, keep=keep)
-            manager.backup_auto_folders(lambda path, prev: self._backup_storage(manager, path, prev))
+            manager.backup_auto_folders(
+                lambda path, prev: self._backup_storage(manager, path, prev)  # type: ignore[attr-defined]
+            )
         except backup_utils.BackupError as exc:
             raise exceptions.StorageBackupError(*exc.args) from exc
 
