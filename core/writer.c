@@ -630,7 +630,6 @@ bool udos__writer_pending(const udos_writer *w, const udos_oid *oid)
 	return udos__oidset_has(&w->pending, oid);
 }
 
-
 /* The filter from the index and what is pending (not in the index yet,
  * but in it once committed). A failure leaves the writer without one. */
 static int build_filter(udos_writer *w)
