@@ -622,10 +622,11 @@ int udos__loose_open(udos_store *st, const udos_oid *oid);
 int udos__writer_has(udos_writer *w, const udos_oid *oid);
 /* May be called from any thread while the owner works: false when the id
  * is surely neither indexed nor pending in this writer as of the call (its
- * filter says so), true when it may be or the writer has no filter yet. An
- * id the owner adds at the same moment may read as absent: a hint, which
- * the owner's udos__writer_has and udos__writer_pending confirm. */
-int udos__writer_maybe_has(const udos_writer *w, const udos_oid *oid);
+ * filter says so), true when it may be or the writer has no filter yet
+ * (the caller's look-up then counts towards building one). An id the
+ * owner adds at the same moment may read as absent: a hint, which the
+ * owner's udos__writer_has and udos__writer_pending confirm. */
+int udos__writer_maybe_has(udos_writer *w, const udos_oid *oid);
 /* Added by this writer since its last commit? (the writer's own set: no
  * index look-up) */
 bool udos__writer_pending(const udos_writer *w, const udos_oid *oid);

@@ -21,11 +21,10 @@
 #define READ_CHUNK (256u * 1024)
 #define DEFAULT_COMMIT_OBJECTS 20000
 #define DEFAULT_COMMIT_BYTES (256ull << 20)
-/* The id filter costs a scan of the index: a writer opened on an index of
- * fewer ids than FILTER_SCAN_NOW (a few ms) builds it at once; otherwise
- * after FILTER_AFTER index look-ups, so that a small add to a large
- * container without a saved filter does not pay for the scan. */
-#define FILTER_SCAN_NOW 262144
+/* The id filter costs a scan of the index: a writer without a saved one
+ * builds it once FILTER_AFTER look-ups were made without it (its own, and
+ * other threads' through udos__writer_maybe_has), so that a small add to
+ * a large container does not pay for the scan. */
 #define FILTER_AFTER 4096
 
 /* one of a pack's two files, appended through a buffer */
@@ -60,9 +59,11 @@ struct udos_writer {
 	uint64_t stored_total;
 
 	/* every id the index holds or this writer appended, or NULL until
-	 * FILTER_AFTER index look-ups were made without it */
+	 * FILTER_AFTER index look-ups were made without it: probes by the
+	 * owner, hints by other threads (atomic) */
 	udos__idfilter *filter;
-	uint64_t probes;
+	uint64_t probes, hints;
+	bool filter_tried;
 
 	/* record in progress */
 	bool in_rec;
@@ -75,8 +76,6 @@ struct udos_writer {
 	udos_buf cbuf;         /* compressed output staging */
 	uint8_t *rbuf;         /* read staging */
 };
-
-static int build_filter(udos_writer *w);
 
 /* ---- pack files ---------------------------------------------------------- */
 
@@ -521,9 +520,6 @@ int udos_writer_open(udos_writer **out, udos_store *st,
 	/* after recover(): what it indexed is in the index, so a file made
 	 * before that no longer matches it */
 	rc = udos__idfilter_load(&w->filter, st);
-	if (rc == UDOS_ENOTFOUND && udos__index_estimate_keys(st->ix) <
-					    FILTER_SCAN_NOW)
-		rc = build_filter(w); /* cheap now; else after FILTER_AFTER */
 	if (rc < 0 && rc != UDOS_ENOTFOUND)
 		goto fail;
 	*out = w;
@@ -648,6 +644,17 @@ static int build_filter(udos_writer *w)
 	return 0;
 }
 
+/* Build the filter (once) when FILTER_AFTER look-ups went without it. */
+static int filter_due(udos_writer *w)
+{
+	if (w->filter || w->filter_tried ||
+	    w->probes + __atomic_load_n(&w->hints, __ATOMIC_RELAXED) <
+		    FILTER_AFTER)
+		return 0;
+	w->filter_tried = true;
+	return build_filter(w);
+}
+
 /* The one "already stored?" decision of a pack writer: pending in this
  * writer, else the index; the filter answers "surely not" for most new
  * content without an index look-up. 1, 0 or an error. */
@@ -658,8 +665,9 @@ int udos__writer_has(udos_writer *w, const udos_oid *oid)
 
 	if (udos__oidset_has(&w->pending, oid))
 		return 1;
-	if (!w->filter && ++w->probes == FILTER_AFTER) {
-		rc = build_filter(w);
+	if (!w->filter) {
+		w->probes++;
+		rc = filter_due(w);
 		if (rc < 0)
 			return rc;
 	}
@@ -671,11 +679,15 @@ int udos__writer_has(udos_writer *w, const udos_oid *oid)
 	return rc < 0 ? rc : 1;
 }
 
-int udos__writer_maybe_has(const udos_writer *w, const udos_oid *oid)
+int udos__writer_maybe_has(udos_writer *w, const udos_oid *oid)
 {
 	const udos__idfilter *f = __atomic_load_n(&w->filter, __ATOMIC_ACQUIRE);
 
-	return !f || udos__idfilter_maybe(f, oid);
+	if (f)
+		return udos__idfilter_maybe(f, oid);
+	/* a look-up the caller makes without it: counts towards building */
+	__atomic_fetch_add(&w->hints, 1, __ATOMIC_RELAXED);
+	return 1;
 }
 
 void udos__writer_set_dedup(udos_writer *w, bool on)
@@ -810,6 +822,9 @@ int udos__writer_end(udos_writer *w, const udos_oid *oid, int codec,
 		w->pend = np;
 		w->cap_pend = ncap;
 	}
+	/* other threads' look-ups may have made it due (a failed build
+	 * leaves the writer without one: look-ups only cost more) */
+	(void)filter_due(w);
 	rc = udos__oidset_add(&w->pending, oid);
 	if (rc == 0 && w->filter)
 		rc = udos__idfilter_add(w->filter, oid);
