@@ -262,3 +262,32 @@ def test_progress_on_tty(udos, tmp_path):
     p, err = run_with_tty_stderr(["-q", "-C", udos.store, "add", "-r",
                                   str(tmp_path / "in")])
     assert p.returncode == 0 and err == b""
+
+
+@pytest.mark.parametrize("io", ["uring", "threads"])
+def test_a_large_run_leaves_an_id_filter_a_small_one_none(tmp_path, io):
+    """The writer builds its id filter after 4096 look-ups made without it,
+    the ingest workers' included (they answer "already stored?" for new
+    files, so before that counted, a run that started without a saved
+    filter never got one), and saves it at close; a small add neither
+    scans the index for one nor saves one."""
+    if io == "uring" and not uring_works(tmp_path):
+        pytest.skip("no io_uring here")
+    small = Udos(tmp_path / "small")
+    small.ok("init", small.store, store=False)
+    small.ok("-q", "add", write(tmp_path / "one", b"one"))
+    assert not os.path.exists(os.path.join(small.store, "index.filter"))
+
+    src = tmp_path / "many"
+    for i in range(6000):
+        write(src / ("d%02d" % (i % 50)) / ("f%05d" % i), b"file %d\n" % i)
+    big = Udos(tmp_path / "big")
+    big.ok("init", big.store, store=False)
+    r = big.ok("-q", "add", "--io=" + io, "-r", ".", cwd=src, timeout=300)
+    assert len(r.stdout.splitlines()) == 6000
+    assert os.path.getsize(os.path.join(big.store, "index.filter")) > 0
+    # believed by the next writer: dedup of the same files stays exact
+    r = big.ok("add", "--json", "--no-cache", "--io=" + io, "-r", ".",
+               cwd=src, timeout=300)
+    assert not any(json.loads(l)["stored"] for l in r.stdout.splitlines())
+    big.ok("validate")
