@@ -40,7 +40,8 @@ struct ing_queue {
 	size_t len;
 	size_t cap;    /* 0 = unbounded: push never waits */
 	bool closed;   /* no more pushes; pops drain then get NULL */
-	unsigned waiters;
+	unsigned waiters;      /* poppers waiting */
+	unsigned push_waiters; /* pushers waiting: woken at half full */
 };
 
 void ing_queue_init(struct ing_queue *q, size_t cap);

@@ -18,7 +18,7 @@ void ing_queue_init(struct ing_queue *q, size_t cap)
 	q->len = 0;
 	q->cap = cap;
 	q->closed = false;
-	q->waiters = 0;
+	q->waiters = q->push_waiters = 0;
 }
 
 void ing_queue_destroy(struct ing_queue *q)
@@ -26,6 +26,22 @@ void ing_queue_destroy(struct ing_queue *q)
 	pthread_mutex_destroy(&q->mu);
 	pthread_cond_destroy(&q->cv_pop);
 	pthread_cond_destroy(&q->cv_push);
+}
+
+/* A full queue's pushers wait until it is half empty, not for each pop:
+ * one wake-up per cap/2 items instead of a hand-off per item. */
+static void wait_room(struct ing_queue *q)
+{
+	q->push_waiters++;
+	while (q->cap && q->len >= q->cap && !q->closed)
+		pthread_cond_wait(&q->cv_push, &q->mu);
+	q->push_waiters--;
+}
+
+static void room_made(struct ing_queue *q)
+{
+	if (q->push_waiters && q->len <= q->cap / 2)
+		pthread_cond_broadcast(&q->cv_push);
 }
 
 static void link_tail(struct ing_queue *q, struct ing_node *first,
@@ -43,8 +59,7 @@ static void link_tail(struct ing_queue *q, struct ing_node *first,
 bool ing_queue_push(struct ing_queue *q, struct ing_node *n)
 {
 	pthread_mutex_lock(&q->mu);
-	while (q->cap && q->len >= q->cap && !q->closed)
-		pthread_cond_wait(&q->cv_push, &q->mu);
+	wait_room(q);
 	if (q->closed) {
 		pthread_mutex_unlock(&q->mu);
 		return false;
@@ -62,8 +77,7 @@ bool ing_queue_push_list(struct ing_queue *q, struct ing_node *first,
 	if (!first)
 		return true;
 	pthread_mutex_lock(&q->mu);
-	while (q->cap && q->len >= q->cap && !q->closed)
-		pthread_cond_wait(&q->cv_push, &q->mu);
+	wait_room(q);
 	if (q->closed) {
 		pthread_mutex_unlock(&q->mu);
 		return false;
@@ -126,8 +140,7 @@ struct ing_node *ing_queue_pop(struct ing_queue *q, int timeout_ms,
 		if (!q->head)
 			q->tail = NULL;
 		q->len--;
-		if (q->cap)
-			pthread_cond_signal(&q->cv_push);
+		room_made(q);
 	}
 	if (closed_out)
 		*closed_out = q->closed && !q->head;
@@ -159,8 +172,7 @@ size_t ing_queue_pop_batch(struct ing_queue *q, size_t max, int timeout_ms,
 		last = m;
 		k++;
 	}
-	if (q->cap && k > 1)
-		pthread_cond_broadcast(&q->cv_push);
+	room_made(q);
 	pthread_mutex_unlock(&q->mu);
 	last->next = NULL;
 	return k;
@@ -174,8 +186,7 @@ struct ing_node *ing_queue_take_all(struct ing_queue *q, bool *closed_out)
 	n = q->head;
 	q->head = q->tail = NULL;
 	q->len = 0;
-	if (q->cap)
-		pthread_cond_broadcast(&q->cv_push);
+	room_made(q);
 	if (closed_out)
 		*closed_out = q->closed;
 	pthread_mutex_unlock(&q->mu);
