@@ -941,6 +941,14 @@ int udos__store_index_foreach(udos_store *st, udos__index_fn fn, void *ctx)
 	return rc;
 }
 
+void udos__store_index_flush_start(udos_store *st)
+{
+	pthread_rwlock_rdlock(&st->ixlock);
+	if (st->ix && st->primary)
+		udos__index_flush_start(st->ix);
+	pthread_rwlock_unlock(&st->ixlock);
+}
+
 int udos__store_index_write(udos_store *st, udos__batch *b, bool sync)
 {
 	int rc;

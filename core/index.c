@@ -169,6 +169,28 @@ static int make_tmpdir(udos__index *ix)
 	return 0;
 }
 
+#define FLUSH_START_MIN (4u << 20)
+
+void udos__index_flush_start(udos__index *ix)
+{
+	rocksdb_flushoptions_t *fo;
+	uint64_t mem = 0;
+	char *err = NULL;
+
+	/* only a memtable worth a table file of its own: a process that
+	 * opens many small writers on one store must not leave a file each */
+	if (!ix->db || !ix->wrote ||
+	    rocksdb_property_int(ix->db, "rocksdb.cur-size-active-mem-table",
+				 &mem) != 0 ||
+	    mem < FLUSH_START_MIN)
+		return;
+	fo = rocksdb_flushoptions_create();
+	rocksdb_flushoptions_set_wait(fo, 0);
+	rocksdb_flush(ix->db, fo, &err);
+	rocksdb_flushoptions_destroy(fo);
+	rocksdb_free(err); /* close flushes again, and waits */
+}
+
 void udos__index_close(udos__index *ix)
 {
 	if (!ix)

@@ -314,6 +314,9 @@ typedef struct udos__index udos__index;
 int udos__index_open(udos__index **out, const char *dir, bool primary,
 		     bool create);
 void udos__index_close(udos__index *ix);
+/* Start writing the memtable out (close's flush then only waits for it):
+ * for a writer that is done, so the flush overlaps the caller's last work. */
+void udos__index_flush_start(udos__index *ix);
 /* 0 found, UDOS_ENOTFOUND, or an error as above. No catching up: that
  * policy is udos__store_index_get's. */
 int udos__index_get(udos__rec *out, udos__index *ix, const udos_oid *oid);
@@ -551,6 +554,7 @@ int udos__store_refresh(udos_store *st);
 int udos__store_refresh_if_stale(udos_store *st);
 /* The writer's path: requires the writer lock (primary index). */
 int udos__store_index_write(udos_store *st, udos__batch *b, bool sync);
+void udos__store_index_flush_start(udos_store *st);
 /* the pack writers' lock file: flock'ed, the holder's pid in it */
 #define UDOS__LOCK_NAME "writer.lock"
 /* whether process `pid` exists (sandbox files and writer.lock name theirs) */

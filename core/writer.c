@@ -594,11 +594,16 @@ void udos_writer_close(udos_writer *w)
 		w->opts.no_sync = false;
 		restore_tail(w);
 	}
-	else if (w->filter && w->data.fd >= 0)
-		/* everything committed: the next writer starts from it (a
-		 * failed save leaves a file that no longer matches) */
-		(void)udos__idfilter_save(w->filter, w->st,
-					  !w->opts.no_sync);
+	else if (w->data.fd >= 0) {
+		/* everything committed: the next writer starts from the
+		 * filter (a failed save leaves a file that no longer
+		 * matches), and the index's flush at close can start now,
+		 * beside the caller's last work */
+		if (w->filter)
+			(void)udos__idfilter_save(w->filter, w->st,
+						  !w->opts.no_sync);
+		udos__store_index_flush_start(w->st);
+	}
 	pf_close(&w->data);
 	pf_close(&w->recs);
 	pthread_mutex_lock(&w->st->mu);
