@@ -245,6 +245,7 @@ int udos_store_import(udos_import_result *out, udos_store *dst,
 	wo.no_sync = p.opts->no_sync;
 	wo.commit_every_objects = UINT64_MAX;
 	wo.commit_every_bytes = UINT64_MAX;
+	wo.commit_every_ms = UINT64_MAX;
 	p.buf = udos__alloc(CHUNK);
 	if (!p.buf)
 		return udos__err(-ENOMEM, "out of memory");

@@ -240,6 +240,7 @@ static int repack_range(udos_store *st, int64_t only,
 	/* commits are placed by repack_one, never in the middle of a pack */
 	wo.commit_every_objects = UINT64_MAX;
 	wo.commit_every_bytes = UINT64_MAX;
+	wo.commit_every_ms = UINT64_MAX;
 	p.buf = udos__alloc(CHUNK);
 	if (!p.buf)
 		return udos__err(-ENOMEM, "out of memory");

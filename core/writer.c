@@ -11,16 +11,25 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define WBUF_SIZE (1u << 20)
 #define READ_CHUNK (256u * 1024)
-#define DEFAULT_COMMIT_OBJECTS 20000
+/* Group commit: by age, so that an object is acknowledged within about
+ * half a second whatever its size; by count and bytes, to bound the memory
+ * of what waits (the pending set, the batch). Each commit costs two
+ * fdatasyncs and a synced index batch, and a larger sorted batch is
+ * cheaper per entry to insert into RocksDB's memtable: at 20000 objects a
+ * commit, tiny objects spent a third more CPU than at 100000. */
+#define DEFAULT_COMMIT_OBJECTS 100000
 #define DEFAULT_COMMIT_BYTES (256ull << 20)
+#define DEFAULT_COMMIT_MS 500
 /* The id filter costs a scan of the index: a writer without a saved one
  * builds it once FILTER_AFTER look-ups were made without it (its own, and
  * other threads' through udos__writer_maybe_has), so that a small add to
@@ -56,6 +65,7 @@ struct udos_writer {
 	size_t n_pend, cap_pend;
 	udos__oidset pending;
 	uint64_t pending_bytes;
+	uint64_t pending_since_ms; /* when the oldest pending object came */
 	uint64_t stored_total;
 
 	/* every id the index holds or this writer appended, or NULL until
@@ -482,11 +492,19 @@ int udos_writer_open(udos_writer **out, udos_store *st,
 	w->st = st;
 	w->data.fd = w->recs.fd = -1;
 	w->dedup = true;
-	w->opts = opts ? *opts : defaults;
+	w->opts = defaults;
+	if (opts)
+		/* a version 1 caller's struct ends before commit_every_ms */
+		memcpy(&w->opts, opts,
+		       opts->version < 2 ? offsetof(udos_writer_opts,
+						    commit_every_ms)
+					 : sizeof(*opts));
 	if (!w->opts.commit_every_objects)
 		w->opts.commit_every_objects = DEFAULT_COMMIT_OBJECTS;
 	if (!w->opts.commit_every_bytes)
 		w->opts.commit_every_bytes = DEFAULT_COMMIT_BYTES;
+	if (!w->opts.commit_every_ms)
+		w->opts.commit_every_ms = DEFAULT_COMMIT_MS;
 
 	pthread_mutex_lock(&st->mu);
 	if (st->writer) {
@@ -575,10 +593,20 @@ int udos_writer_commit(udos_writer *w)
 	return 0;
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static int maybe_commit(udos_writer *w)
 {
 	if (w->pending.n >= w->opts.commit_every_objects ||
-	    w->pending_bytes >= w->opts.commit_every_bytes)
+	    w->pending_bytes >= w->opts.commit_every_bytes ||
+	    (w->pending.n && w->opts.commit_every_ms != UINT64_MAX &&
+	     now_ms() - w->pending_since_ms >= w->opts.commit_every_ms))
 		return udos_writer_commit(w);
 	return 0;
 }
@@ -830,6 +858,8 @@ int udos__writer_end(udos_writer *w, const udos_oid *oid, int codec,
 	/* other threads' look-ups may have made it due (a failed build
 	 * leaves the writer without one: look-ups only cost more) */
 	(void)filter_due(w);
+	if (!w->pending.n)
+		w->pending_since_ms = now_ms();
 	rc = udos__oidset_add(&w->pending, oid);
 	if (rc == 0 && w->filter)
 		rc = udos__idfilter_add(w->filter, oid);

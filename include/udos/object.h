@@ -124,17 +124,22 @@ typedef struct udos_writer_opts {
 	unsigned version;       /* UDOS_WRITER_OPTS_VERSION */
 	int compress;           /* enum udos_compress; default AUTO */
 	bool no_sync;           /* skip fdatasync/WAL sync (tests, benchmarks) */
-	uint64_t commit_every_objects; /* auto-commit; 0 = 20000 */
-	uint64_t commit_every_bytes;   /* auto-commit; 0 = 256 MiB */
+	/* An object put makes the writer commit (auto-commit) once any of
+	 * these is reached by what is not committed yet: */
+	uint64_t commit_every_objects; /* objects; 0 = 100000 */
+	uint64_t commit_every_bytes;   /* stored bytes; 0 = 256 MiB */
 	/* called after every commit (auto or explicit) that made at least
 	 * one new object durable, with their count; not called for a commit
 	 * with nothing new (dedup hits alone). May be NULL. */
 	void (*on_commit)(void *ctx, uint64_t n_committed);
 	void *ctx;
+	/* version 2: the age of the oldest uncommitted object, in ms;
+	 * 0 = 500, UINT64_MAX = no limit */
+	uint64_t commit_every_ms;
 } udos_writer_opts;
 
-#define UDOS_WRITER_OPTS_VERSION 1
-#define UDOS_WRITER_OPTS_INIT { UDOS_WRITER_OPTS_VERSION, UDOS_COMPRESS_AUTO, false, 0, 0, NULL, NULL }
+#define UDOS_WRITER_OPTS_VERSION 2
+#define UDOS_WRITER_OPTS_INIT { UDOS_WRITER_OPTS_VERSION, UDOS_COMPRESS_AUTO, false, 0, 0, NULL, NULL, 0 }
 
 /*
  * Start writing to packs: takes the writer lock (UDOS_ELOCKED if another

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 struct fx {
@@ -542,6 +543,75 @@ static void test_threads_read_during_repack(void **state)
 	tmp_remove(dir);
 }
 
+static void count_commit(void *ctx, uint64_t n)
+{
+	uint64_t *c = ctx;
+
+	c[0]++;
+	c[1] += n;
+}
+
+static void add_one(udos_writer *w, uint32_t seed)
+{
+	uint8_t buf[100];
+	udos_oid oid;
+	bool is_new;
+
+	fill_bytes(buf, sizeof(buf), seed, 1);
+	assert_ok(udos_writer_add_buf(&oid, &is_new, w, buf, sizeof(buf)));
+	assert_true(is_new);
+}
+
+/* Auto-commit by age: the put after the oldest uncommitted object turned
+ * commit_every_ms old commits both; with "never" nothing is committed
+ * before an explicit commit; a version 1 caller gets the default. */
+static void test_commit_by_age(void **state)
+{
+	struct fx *f = *state;
+	udos_writer_opts wo = UDOS_WRITER_OPTS_INIT;
+	udos_writer *w = NULL;
+	uint64_t c[2] = { 0, 0 };
+	struct timespec pause = { 0, 200 * 1000000 };
+
+	wo.on_commit = count_commit;
+	wo.ctx = c;
+	wo.commit_every_ms = 100;
+	assert_ok(udos_writer_open(&w, f->st, &wo));
+	add_one(w, 1);
+	assert_int_equal(c[0], 0);
+	nanosleep(&pause, NULL);
+	add_one(w, 2);
+	assert_int_equal(c[0], 1);
+	assert_int_equal(c[1], 2);
+	add_one(w, 3); /* the clock starts again with this one */
+	assert_int_equal(c[0], 1);
+	assert_ok(udos_writer_commit(w));
+	assert_int_equal(c[0], 2);
+	assert_int_equal(c[1], 3);
+	udos_writer_close(w);
+
+	wo.commit_every_ms = UINT64_MAX;
+	assert_ok(udos_writer_open(&w, f->st, &wo));
+	add_one(w, 4);
+	nanosleep(&pause, NULL);
+	add_one(w, 5);
+	assert_int_equal(c[0], 2);
+	udos_writer_close(w); /* uncommitted: discarded */
+
+	/* version 1 struct: commit_every_ms is not read */
+	wo.version = 1;
+	wo.commit_every_ms = 1;
+	assert_ok(udos_writer_open(&w, f->st, &wo));
+	add_one(w, 6);
+	nanosleep(&pause, NULL);
+	add_one(w, 7);
+	assert_int_equal(c[0], 2);
+	assert_ok(udos_writer_commit(w));
+	assert_int_equal(c[0], 3);
+	assert_int_equal(c[1], 5);
+	udos_writer_close(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -573,6 +643,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bulk_read, setup_small,
 						teardown),
 		cmocka_unit_test(test_threads_read_during_repack),
+		cmocka_unit_test_setup_teardown(test_commit_by_age, setup_zstd,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_delete_and_list,
 						setup_zstd, teardown),
 	};
