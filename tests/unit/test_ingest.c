@@ -3,9 +3,11 @@
 #include "helpers.h"
 
 #include "udos/ingest.h"
+#include "../../uring/ingest_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -872,6 +874,81 @@ static void test_stat_cache(void **state)
 	tmp_remove(dir);
 }
 
+/* The bounded queue between the walker and the reader: a full queue's
+ * pusher sleeps until it is half empty. Every item arrives, in order,
+ * whether taken one by one or in batches, and nobody waits for ever. */
+struct qitem {
+	struct ing_node node;
+	unsigned v;
+};
+
+#define Q_ITEMS 20000
+
+static void *q_producer(void *arg)
+{
+	struct ing_queue *q = arg;
+	unsigned v = 0;
+
+	while (v < Q_ITEMS) {
+		/* lists of 1..7 items, as the walker pushes a folder */
+		unsigned n = 1 + v % 7, i;
+		struct qitem *it[7];
+
+		if (n > Q_ITEMS - v)
+			n = Q_ITEMS - v;
+		for (i = 0; i < n; i++) {
+			it[i] = calloc(1, sizeof(*it[i]));
+			assert_non_null(it[i]);
+			it[i]->v = v++;
+			if (i)
+				it[i - 1]->node.next = &it[i]->node;
+		}
+		if (n == 1)
+			assert_true(ing_queue_push(q, &it[0]->node));
+		else
+			assert_true(ing_queue_push_list(q, &it[0]->node,
+							&it[n - 1]->node, n));
+	}
+	ing_queue_close(q);
+	return NULL;
+}
+
+static void test_queue_half_empty_wake(void **state)
+{
+	struct ing_queue q;
+	pthread_t t;
+	unsigned want = 0, round = 0;
+	bool closed = false;
+
+	(void)state;
+	ing_queue_init(&q, 16);
+	assert_int_equal(pthread_create(&t, NULL, q_producer, &q), 0);
+	while (!closed) {
+		struct ing_node *n;
+
+		if (round++ % 2) {
+			ing_queue_pop_batch(&q, 5, 1000, &n, &closed);
+		} else {
+			n = ing_queue_pop(&q, 1000, &closed);
+			if (n)
+				n->next = NULL; /* one node, still linked */
+		}
+		while (n) {
+			struct ing_node *next = n->next;
+
+			assert_int_equal(((struct qitem *)n)->v, want);
+			want++;
+			free(n);
+			n = next;
+		}
+		/* a list may pass the cap once */
+		assert_true(ing_queue_len(&q) <= 16 + 7);
+	}
+	assert_int_equal(want, Q_ITEMS);
+	pthread_join(t, NULL);
+	ing_queue_destroy(&q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -884,6 +961,7 @@ int main(void)
 		cmocka_unit_test(test_follow_and_fd),
 		cmocka_unit_test(test_small_inflight),
 		cmocka_unit_test(test_forced_fallback),
+		cmocka_unit_test(test_queue_half_empty_wake),
 	};
 	int rc;
 
