@@ -102,6 +102,24 @@ def sc_add_pack(seed, tmp):
                     tmp / "in"]], ()
 
 
+def sc_add_large(seed, tmp):
+    """Records over 16 MiB: the writer sends their middle to the pack
+    with O_DIRECT where the file system takes it (a fallback where not)."""
+    u = mk_store(seed / "store")
+    known = {}
+    for p, data in dataset(tmp / "old", "old", 10).items():
+        known[sha(data)] = data
+    u.ok("add", "-r", tmp / "old")
+    rng = random.Random("%s-large" % SEED)
+    write(os.path.join(tmp, "in", "random"), rng.randbytes((20 << 20) + 3))
+    text = b"".join(b"line %d of a large text file\n" % i
+                    for i in range(800000))
+    write(os.path.join(tmp, "in", "text"), text)
+    write(os.path.join(tmp, "in", "small"), b"small file\n")
+    return known, [["-C", "@/store", "add", "--to", "pack", "-r",
+                    tmp / "in"]], ()
+
+
 def sc_add_loose(seed, tmp):
     known, _, _ = sc_add_pack(seed, tmp)
     return known, [["-C", "@/store", "add", "--to", "loose", "-r",
@@ -183,6 +201,7 @@ def sc_optimize(seed, tmp):
 SCENARIOS = {
     "add-pack": sc_add_pack,
     "add-loose": sc_add_loose,
+    "add-large": sc_add_large,
     "pack": sc_pack,
     "repack": sc_repack,
     "delete-repack": sc_delete_repack,
