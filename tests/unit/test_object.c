@@ -562,11 +562,12 @@ static void add_one(udos_writer *w, uint32_t seed)
 	assert_true(is_new);
 }
 
-/* Large records are written partly with O_DIRECT (core/writer.c): one
- * that starts at an odd offset, after a small object, and one that starts
- * at the aligned end another left, in both compress modes, read back
- * byte for byte; a record aborted half way (a stream whose source failed)
- * leaves nothing behind. */
+/* Large records are written partly with O_DIRECT (core/writer.c), two
+ * after a small object in each of two writers, read back byte for byte.
+ * The first writer starts a new pack, so its flushes fall on aligned
+ * offsets; the second starts at the first's committed end (odd), so its
+ * first direct flush writes the bytes up to the next 4 KiB boundary
+ * through the page cache. Compression off, then on. */
 static void test_large_direct(void **state)
 {
 	struct fx *f = *state;
